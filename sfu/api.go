@@ -1,0 +1,87 @@
+// Package sfu is ducha's selective forwarding unit: one PeerConnection per
+// participant carrying both directions, published tracks fanned out to
+// subscribers through a shared packet cache and bounded queues.
+//
+// The contract at the centre is small: an UpTrack is a published track; a
+// Subscriber receives its packets. Browser subscribers (downTrack) and the
+// recorder implement the same Subscriber interface.
+package sfu
+
+import (
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Roles a participant can have. They mirror the join token's role claim.
+const (
+	RoleSupervisor = "supervisor"
+	RoleCounty     = "county"
+	RoleObserver   = "observer"
+)
+
+// Track sources, as the client declares them when it publishes.
+const (
+	SourceCamera     = "camera"
+	SourceMicrophone = "microphone"
+	SourceScreen     = "screen"
+)
+
+// ParticipantInfo is who a participant is; it comes from the verified join token.
+type ParticipantInfo struct {
+	ID       string `json:"id"`       // server-assigned, unique per connection
+	Identity string `json:"identity"` // stable identity from the token (user or unit code)
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+}
+
+// CanPublish reports whether the role may send media.
+func (p ParticipantInfo) CanPublish() bool { return p.Role != RoleObserver }
+
+// ParticipantState is a participant as other participants see it.
+type ParticipantState struct {
+	ParticipantInfo
+	AudioMuted bool `json:"audioMuted"`
+	VideoMuted bool `json:"videoMuted"`
+}
+
+// TrackInfo describes a published track.
+type TrackInfo struct {
+	ID            string `json:"id"`            // server-assigned; also the msid stream id subscribers see
+	ParticipantID string `json:"participantId"` // publisher
+	Kind          string `json:"kind"`          // "audio" or "video"
+	Source        string `json:"source"`        // camera, microphone, screen
+	MimeType      string `json:"mimeType"`
+	Muted         bool   `json:"muted"`
+}
+
+// Notifier is how the SFU talks to one participant's client. signaling
+// implements it. Every method is called from SFU goroutines and must not
+// block: the implementation queues and returns.
+type Notifier interface {
+	Offer(sdp string)
+	Answer(sdp string)
+	Candidate(c webrtc.ICECandidateInit)
+	ParticipantJoined(p ParticipantState)
+	ParticipantLeft(id, reason string)
+	ParticipantUpdated(p ParticipantState)
+	TrackPublished(t TrackInfo)
+	TrackRemoved(t TrackInfo)
+	// Closed tells the client its media session ended on the server side
+	// (for example, the same identity joined again elsewhere).
+	Closed(reason string)
+}
+
+// Subscriber receives the packets of one published track. It is the
+// contract shared by browser subscribers and the recorder.
+//
+// WriteRTP is called from a fan-out goroutine (never the publisher's reader)
+// with a packet that is only valid during the call: copy what you keep.
+// It must not block for long; a slow subscriber slows only the others on its
+// fan-out goroutine, never the publisher.
+type Subscriber interface {
+	WriteRTP(p *rtp.Packet) error
+	// Resync is called after packets were dropped for this subscriber
+	// (queue overflow): the next packet passed to WriteRTP is a keyframe
+	// start for video, and sequence numbers jump.
+	Resync()
+}

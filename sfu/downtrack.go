@@ -1,0 +1,220 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack forwards one published track to one browser subscriber. It is
+// a webrtc.TrackLocal (Pion binds it to the subscriber's connection) and a
+// Subscriber (the fan-out writes to it). It rewrites SSRC, payload type,
+// sequence numbers and timestamps, drops the publisher's header extensions
+// (their ids are negotiated per connection), and answers NACKs from the
+// publisher's packet cache instead of keeping a copy per subscriber.
+type downTrack struct {
+	up  *UpTrack
+	ctr *counters
+	log *slog.Logger
+
+	mu       sync.Mutex // guards everything below; the writer and the RTCP reader both send
+	bound    bool
+	writer   webrtc.TrackLocalWriter
+	ssrc     uint32
+	pt       uint8
+	needKF   bool
+	mung     munger
+	hdr      rtp.Header // reused: no allocation per packet
+	rtxBuf   []byte
+	rtxPkt   rtp.Packet
+	sender   *webrtc.RTPSender
+	closed   bool
+	onClosed func()
+}
+
+func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger) *downTrack {
+	return &downTrack{
+		up: up, ctr: ctr, log: log,
+		needKF: up.info.Kind == "video",
+		rtxBuf: make([]byte, slotSize),
+	}
+}
+
+// ID is the track id in the subscriber's SDP.
+func (d *downTrack) ID() string { return d.up.info.ID }
+
+// StreamID is the msid stream id; clients map it to the published track.
+func (d *downTrack) StreamID() string { return d.up.info.ID }
+
+// RID is empty: a downTrack is one stream.
+func (d *downTrack) RID() string { return "" }
+
+// Kind is audio or video.
+func (d *downTrack) Kind() webrtc.RTPCodecType {
+	if d.up.info.Kind == "audio" {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// Bind picks the subscriber's payload type for the publisher's codec.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codec, ok := matchCodec(d.up.codecParams, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.mu.Lock()
+	d.bound = true
+	d.writer = ctx.WriteStream()
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(codec.PayloadType)
+	d.mu.Unlock()
+	d.up.RequestKeyframe()
+	return codec, nil
+}
+
+// Unbind stops writing.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.bound = false
+	d.mu.Unlock()
+	return nil
+}
+
+// matchCodec finds the negotiated codec with the publisher's MIME type,
+// preferring an identical fmtp line (H.264 profiles differ only there).
+func matchCodec(want webrtc.RTPCodecParameters, have []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var fallback *webrtc.RTPCodecParameters
+	for i := range have {
+		c := &have[i]
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if c.SDPFmtpLine == want.SDPFmtpLine {
+			return *c, true
+		}
+		if fallback == nil {
+			fallback = c
+		}
+	}
+	if fallback != nil {
+		return *fallback, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+// WriteRTP implements Subscriber.
+func (d *downTrack) WriteRTP(p *rtp.Packet) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound || d.closed {
+		return nil
+	}
+	if d.needKF {
+		if !isKeyframeStart(d.up.codec, p.Payload) {
+			return nil
+		}
+		d.needKF = false
+	}
+	seq, ts, ok := d.mung.rewrite(p.SequenceNumber, p.Timestamp, d.up.clock.Now(), d.up.clockRate)
+	if !ok {
+		return nil
+	}
+	return d.sendLocked(p, seq, ts)
+}
+
+// Resync implements Subscriber: after a drop, restart at the next keyframe
+// with continuous sequence numbers.
+func (d *downTrack) Resync() {
+	d.mu.Lock()
+	if d.up.codec != codecNone {
+		d.needKF = true
+	}
+	d.mung.requestResync()
+	d.mu.Unlock()
+}
+
+func (d *downTrack) sendLocked(p *rtp.Packet, seq uint16, ts uint32) error {
+	ext := d.hdr.Extensions[:0]
+	d.hdr = rtp.Header{
+		Version:        2,
+		Padding:        p.Padding,
+		PaddingSize:    p.Header.PaddingSize,
+		Marker:         p.Marker,
+		PayloadType:    d.pt,
+		SequenceNumber: seq,
+		Timestamp:      ts,
+		SSRC:           d.ssrc,
+		Extensions:     ext,
+	}
+	n, err := d.writer.WriteRTP(&d.hdr, p.Payload)
+	if err != nil {
+		return err
+	}
+	d.ctr.packetsOut.Add(1)
+	d.ctr.bytesOut.Add(uint64(n))
+	return nil
+}
+
+// rtcpLoop reads the subscriber's RTCP for this track: NACKs are answered
+// from the cache, PLI/FIR go to the publisher (throttled there).
+func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+				d.log.Debug("rtcp read ended", "err", err)
+			}
+			return
+		}
+		for _, pkt := range pkts {
+			switch p := pkt.(type) {
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						d.retransmit(seq)
+						return true
+					})
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.up.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// retransmit resends one packet the subscriber lost, from the shared cache.
+func (d *downTrack) retransmit(outSeq uint16) {
+	d.ctr.nacksIn.Add(1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound || d.closed {
+		return
+	}
+	seq, ok := d.mung.unmap(outSeq)
+	if !ok {
+		d.ctr.retransmitMisses.Add(1)
+		return
+	}
+	n := d.up.cache.get(seq, d.rtxBuf)
+	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+		d.ctr.retransmitMisses.Add(1)
+		return
+	}
+	if d.sendLocked(&d.rtxPkt, outSeq, d.mung.outTimestamp(d.rtxPkt.Timestamp)) == nil {
+		d.ctr.retransmits.Add(1)
+	}
+}
+
+// close stops forwarding for good.
+func (d *downTrack) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+}

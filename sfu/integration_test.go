@@ -1,0 +1,305 @@
+package sfu
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+func newTestSFU(t *testing.T) *SFU {
+	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("DUCHA_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	var w io.Writer = os.Stderr
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true},
+		slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// trackOf finds the server track id a client published, from another
+// client's track-published notifications.
+func publishedBy(s *SFU, room, participant, kind string) string {
+	r := s.Room(room)
+	if r == nil {
+		return ""
+	}
+	for _, tr := range r.Tracks() {
+		if tr.info.ParticipantID == participant && tr.info.Kind == kind {
+			return tr.info.ID
+		}
+	}
+	return ""
+}
+
+func checkGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var n int
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		n = runtime.NumGoroutine()
+		if n <= base+2 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	t.Errorf("goroutines leaked: %d now, %d before\n%s", n, base, buf)
+}
+
+// Three participants publish audio and video at once (so negotiations
+// collide); each receives the other two; one leaves and its tracks stop at
+// the others; nothing leaks.
+func TestThreePartyCall(t *testing.T) {
+	base := runtime.NumGoroutine()
+	s := newTestSFU(t)
+	names := []string{"sup", "countyA", "countyB"}
+	roles := []string{RoleSupervisor, RoleCounty, RoleCounty}
+	clients := make([]*testClient, 3)
+	for i := range names {
+		clients[i], _ = newTestClient(t, s, "room1", names[i], roles[i], clientOpts{})
+	}
+	for _, c := range clients {
+		c.publish("video")
+		c.publish("audio")
+	}
+	stop := make(chan struct{})
+	for _, c := range clients {
+		c.sendMedia(stop)
+	}
+
+	for _, rx := range clients {
+		for _, tx := range clients {
+			if rx == tx {
+				continue
+			}
+			for _, kind := range []string{"video", "audio"} {
+				rx, tx, kind := rx, tx, kind
+				eventually(t, 30*time.Second, rx.name+" receives "+tx.name+" "+kind, func() bool {
+					id := publishedBy(s, "room1", tx.part.info.ID, kind)
+					tr := rx.track(id)
+					return id != "" && tr != nil && tr.packets.Load() > 20
+				})
+			}
+		}
+	}
+
+	// countyB leaves: its tracks are removed at the others and end.
+	gone := clients[2]
+	vid := publishedBy(s, "room1", gone.part.info.ID, "video")
+	aud := publishedBy(s, "room1", gone.part.info.ID, "audio")
+	gone.close()
+	for _, c := range clients[:2] {
+		c := c
+		eventually(t, 20*time.Second, c.name+" sees countyB leave", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.left[gone.part.info.ID] == "left" && c.removed[vid] && c.removed[aud]
+		})
+		eventually(t, 20*time.Second, c.name+" stops receiving countyB", func() bool {
+			v, a := c.track(vid), c.track(aud)
+			return v != nil && v.ended.Load() && a != nil && a.ended.Load()
+		})
+	}
+	// The remaining two still exchange media.
+	v := clients[0].track(publishedBy(s, "room1", clients[1].part.info.ID, "video"))
+	before := v.packets.Load()
+	eventually(t, 10*time.Second, "media still flows between the remaining two", func() bool {
+		return v.packets.Load() > before+30
+	})
+
+	close(stop)
+	for _, c := range clients[:2] {
+		c.close()
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	if st := s.Stats(); st.Participants != 0 || st.Rooms != 0 {
+		t.Errorf("rooms/participants left after close: %+v", st)
+	}
+	checkGoroutines(t, base)
+}
+
+// Loss between the SFU and a subscriber is repaired from the SFU's cache:
+// the subscriber NACKs, the SFU retransmits, every packet arrives.
+func TestSubscriberLossRepairedByNACK(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	sub, lossy := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{dropIn: 10})
+	defer sub.close()
+	defer pub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+
+	var tr *recvTrack
+	eventually(t, 30*time.Second, "subscriber receives video", func() bool {
+		tr = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return tr != nil && tr.packets.Load() > 300
+	})
+	if lossy.dropped.Load() == 0 {
+		t.Fatal("the lossy link dropped nothing: the test proves nothing")
+	}
+	eventually(t, 20*time.Second, "retransmissions fill every gap", func() bool {
+		return contiguousRun(tr, 200)
+	})
+	if st := s.Stats(); st.Retransmits == 0 || st.NACKsIn == 0 {
+		t.Fatalf("no NACK/retransmission counted: %+v", st)
+	}
+}
+
+// Loss between a publisher and the SFU: the SFU NACKs the publisher, which
+// resends; the late packets are forwarded, so the subscriber gets them all.
+func TestPublisherLossRepairedByNACK(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, lossy := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{dropOut: 10})
+	sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{})
+	defer sub.close()
+	defer pub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+
+	var tr *recvTrack
+	eventually(t, 30*time.Second, "subscriber receives video", func() bool {
+		tr = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return tr != nil && tr.packets.Load() > 300
+	})
+	if lossy.dropped.Load() == 0 {
+		t.Fatal("the lossy link dropped nothing")
+	}
+	eventually(t, 20*time.Second, "publisher retransmissions reach the subscriber", func() bool {
+		return contiguousRun(tr, 200)
+	})
+}
+
+// contiguousRun reports whether the track received n consecutive sequence
+// numbers somewhere after its start (the first packets may precede the
+// first keyframe and are legitimately not forwarded).
+func contiguousRun(tr *recvTrack, n int) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for start := range tr.seqs {
+		ok := true
+		for i := 0; i < n; i++ {
+			if tr.seqs[start+uint16(i)] == 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// A subscriber's PLI reaches the publisher.
+func TestPLIForwardedToPublisher(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{})
+	defer sub.close()
+	defer pub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+
+	var tr *recvTrack
+	eventually(t, 30*time.Second, "subscriber receives video", func() bool {
+		tr = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return tr != nil && tr.packets.Load() > 30
+	})
+	// The subscription itself asked for a keyframe.
+	if pub.pliCount.Load() == 0 {
+		t.Fatal("a new subscriber did not trigger a keyframe request")
+	}
+	time.Sleep(500 * time.Millisecond) // past the throttle window
+	before := pub.pliCount.Load()
+	ssrc := uint32(tr.remote.SSRC())
+	if err := sub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "PLI reaches the publisher", func() bool {
+		return pub.pliCount.Load() > before
+	})
+}
+
+// An observer may receive but not send.
+func TestObserverCannotPublish(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	defer pub.close()
+	obs, _ := newTestClient(t, s, "r", "obs", RoleObserver, clientOpts{})
+	defer obs.close()
+
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	obs.post(func() {
+		if _, err := obs.pc.AddTrack(tr); err != nil {
+			errc <- err
+			return
+		}
+		offer, err := obs.pc.CreateOffer(nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		errc <- obs.part.HandleOffer(offer.SDP, nil)
+	})
+	if err := <-errc; err == nil || !isForbidden(err) {
+		t.Fatalf("observer offer to send: got %v, want ErrForbidden", err)
+	}
+
+	// It still receives.
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	eventually(t, 30*time.Second, "observer receives video", func() bool {
+		r := obs.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return r != nil && r.packets.Load() > 30
+	})
+}
+
+// A second join with the same identity replaces the first.
+func TestSameIdentityReplaces(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	a, _ := newTestClient(t, s, "r", "dup", RoleCounty, clientOpts{})
+	defer a.close()
+	b, _ := newTestClient(t, s, "r", "dup", RoleCounty, clientOpts{})
+	defer b.close()
+	a.mu.Lock()
+	why := a.closedWhy
+	a.mu.Unlock()
+	if why != "replaced" {
+		t.Fatalf("old connection closed with %q, want replaced", why)
+	}
+	if st := s.Stats(); st.Participants != 1 {
+		t.Fatalf("participants = %d, want 1", st.Participants)
+	}
+}

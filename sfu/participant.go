@@ -1,0 +1,424 @@
+package sfu
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// maxBadAnswers is how many unusable answers in a row end a participant
+// (a broken client must not make the server renegotiate forever).
+const maxBadAnswers = 3
+
+// Participant is one member of a room with its PeerConnection, carrying
+// what it publishes and what it receives.
+//
+// Negotiation rule (documented in signaling/PROTOCOL.md): the server is the
+// impolite peer. It never has two offers outstanding; changes that arrive
+// while one is outstanding are folded into the next offer. An offer from the
+// client that collides with ours is ignored; the polite client rolls back.
+type Participant struct {
+	info ParticipantInfo
+	room *Room
+	n    Notifier
+	log  *slog.Logger
+	pc   *webrtc.PeerConnection
+
+	mu           sync.Mutex // serialises negotiation and guards the fields below
+	closed       bool
+	offerPending bool // our offer awaits an answer
+	needOffer    bool // something changed while an offer was pending
+	badAnswers   int
+	remoteCands  []webrtc.ICECandidateInit // arrived before a remote description
+	sources      map[string]string         // client track id -> source
+	audioMuted   bool
+	videoMuted   bool
+	downs        map[*UpTrack]*downEntry
+	leaveOnce    sync.Once
+}
+
+type downEntry struct {
+	dt     *downTrack
+	sender *webrtc.RTPSender
+}
+
+func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, error) {
+	if info.ID == "" {
+		info.ID = newID("P")
+	}
+	pc, err := r.sfu.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: new peer connection: %w", err)
+	}
+	p := &Participant{
+		info: info, room: r, n: n, pc: pc,
+		log:     r.log.With("participant", info.ID, "identity", info.Identity),
+		sources: map[string]string{},
+		downs:   map[*UpTrack]*downEntry{},
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			n.Candidate(c.ToJSON())
+		}
+	})
+	pc.OnTrack(p.onTrack)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("connection state", "state", s.String())
+		if s == webrtc.PeerConnectionStateFailed {
+			p.closeWith("connection_failed")
+		}
+	})
+	return p, nil
+}
+
+// Info is who the participant is.
+func (p *Participant) Info() ParticipantInfo { return p.info }
+
+func (p *Participant) state() ParticipantState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ParticipantState{ParticipantInfo: p.info, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
+}
+
+// HandleOffer applies a client offer and sends the answer through the notifier.
+func (p *Participant) HandleOffer(offer string, sources map[string]string) error {
+	parsed := &sdp.SessionDescription{}
+	if err := parsed.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if !p.info.CanPublish() && offersToSend(parsed) {
+		return fmt.Errorf("%w: role %q may not send media", ErrForbidden, p.info.Role)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.offerPending {
+		// Glare: we are impolite; the client rolls back and answers ours.
+		p.log.Debug("ignoring colliding client offer")
+		return nil
+	}
+	for id, src := range sources {
+		if validSource(src) && len(p.sources) < 64 {
+			p.sources[id] = src
+		}
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.flushCandidatesLocked()
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		_ = p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.n.Answer(p.pc.LocalDescription().SDP)
+	if p.needOffer {
+		p.offerLocked()
+	}
+	return nil
+}
+
+// HandleAnswer applies the client's answer to our offer.
+func (p *Participant) HandleAnswer(answer string) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if !p.offerPending {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: no offer is outstanding", ErrBadSDP)
+	}
+	err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	if err != nil {
+		// Withdraw our offer and try again with a fresh one; give up on a
+		// client that keeps sending unusable answers.
+		_ = p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		p.offerPending = false
+		p.badAnswers++
+		if p.badAnswers >= maxBadAnswers {
+			p.mu.Unlock()
+			p.closeWith("negotiation_failed")
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		p.offerLocked()
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.badAnswers = 0
+	p.offerPending = false
+	p.flushCandidatesLocked()
+	if p.needOffer {
+		p.offerLocked()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// offerLocked sends a new offer now, or marks one as needed after the
+// outstanding exchange.
+func (p *Participant) offerLocked() {
+	if p.closed {
+		return
+	}
+	if p.offerPending || p.pc.SignalingState() != webrtc.SignalingStateStable {
+		p.needOffer = true
+		return
+	}
+	p.needOffer = false
+	offer, err := p.pc.CreateOffer(nil)
+	if err == nil {
+		err = p.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("cannot create offer", "err", err)
+		return
+	}
+	p.offerPending = true
+	p.n.Offer(p.pc.LocalDescription().SDP)
+}
+
+// AddCandidate adds a trickled remote ICE candidate.
+func (p *Participant) AddCandidate(c webrtc.ICECandidateInit) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.pc.RemoteDescription() == nil {
+		if len(p.remoteCands) >= 64 {
+			return fmt.Errorf("%w: too many candidates before a description", ErrBadCandidate)
+		}
+		p.remoteCands = append(p.remoteCands, c)
+		return nil
+	}
+	if err := p.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+	}
+	return nil
+}
+
+func (p *Participant) flushCandidatesLocked() {
+	for _, c := range p.remoteCands {
+		if err := p.pc.AddICECandidate(c); err != nil {
+			p.log.Debug("queued candidate refused", "err", err)
+		}
+	}
+	p.remoteCands = nil
+}
+
+// SetMuted records the participant's own microphone or camera state.
+func (p *Participant) SetMuted(kind string, muted bool) error {
+	p.mu.Lock()
+	switch kind {
+	case "audio":
+		p.audioMuted = muted
+	case "video":
+		p.videoMuted = muted
+	default:
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrBadKind, kind)
+	}
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	p.room.updated(p)
+	return nil
+}
+
+// Leave ends the participation; idempotent.
+func (p *Participant) Leave(reason string) {
+	p.leaveOnce.Do(func() {
+		p.room.leave(p, reason)
+		p.mu.Lock()
+		p.closed = true
+		downs := p.downs
+		p.downs = map[*UpTrack]*downEntry{}
+		p.mu.Unlock()
+		for up, e := range downs {
+			up.Unsubscribe(e.dt)
+			e.dt.close()
+		}
+		if err := p.pc.Close(); err != nil {
+			p.log.Debug("peer connection close", "err", err)
+		}
+	})
+}
+
+// closeWith tells the client why the server ends its session, then leaves.
+func (p *Participant) closeWith(reason string) {
+	p.n.Closed(reason)
+	p.Leave(reason)
+}
+
+// onTrack runs on Pion's goroutine for each incoming track and becomes
+// that track's reader until it ends.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	if !p.info.CanPublish() {
+		_ = recv.Stop()
+		return
+	}
+	kind := remote.Kind().String()
+	p.mu.Lock()
+	source, ok := p.sources[remote.ID()]
+	p.mu.Unlock()
+	if !ok {
+		source = SourceCamera
+		if kind == "audio" {
+			source = SourceMicrophone
+		}
+	}
+	info := TrackInfo{ID: newID("T"), ParticipantID: p.info.ID, Kind: kind, Source: source,
+		MimeType: remote.Codec().MimeType}
+	cfg := p.room.sfu.cfg
+	cache := cfg.VideoCacheSize
+	if kind == "audio" {
+		cache = cfg.AudioCacheSize
+	}
+	opts := fanoutOptions{queueLen: cfg.QueueLen, perWriter: cfg.SubscribersPerWriter,
+		maxWriters: cfg.MaxWritersPerTrack, kfMinSpacing: cfg.KeyframeMinSpacing}
+	up := newUpTrack(info, uint32(remote.SSRC()), remote.Codec(), cache, cfg.Clock, p.log,
+		&p.room.sfu.ctr, opts, p.sendPLI)
+
+	go readSenderReports(recv, remote.RID(), up)
+	if !p.room.publish(p, up) {
+		up.close()
+		return
+	}
+	up.readLoop(trackReader{remote})
+	p.room.unpublish(up)
+}
+
+func (p *Participant) sendPLI(ssrc uint32) {
+	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		p.log.Debug("PLI not sent", "err", err)
+	}
+}
+
+// trackReader adapts a TrackRemote to packetSource.
+type trackReader struct{ t *webrtc.TrackRemote }
+
+func (r trackReader) Read(b []byte) (int, error) {
+	n, _, err := r.t.Read(b)
+	return n, err
+}
+
+// readSenderReports keeps the publisher's NTP/RTP mapping for lip sync. It
+// also drains the track's RTCP so Pion's receiver reports see it.
+func readSenderReports(recv *webrtc.RTPReceiver, rid string, up *UpTrack) {
+	for {
+		var pkts []rtcp.Packet
+		var err error
+		if rid == "" {
+			pkts, _, err = recv.ReadRTCP()
+		} else {
+			pkts, _, err = recv.ReadSimulcastRTCP(rid)
+		}
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			if sr, ok := pkt.(*rtcp.SenderReport); ok {
+				up.setSenderReport(sr.NTPTime, sr.RTPTime)
+			}
+		}
+	}
+}
+
+// subscribe adds downtracks for tracks and renegotiates once.
+func (p *Participant) subscribe(tracks []*UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	added := 0
+	for _, up := range tracks {
+		if up.info.ParticipantID == p.info.ID || p.downs[up] != nil {
+			continue
+		}
+		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID))
+		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.log.Warn("cannot add subscription", "track", up.info.ID, "err", err)
+			continue
+		}
+		p.downs[up] = &downEntry{dt: dt, sender: tr.Sender()}
+		go dt.rtcpLoop(tr.Sender())
+		up.Subscribe(dt)
+		added++
+	}
+	if added > 0 {
+		p.offerLocked()
+	}
+}
+
+// unsubscribe removes the downtrack of up and renegotiates.
+func (p *Participant) unsubscribe(up *UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.downs[up]
+	if e == nil {
+		return
+	}
+	delete(p.downs, up)
+	up.Unsubscribe(e.dt)
+	e.dt.close()
+	if p.closed {
+		return
+	}
+	if err := p.pc.RemoveTrack(e.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+		p.log.Debug("remove track", "err", err)
+	}
+	p.offerLocked()
+}
+
+// offersToSend reports whether an offer asks to send any media (a media
+// section whose direction is sendrecv or sendonly; sendrecv is the default).
+func offersToSend(sd *sdp.SessionDescription) bool {
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		if m.MediaName.Port.Value == 0 {
+			continue // rejected/stopped section
+		}
+		dir := "sendrecv"
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				dir = a.Key
+			}
+		}
+		if dir == "sendrecv" || dir == "sendonly" {
+			return true
+		}
+	}
+	return false
+}
+
+func validSource(s string) bool {
+	return s == SourceCamera || s == SourceMicrophone || s == SourceScreen
+}
+
+// newID makes a short random id with a prefix.
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}

@@ -1,0 +1,216 @@
+package sfu
+
+import (
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Room is one conference on this node: its participants and published
+// tracks. The mutex guards only the maps; notifications and negotiation
+// happen after it is released, so a slow participant never holds the room.
+type Room struct {
+	id  string
+	sfu *SFU
+	log *slog.Logger
+
+	mu         sync.Mutex
+	parts      map[string]*Participant // by participant id
+	byIdentity map[string]*Participant
+	tracks     map[string]*UpTrack // by track id
+	order      uint64
+	dead       bool // dropped from the SFU; a join must go to a new room
+}
+
+// errRoomGone: the room was dropped between lookup and join.
+var errRoomGone = errors.New("sfu: room gone")
+
+func newRoom(s *SFU, id string) *Room {
+	return &Room{
+		id: id, sfu: s, log: s.log.With("room", id),
+		parts: map[string]*Participant{}, byIdentity: map[string]*Participant{}, tracks: map[string]*UpTrack{},
+	}
+}
+
+// ID is the room id.
+func (r *Room) ID() string { return r.id }
+
+func (r *Room) size() (participants, tracks int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.parts), len(r.tracks)
+}
+
+// Tracks returns the published tracks, oldest first.
+func (r *Room) Tracks() []*UpTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*UpTrack, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+func (r *Room) join(info ParticipantInfo, n Notifier) (*Participant, JoinResult, error) {
+	r.mu.Lock()
+	old := r.byIdentity[info.Identity]
+	r.mu.Unlock()
+	if old != nil {
+		// The same identity again (a reconnect, a second window): the new
+		// connection wins, the old one is told why it ended.
+		old.closeWith("replaced")
+	}
+
+	p, err := newParticipant(r, info, n)
+	if err != nil {
+		return nil, JoinResult{}, err
+	}
+	r.mu.Lock()
+	if r.dead {
+		r.mu.Unlock()
+		_ = p.pc.Close()
+		return nil, JoinResult{}, errRoomGone
+	}
+	r.parts[p.info.ID] = p
+	r.byIdentity[p.info.Identity] = p
+	others := r.othersLocked(p)
+	tracks := r.tracksLocked()
+	r.mu.Unlock()
+
+	res := JoinResult{Self: p.state()}
+	for _, o := range others {
+		res.Participants = append(res.Participants, o.state())
+		o.n.ParticipantJoined(res.Self)
+	}
+	for _, t := range tracks {
+		res.Tracks = append(res.Tracks, t.info)
+	}
+	r.log.Info("participant joined", "participant", p.info.ID, "identity", p.info.Identity, "role", p.info.Role)
+	// The first offer may reach the notifier before Join returns: signaling
+	// holds notifications until it has sent `joined`.
+	p.subscribe(tracks)
+	return p, res, nil
+}
+
+func (r *Room) othersLocked(p *Participant) []*Participant {
+	out := make([]*Participant, 0, len(r.parts))
+	for _, o := range r.parts {
+		if o != p {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (r *Room) tracksLocked() []*UpTrack {
+	out := make([]*UpTrack, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// leave removes p and everything it published. It is idempotent.
+func (r *Room) leave(p *Participant, reason string) {
+	r.mu.Lock()
+	if r.parts[p.info.ID] != p {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.parts, p.info.ID)
+	if r.byIdentity[p.info.Identity] == p {
+		delete(r.byIdentity, p.info.Identity)
+	}
+	var pubs []*UpTrack
+	for id, t := range r.tracks {
+		if t.info.ParticipantID == p.info.ID {
+			pubs = append(pubs, t)
+			delete(r.tracks, id)
+		}
+	}
+	others := r.othersLocked(p)
+	r.mu.Unlock()
+
+	for _, t := range pubs {
+		r.retract(t, others)
+	}
+	for _, o := range others {
+		o.n.ParticipantLeft(p.info.ID, reason)
+	}
+	r.log.Info("participant left", "participant", p.info.ID, "reason", reason)
+	r.sfu.dropRoomIfEmpty(r)
+}
+
+// publish makes a new track visible and subscribes everyone else to it.
+func (r *Room) publish(p *Participant, t *UpTrack) bool {
+	r.mu.Lock()
+	if r.parts[p.info.ID] != p {
+		r.mu.Unlock()
+		return false
+	}
+	r.order++
+	t.seq = r.order
+	r.tracks[t.info.ID] = t
+	all := r.othersLocked(nil)
+	r.mu.Unlock()
+
+	for _, o := range all {
+		o.n.TrackPublished(t.info)
+	}
+	for _, o := range all {
+		if o != p {
+			o.subscribe([]*UpTrack{t})
+		}
+	}
+	r.log.Info("track published", "participant", p.info.ID, "track", t.info.ID, "kind", t.info.Kind,
+		"source", t.info.Source, "codec", t.info.MimeType)
+	return true
+}
+
+// unpublish retracts a track whose publisher stopped sending it.
+func (r *Room) unpublish(t *UpTrack) {
+	r.mu.Lock()
+	if r.tracks[t.info.ID] != t {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.tracks, t.info.ID)
+	all := r.othersLocked(nil)
+	r.mu.Unlock()
+	r.retract(t, all)
+}
+
+func (r *Room) retract(t *UpTrack, audience []*Participant) {
+	for _, o := range audience {
+		o.n.TrackRemoved(t.info)
+		if o.info.ID != t.info.ParticipantID {
+			o.unsubscribe(t)
+		}
+	}
+	t.close()
+	r.log.Info("track removed", "track", t.info.ID, "participant", t.info.ParticipantID)
+}
+
+// updated tells everyone (the participant included) its new state.
+func (r *Room) updated(p *Participant) {
+	r.mu.Lock()
+	all := r.othersLocked(nil)
+	r.mu.Unlock()
+	st := p.state()
+	for _, o := range all {
+		o.n.ParticipantUpdated(st)
+	}
+}
+
+func (r *Room) closeAll(reason string) {
+	r.mu.Lock()
+	all := r.othersLocked(nil)
+	r.mu.Unlock()
+	for _, p := range all {
+		p.closeWith(reason)
+	}
+}

@@ -1,0 +1,345 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config is the SFU's configuration. The zero value of each field means its
+// default.
+type Config struct {
+	// ListenIP is the address the media sockets bind to (default 0.0.0.0).
+	ListenIP string
+	// UDPPort is the one UDP port all media uses (ICE UDP mux); 0 picks a free port.
+	UDPPort int
+	// TCPPort is the ICE-TCP port; 0 picks a free port, -1 disables ICE-TCP.
+	TCPPort int
+	// PublicIPs are announced as host candidates instead of the local
+	// addresses (the server's address as county offices see it).
+	PublicIPs []string
+	// IncludeLoopback offers 127.0.0.1 candidates (tests, single-box demos).
+	IncludeLoopback bool
+	// VideoCacheSize and AudioCacheSize are packet cache slots per track.
+	VideoCacheSize int
+	AudioCacheSize int
+	// QueueLen is the fan-out queue length per writer.
+	QueueLen int
+	// SubscribersPerWriter is how many subscribers one fan-out goroutine serves.
+	SubscribersPerWriter int
+	// MaxWritersPerTrack caps fan-out goroutines per published track.
+	MaxWritersPerTrack int
+	// KeyframeMinSpacing throttles keyframe requests to a publisher.
+	KeyframeMinSpacing time.Duration
+	// Clock is injected by tests; default the system clock.
+	Clock Clock
+}
+
+func (c *Config) setDefaults() {
+	if c.ListenIP == "" {
+		c.ListenIP = "0.0.0.0"
+	}
+	if c.VideoCacheSize == 0 {
+		c.VideoCacheSize = 512
+	}
+	if c.AudioCacheSize == 0 {
+		c.AudioCacheSize = 64
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = 256
+	}
+	if c.SubscribersPerWriter == 0 {
+		c.SubscribersPerWriter = 8
+	}
+	if c.MaxWritersPerTrack == 0 {
+		c.MaxWritersPerTrack = 16
+	}
+	if c.KeyframeMinSpacing == 0 {
+		c.KeyframeMinSpacing = 300 * time.Millisecond
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+}
+
+// SFU owns the media sockets and the rooms of one node.
+type SFU struct {
+	cfg  Config
+	log  *slog.Logger
+	api  *webrtc.API
+	udp  net.PacketConn
+	tcp  net.Listener
+	umux ice.UDPMux
+	tmux ice.TCPMux
+	ctr  counters
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+}
+
+// New opens the media ports and builds the Pion API.
+func New(cfg Config, log *slog.Logger) (*SFU, error) {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}}
+
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("sfu: media UDP port: %w", err)
+	}
+	if uc, ok := udp.(*net.UDPConn); ok {
+		// Media arrives in bursts (a keyframe is dozens of packets).
+		_ = uc.SetReadBuffer(4 << 20)
+		_ = uc.SetWriteBuffer(4 << 20)
+	}
+	s.udp = udp
+	s.umux = webrtc.NewICEUDPMux(nil, udp)
+
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(s.umux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPPort >= 0 {
+		tcp, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			_ = udp.Close()
+			return nil, fmt.Errorf("sfu: ICE-TCP port: %w", err)
+		}
+		s.tcp = tcp
+		s.tmux = webrtc.NewICETCPMux(nil, tcp, 64)
+		se.SetICETCPMux(s.tmux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The DTLS server picks the SRTP profile: answering as server lets us
+	// choose AES-GCM, about 7x cheaper per packet than AES-CM+HMAC-SHA1.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+
+	me, ir, err := buildMedia()
+	if err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+	log.Info("sfu listening", "udp", udp.LocalAddr().String(), "tcp", s.TCPAddr(), "public_ips", cfg.PublicIPs)
+	return s, nil
+}
+
+// buildMedia registers the codecs and RTP machinery. No RTX: browsers then
+// retransmit on the original SSRC, which our cache stores and forwards.
+func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	me := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBTransportCC},
+	}
+	codecs := []struct {
+		c    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+			ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8,
+			ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9,
+			ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFB}, PayloadType: 98}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+			ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+			RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+			ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+			RTCPFeedback: videoFB}, PayloadType: 104}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+			ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f",
+			RTCPFeedback: videoFB}, PayloadType: 106}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.c, c.kind); err != nil {
+			return nil, nil, fmt.Errorf("sfu: register %s: %w", c.c.MimeType, err)
+		}
+	}
+	exts := []struct {
+		uri   string
+		kinds []webrtc.RTPCodecType
+	}{
+		{sdp.SDESMidURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.SDESRTPStreamIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{sdp.SDESRepairRTPStreamIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.AudioLevelURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
+	}
+	for _, e := range exts {
+		for _, k := range e.kinds {
+			if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, k); err != nil {
+				return nil, nil, fmt.Errorf("sfu: header extension %s: %w", e.uri, err)
+			}
+		}
+	}
+
+	ir := &interceptor.Registry{}
+	// Publisher side: NACK what we miss, report what we receive, TWCC feedback.
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(rr)
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(tw)
+	// Subscriber side: sender reports, and transport-wide sequence numbers so
+	// browsers send TWCC feedback. NACKs are answered by downTrack from the
+	// shared cache, so Pion's per-subscriber responder is not registered.
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(sr)
+	twh, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(twh)
+	return me, ir, nil
+}
+
+// UDPAddr is the media UDP address.
+func (s *SFU) UDPAddr() net.Addr { return s.udp.LocalAddr() }
+
+// TCPAddr is the ICE-TCP address, or "" when disabled.
+func (s *SFU) TCPAddr() string {
+	if s.tcp == nil {
+		return ""
+	}
+	return s.tcp.Addr().String()
+}
+
+// Stats returns the counters and room sizes.
+func (s *SFU) Stats() Stats {
+	st := s.ctr.snapshot()
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	st.Rooms = len(rooms)
+	for _, r := range rooms {
+		p, t := r.size()
+		st.Participants += p
+		st.Tracks += t
+	}
+	return st
+}
+
+// Join adds a participant to a room, creating the room on first use.
+func (s *SFU) Join(roomID string, info ParticipantInfo, n Notifier) (*Participant, JoinResult, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, JoinResult{}, ErrClosed
+		}
+		r, ok := s.rooms[roomID]
+		if !ok {
+			r = newRoom(s, roomID)
+			s.rooms[roomID] = r
+		}
+		s.mu.Unlock()
+		p, res, err := r.join(info, n)
+		if errors.Is(err, errRoomGone) {
+			continue // emptied and dropped meanwhile (the replaced participant was its last member)
+		}
+		return p, res, err
+	}
+}
+
+// Room returns a room by id, or nil.
+func (s *SFU) Room(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
+}
+
+// dropRoomIfEmpty forgets an empty room.
+func (s *SFU) dropRoomIfEmpty(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.rooms[r.id] == r && len(r.parts) == 0 {
+		delete(s.rooms, r.id)
+		r.dead = true
+	}
+}
+
+// Close ends every session and closes the media ports.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.closeAll("server_shutdown")
+	}
+	return s.closeSockets()
+}
+
+func (s *SFU) closeSockets() error {
+	var errs []error
+	if s.umux != nil {
+		errs = append(errs, s.umux.Close())
+	}
+	if s.tmux != nil {
+		errs = append(errs, s.tmux.Close())
+	}
+	if s.udp != nil {
+		if err := s.udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if s.tcp != nil {
+		if err := s.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

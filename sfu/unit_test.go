@@ -1,0 +1,263 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPacketCache(t *testing.T) {
+	c := newPacketCache(20) // rounds to 32
+	if c.size() != 32 {
+		t.Fatalf("size = %d, want 32", c.size())
+	}
+	pkt := func(b byte) []byte { return []byte{0x80, 96, 0, 0, b} }
+	buf := make([]byte, slotSize)
+	if got := c.store(100, pkt(1)); got != stored {
+		t.Fatalf("store = %v", got)
+	}
+	if got := c.store(100, pkt(1)); got != duplicate {
+		t.Fatalf("second store = %v, want duplicate", got)
+	}
+	if n := c.get(100, buf); n != 5 || buf[4] != 1 {
+		t.Fatalf("get = %d %v", n, buf[:n])
+	}
+	if n := c.get(101, buf); n != 0 {
+		t.Fatalf("get of missing seq = %d", n)
+	}
+	// 132 shares 100's slot and is newer: it evicts 100.
+	if got := c.store(132, pkt(2)); got != stored {
+		t.Fatalf("store 132 = %v", got)
+	}
+	if n := c.get(100, buf); n != 0 {
+		t.Fatal("evicted packet still returned")
+	}
+	// A late 100 must not overwrite the newer 132.
+	if got := c.store(100, pkt(3)); got != tooOld {
+		t.Fatalf("late store = %v, want tooOld", got)
+	}
+	if n := c.get(132, buf); n != 5 || buf[4] != 2 {
+		t.Fatal("newer packet was overwritten")
+	}
+	// Wrap-around: 65535 then 0 are neighbours.
+	c.store(65535, pkt(4))
+	c.store(31, pkt(5)) // same slot as 65535, newer across the wrap
+	if n := c.get(31, buf); n == 0 {
+		t.Fatal("seq 31 after wrap not stored")
+	}
+	if got := c.store(make16(65535), pkt(6)); got != tooOld {
+		t.Fatalf("pre-wrap late packet = %v, want tooOld", got)
+	}
+	if got := c.store(1, make([]byte, slotSize+1)); got != tooLarge {
+		t.Fatalf("oversized = %v", got)
+	}
+}
+
+func make16(v int) uint16 { return uint16(v) }
+
+func TestMunger(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		seq    uint16
+		ts     uint32
+		at     time.Duration
+		resync bool
+		want   uint16
+		wantTS uint32
+		ok     bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"passthrough keeps numbers", []step{
+			{seq: 10, ts: 1000, want: 10, wantTS: 1000, ok: true},
+			{seq: 11, ts: 4000, want: 11, wantTS: 4000, ok: true},
+			{seq: 13, ts: 7000, want: 13, wantTS: 7000, ok: true},
+			{seq: 12, ts: 7000, want: 12, wantTS: 7000, ok: true}, // late retransmission keeps its place
+		}},
+		{"resync continues after a gap", []step{
+			{seq: 10, ts: 1000, want: 10, wantTS: 1000, ok: true},
+			{seq: 11, ts: 4000, want: 11, wantTS: 4000, ok: true},
+			// packets 12..49 dropped; resync at 50, 1 s later
+			{seq: 50, ts: 90000, at: time.Second, resync: true, want: 12, wantTS: 4000 + 90000, ok: true},
+			{seq: 51, ts: 93000, at: time.Second, want: 13, wantTS: 4000 + 93000, ok: true},
+			{seq: 30, ts: 50000, at: time.Second, ok: false}, // from before the resync point
+		}},
+		{"wrap around", []step{
+			{seq: 65534, ts: 10, want: 65534, wantTS: 10, ok: true},
+			{seq: 65535, ts: 20, want: 65535, wantTS: 20, ok: true},
+			{seq: 0, ts: 30, want: 0, wantTS: 30, ok: true},
+			{seq: 2, ts: 50, resync: true, want: 1, wantTS: 31, ok: true}, // resync immediately: ts advances by 1
+		}},
+		{"timestamp wraps", []step{
+			{seq: 1, ts: 0xFFFFFF00, want: 1, wantTS: 0xFFFFFF00, ok: true},
+			{seq: 2, ts: 0x00000100, want: 2, wantTS: 0x00000100, ok: true},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var m munger
+			for i, s := range tc.steps {
+				if s.resync {
+					m.requestResync()
+				}
+				got, gotTS, ok := m.rewrite(s.seq, s.ts, t0.Add(s.at), 90000)
+				if ok != s.ok || (ok && (got != s.want || gotTS != s.wantTS)) {
+					t.Fatalf("step %d: rewrite(%d,%d) = %d,%d,%v want %d,%d,%v", i, s.seq, s.ts, got, gotTS, ok,
+						s.want, s.wantTS, s.ok)
+				}
+			}
+		})
+	}
+}
+
+// A long stream crosses the sequence space many times; nothing may be
+// refused for being "before" an epoch that started long ago.
+func TestMungerLongStream(t *testing.T) {
+	var m munger
+	now := time.Unix(0, 0)
+	for i := 0; i < 200000; i++ {
+		seq := uint16(i)
+		got, _, ok := m.rewrite(seq, uint32(i)*3000, now, 90000)
+		if !ok || got != seq {
+			t.Fatalf("packet %d: rewrite = %d,%v", i, got, ok)
+		}
+		if i > 10 {
+			if orig, ok := m.unmap(seq - 5); !ok || orig != seq-5 {
+				t.Fatalf("packet %d: unmap(%d) = %d,%v", i, seq-5, orig, ok)
+			}
+		}
+	}
+}
+
+func TestMungerUnmap(t *testing.T) {
+	var m munger
+	now := time.Unix(0, 0)
+	m.rewrite(100, 0, now, 90000)
+	m.rewrite(101, 0, now, 90000)
+	m.requestResync()
+	m.rewrite(500, 0, now, 90000) // out 102
+	m.rewrite(501, 0, now, 90000) // out 103
+	if seq, ok := m.unmap(103); !ok || seq != 501 {
+		t.Fatalf("unmap(103) = %d,%v want 501", seq, ok)
+	}
+	if _, ok := m.unmap(101); ok {
+		t.Fatal("unmap of a previous epoch must fail")
+	}
+	if _, ok := m.unmap(104); ok {
+		t.Fatal("unmap of a seq not yet sent must fail")
+	}
+	var fresh munger
+	if _, ok := fresh.unmap(1); ok {
+		t.Fatal("unmap before start must fail")
+	}
+}
+
+func TestKeyframeDetection(t *testing.T) {
+	tests := []struct {
+		name    string
+		codec   videoCodec
+		payload []byte
+		want    bool
+	}{
+		{"vp8 key, no ext", codecVP8, []byte{0x10, 0x00}, true},
+		{"vp8 inter", codecVP8, []byte{0x10, 0x01}, false},
+		{"vp8 continuation", codecVP8, []byte{0x00, 0x00}, false},
+		{"vp8 key, 15-bit picture id", codecVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, true},
+		{"vp8 key, 7-bit pid + tl0 + tid", codecVP8, []byte{0x90, 0xE0, 0x12, 0x05, 0x40, 0x00}, true},
+		{"vp8 inter with ext", codecVP8, []byte{0x90, 0x80, 0x12, 0x01}, false},
+		{"vp8 truncated", codecVP8, []byte{0x90}, false},
+		{"vp8 empty", codecVP8, nil, false},
+		{"vp9 key start", codecVP9, []byte{0x08, 0x00}, true},
+		{"vp9 inter", codecVP9, []byte{0x48, 0x00}, false},
+		{"vp9 not start", codecVP9, []byte{0x00}, false},
+		{"vp9 key with pid and layer sid0", codecVP9, []byte{0xA8, 0x81, 0x02, 0x00, 0x10}, true},
+		{"vp9 key at spatial layer 1", codecVP9, []byte{0xA8, 0x81, 0x02, 0x02, 0x10}, false},
+		{"h264 idr", codecH264, []byte{0x65, 0x88}, true},
+		{"h264 sps", codecH264, []byte{0x67, 0x42}, true},
+		{"h264 non-idr", codecH264, []byte{0x41, 0x9a}, false},
+		{"h264 stap-a with sps", codecH264, []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce}, true},
+		{"h264 stap-a without", codecH264, []byte{0x78, 0x00, 0x02, 0x41, 0x42}, false},
+		{"h264 stap-a bad size", codecH264, []byte{0x78, 0x00, 0x09, 0x67}, false},
+		{"h264 fu-a idr start", codecH264, []byte{0x7c, 0x85, 0x00}, true},
+		{"h264 fu-a idr middle", codecH264, []byte{0x7c, 0x05, 0x00}, false},
+		{"audio never", codecNone, []byte{0x10, 0x00}, false},
+	}
+	for _, tc := range tests {
+		if got := isKeyframeStart(tc.codec, tc.payload); got != tc.want {
+			t.Errorf("%s: got %v want %v", tc.name, got, tc.want)
+		}
+	}
+	if codecOf("video/vp8") != codecVP8 || codecOf("video/H264") != codecH264 || codecOf("audio/opus") != codecNone {
+		t.Error("codecOf")
+	}
+}
+
+// manualClock is an injected clock for throttling tests.
+type manualClock struct {
+	now    time.Time
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (t *manualTimer) Stop() bool { s := !t.stopped; t.stopped = true; return s }
+
+func (c *manualClock) Now() time.Time { return c.now }
+func (c *manualClock) AfterFunc(d time.Duration, f func()) Timer {
+	t := &manualTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+func (c *manualClock) advance(d time.Duration) {
+	c.now = c.now.Add(d)
+	for _, t := range c.timers {
+		if !t.stopped && !t.at.After(c.now) {
+			t.stopped = true
+			t.f()
+		}
+	}
+}
+
+func TestKeyframeRequestThrottle(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	var sent []time.Time
+	var ctr counters
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 1, vp8Params(), 64, clk, discardLogger(),
+		&ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 2, kfMinSpacing: 300 * time.Millisecond},
+		func(uint32) { sent = append(sent, clk.Now()) })
+	u.RequestKeyframe() // immediate
+	u.RequestKeyframe() // deferred to +300ms
+	u.RequestKeyframe() // folded into the deferred one
+	if len(sent) != 1 {
+		t.Fatalf("sent %d PLIs at once, want 1", len(sent))
+	}
+	clk.advance(299 * time.Millisecond)
+	if len(sent) != 1 {
+		t.Fatal("deferred PLI fired early")
+	}
+	clk.advance(time.Millisecond)
+	if len(sent) != 2 {
+		t.Fatalf("deferred PLI not sent: %d", len(sent))
+	}
+	clk.advance(time.Second)
+	if len(sent) != 2 {
+		t.Fatal("spurious PLI")
+	}
+	u.RequestKeyframe()
+	if len(sent) != 3 {
+		t.Fatal("PLI after quiet period not immediate")
+	}
+	if ctr.keyframeRequests.Load() != 3 {
+		t.Fatalf("counter = %d", ctr.keyframeRequests.Load())
+	}
+	audio := newUpTrack(TrackInfo{ID: "A", Kind: "audio", MimeType: "audio/opus"}, 2, vp8Params(), 64, clk,
+		discardLogger(), &ctr, fanoutOptions{kfMinSpacing: time.Second}, func(uint32) { t.Fatal("PLI for audio") })
+	audio.RequestKeyframe()
+	u.close()
+	audio.close()
+}
