@@ -1,0 +1,88 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling"
+)
+
+// metrics exposes the SFU's and signaling's counters at scrape time, so the
+// hot paths only touch their own atomics.
+type metrics struct {
+	media *sfu.SFU
+	sig   *signaling.Handler
+	descs map[string]*prometheus.Desc
+}
+
+type metricDef struct {
+	name, help string
+	counter    bool
+}
+
+var metricDefs = []metricDef{
+	{"ducha_sfu_rooms", "Rooms with at least one participant.", false},
+	{"ducha_sfu_participants", "Participants connected to the SFU.", false},
+	{"ducha_sfu_tracks", "Published tracks.", false},
+	{"ducha_sfu_packets_in_total", "RTP packets received from publishers.", true},
+	{"ducha_sfu_bytes_in_total", "RTP bytes received from publishers.", true},
+	{"ducha_sfu_packets_out_total", "RTP packets forwarded to subscribers.", true},
+	{"ducha_sfu_bytes_out_total", "RTP bytes forwarded to subscribers.", true},
+	{"ducha_sfu_queue_drops_total", "Packets dropped because a fan-out queue was full (slow subscriber).", true},
+	{"ducha_sfu_keyframe_skips_total", "Packets skipped while waiting for a keyframe after a drop.", true},
+	{"ducha_sfu_nacks_total", "Sequence numbers subscribers asked to be resent.", true},
+	{"ducha_sfu_retransmits_total", "Packets resent from the packet cache.", true},
+	{"ducha_sfu_retransmit_misses_total", "NACKed packets no longer in the cache.", true},
+	{"ducha_sfu_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.", true},
+	{"ducha_signaling_connections", "Open signaling websockets.", false},
+	{"ducha_signaling_joins_total", "Successful joins.", true},
+	{"ducha_signaling_errors_total", "Error messages sent to clients.", true},
+	{"ducha_signaling_rate_limited_total", "Messages dropped by the rate limit.", true},
+	{"ducha_signaling_slow_consumers_total", "Connections closed because their queue overflowed.", true},
+}
+
+func newMetrics(media *sfu.SFU, sig *signaling.Handler) *metrics {
+	m := &metrics{media: media, sig: sig, descs: map[string]*prometheus.Desc{}}
+	for _, d := range metricDefs {
+		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)
+	}
+	return m
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.media.Stats()
+	g := m.sig.Stats()
+	values := map[string]float64{
+		"ducha_sfu_rooms":                      float64(s.Rooms),
+		"ducha_sfu_participants":               float64(s.Participants),
+		"ducha_sfu_tracks":                     float64(s.Tracks),
+		"ducha_sfu_packets_in_total":           float64(s.PacketsIn),
+		"ducha_sfu_bytes_in_total":             float64(s.BytesIn),
+		"ducha_sfu_packets_out_total":          float64(s.PacketsOut),
+		"ducha_sfu_bytes_out_total":            float64(s.BytesOut),
+		"ducha_sfu_queue_drops_total":          float64(s.QueueDrops),
+		"ducha_sfu_keyframe_skips_total":       float64(s.KeyframeSkips),
+		"ducha_sfu_nacks_total":                float64(s.NACKsIn),
+		"ducha_sfu_retransmits_total":          float64(s.Retransmits),
+		"ducha_sfu_retransmit_misses_total":    float64(s.RetransmitMisses),
+		"ducha_sfu_keyframe_requests_total":    float64(s.KeyframeRequests),
+		"ducha_signaling_connections":          float64(g.ConnectionsOpen),
+		"ducha_signaling_joins_total":          float64(g.Joins),
+		"ducha_signaling_errors_total":         float64(g.Errors),
+		"ducha_signaling_rate_limited_total":   float64(g.RateLimited),
+		"ducha_signaling_slow_consumers_total": float64(g.SlowConsumers),
+	}
+	for _, d := range metricDefs {
+		t := prometheus.GaugeValue
+		if d.counter {
+			t = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(m.descs[d.name], t, values[d.name])
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling"
+	"github.com/ducha-dev/ducha/signaling/token"
+	"github.com/ducha-dev/ducha/web"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ducha serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	cfg.register(fs)
+	if err := parseFlags(fs, args, os.Getenv, stderr); err != nil {
+		return 2
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(stderr, "ducha: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	warnUnknownEnv(fs, os.Environ(), log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, cfg, log, nil); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runServer serves until ctx ends. ready, if not nil, receives the HTTP
+// address once listening.
+func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	key, err := token.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("join token key: %w", err)
+	}
+	pub, ok := key.Public().(ed25519.PublicKey)
+	if !ok {
+		return errors.New("join token key is not Ed25519")
+	}
+
+	media, err := sfu.New(sfu.Config{
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,
+	}, log.With("component", "sfu"))
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+
+	sig, err := signaling.NewHandler(signaling.Config{
+		Conference:     conference{media},
+		Tokens:         token.NewVerifier(pub, time.Now),
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         log.With("component", "signaling"),
+	})
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newMetrics(media, sig))
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", sig)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok"})
+	})
+	mux.Handle("/", web.Handler())
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	addr := ln.Addr().String()
+	log.Info("ducha serving", "url", cfg.publicURL(addr), "http", addr, "data_dir", cfg.DataDir,
+		"media_udp", media.UDPAddr().String(), "media_tcp", media.TCPAddr())
+	if ready != nil {
+		ready <- addr
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sig.Shutdown(sctx); err != nil {
+		log.Warn("signaling shutdown", "err", err)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// conference adapts *sfu.SFU to the interface signaling declares.
+type conference struct{ s *sfu.SFU }
+
+func (c conference) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (signaling.Session, sfu.JoinResult, error) {
+	p, res, err := c.s.Join(room, info, n)
+	if err != nil {
+		return nil, res, err
+	}
+	return p, res, nil
+}

@@ -1,0 +1,290 @@
+// Package client is a Go client of the ducha signaling protocol with a Pion
+// PeerConnection behind it: what a browser does, for integration tests and
+// the load generator. It is the polite side of perfect negotiation, like
+// the web client.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling"
+)
+
+// ErrServer is wrapped around `error` messages from the server.
+var ErrServer = errors.New("client: server error")
+
+// ServerError is an `error` message.
+type ServerError struct {
+	Code, Message, Ref string
+}
+
+func (e *ServerError) Error() string { return fmt.Sprintf("server error %s: %s", e.Code, e.Message) }
+
+// Unwrap makes errors.Is(err, ErrServer) true.
+func (e *ServerError) Unwrap() error { return ErrServer }
+
+// Config says where to connect and how the PeerConnection is built.
+type Config struct {
+	URL    string // ws://host:port/ws
+	Room   string
+	Token  string
+	Origin string // Origin header; empty sends none
+	// API builds the PeerConnection; nil uses NewAPI(false).
+	API *webrtc.API
+	// OnTrack is called on Pion's goroutine for each received track with
+	// what the server said about it (zero TrackInfo if unknown).
+	OnTrack func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, info sfu.TrackInfo)
+	// OnMessage sees every server message after the client handled it.
+	OnMessage func(typ string, data json.RawMessage)
+	Logger    *slog.Logger
+}
+
+// NewAPI returns a Pion API configured like a browser: default codecs,
+// NACK, RTCP reports, TWCC. includeLoopback offers 127.0.0.1 candidates.
+func NewAPI(includeLoopback bool) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(includeLoopback)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// Client is one participant.
+type Client struct {
+	cfg Config
+	log *slog.Logger
+	ws  *websocket.Conn
+	pc  *webrtc.PeerConnection
+
+	wmu    sync.Mutex // websocket writes
+	nextID atomic.Int64
+	ev     chan func() // negotiation work, run in order on one goroutine
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	mu           sync.Mutex
+	joined       signaling.Joined
+	participants map[string]sfu.ParticipantState
+	tracks       map[string]sfu.TrackInfo
+	sources      map[string]string
+	wantOffer    bool
+	candQueue    []webrtc.ICECandidateInit
+	errs         []*ServerError
+	closedReason string
+	endErr       error
+}
+
+// Dial connects, joins and returns once `joined` arrived.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	api := cfg.API
+	if api == nil {
+		var err error
+		if api, err = NewAPI(false); err != nil {
+			return nil, err
+		}
+	}
+	h := http.Header{}
+	if cfg.Origin != "" {
+		h.Set("Origin", cfg.Origin)
+	}
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, cfg.URL, h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("client: dial %s: %w (HTTP %d)", cfg.URL, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("client: dial %s: %w", cfg.URL, err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		_ = ws.Close()
+		return nil, err
+	}
+	c := &Client{
+		cfg: cfg, log: cfg.Logger, ws: ws, pc: pc, ev: make(chan func(), 1024), done: make(chan struct{}),
+		participants: map[string]sfu.ParticipantState{}, tracks: map[string]sfu.TrackInfo{}, sources: map[string]string{},
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			_ = c.send(signaling.TypeCandidate, cand.ToJSON())
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		c.mu.Lock()
+		info := c.tracks[tr.StreamID()]
+		c.mu.Unlock()
+		if c.cfg.OnTrack != nil {
+			c.cfg.OnTrack(tr, recv, info)
+		}
+	})
+
+	joined := make(chan error, 1)
+	c.wg.Add(2)
+	go c.readLoop(joined)
+	go c.eventLoop()
+	if err := c.send(signaling.TypeJoin, signaling.Join{Version: signaling.ProtocolVersion, Room: cfg.Room, Token: cfg.Token}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	select {
+	case err := <-joined:
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	case <-ctx.Done():
+		c.Close()
+		return nil, ctx.Err()
+	}
+	return c, nil
+}
+
+// PC is the PeerConnection (for getStats-like inspection and RTCP writes).
+func (c *Client) PC() *webrtc.PeerConnection { return c.pc }
+
+// Self is this participant as the server sees it.
+func (c *Client) Self() sfu.ParticipantState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.participants[c.joined.Self.ID]
+}
+
+// Participants returns everyone in the room (self included).
+func (c *Client) Participants() map[string]sfu.ParticipantState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]sfu.ParticipantState, len(c.participants))
+	for k, v := range c.participants {
+		out[k] = v
+	}
+	return out
+}
+
+// Tracks returns the published tracks the client knows of, by id.
+func (c *Client) Tracks() map[string]sfu.TrackInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]sfu.TrackInfo, len(c.tracks))
+	for k, v := range c.tracks {
+		out[k] = v
+	}
+	return out
+}
+
+// Errors returns the server's error messages so far.
+func (c *Client) Errors() []*ServerError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*ServerError(nil), c.errs...)
+}
+
+// ClosedReason is the reason of a `closed` message, if one came.
+func (c *Client) ClosedReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closedReason
+}
+
+// Done is closed when the connection ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Publish adds a local track and negotiates.
+func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSender, error) {
+	type result struct {
+		s   *webrtc.RTPSender
+		err error
+	}
+	res := make(chan result, 1)
+	if !c.post(func() {
+		s, err := c.pc.AddTrack(track)
+		if err == nil {
+			c.sources[track.ID()] = source
+			c.makeOffer()
+		}
+		res <- result{s, err}
+	}) {
+		return nil, errors.New("client: closed")
+	}
+	r := <-res
+	return r.s, r.err
+}
+
+// Mute tells the others our microphone or camera state.
+func (c *Client) Mute(kind string, muted bool) error {
+	return c.send(signaling.TypeMute, signaling.Mute{Kind: kind, Muted: muted})
+}
+
+// Send writes a raw message (tests use it to send what a browser would not).
+func (c *Client) Send(typ string, data any) error { return c.send(typ, data) }
+
+func (c *Client) send(typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	env := signaling.Envelope{Type: typ, ID: strconv.FormatInt(c.nextID.Add(1), 10), Data: raw}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteJSON(env)
+}
+
+func (c *Client) post(f func()) bool {
+	select {
+	case c.ev <- f:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *Client) eventLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case f := <-c.ev:
+			f()
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// Close leaves and releases everything. Safe to call more than once.
+func (c *Client) Close() {
+	if c.closed.Swap(true) {
+		return
+	}
+	_ = c.send(signaling.TypeLeave, signaling.Empty{})
+	c.wmu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+		time.Now().Add(time.Second))
+	c.wmu.Unlock()
+	_ = c.ws.Close()
+	c.wg.Wait()
+	_ = c.pc.Close()
+}

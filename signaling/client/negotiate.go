@@ -1,0 +1,230 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/signaling"
+)
+
+// readLoop reads server messages. Negotiation work is handed to the event
+// loop so it runs in order; bookkeeping is done here.
+func (c *Client) readLoop(joined chan<- error) {
+	defer c.wg.Done()
+	defer func() {
+		select {
+		case <-c.done:
+		default:
+			close(c.done)
+		}
+	}()
+	first := true
+	for {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.mu.Lock()
+				c.endErr = err
+				c.mu.Unlock()
+			}
+			if first {
+				joined <- c.joinFailure(err)
+			}
+			return
+		}
+		var env signaling.Envelope
+		if err := json.Unmarshal(b, &env); err != nil {
+			c.log.Warn("bad message from server", "err", err)
+			continue
+		}
+		c.handle(env)
+		if first {
+			switch env.Type {
+			case signaling.TypeJoined:
+				first = false
+				joined <- nil
+			case signaling.TypeError:
+				first = false
+				joined <- c.lastError()
+			}
+		}
+		if c.cfg.OnMessage != nil {
+			c.cfg.OnMessage(env.Type, env.Data)
+		}
+	}
+}
+
+func (c *Client) joinFailure(err error) error {
+	if e := c.lastError(); e != nil {
+		return e
+	}
+	return err
+}
+
+func (c *Client) lastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return c.errs[len(c.errs)-1]
+}
+
+func (c *Client) handle(env signaling.Envelope) {
+	switch env.Type {
+	case signaling.TypeJoined:
+		var j signaling.Joined
+		if json.Unmarshal(env.Data, &j) == nil {
+			c.mu.Lock()
+			c.joined = j
+			c.participants[j.Self.ID] = j.Self
+			for _, p := range j.Participants {
+				c.participants[p.ID] = p
+			}
+			for _, t := range j.Tracks {
+				c.tracks[t.ID] = t
+			}
+			c.mu.Unlock()
+		}
+	case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated:
+		var e signaling.ParticipantEvent
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.participants[e.Participant.ID] = e.Participant
+			c.mu.Unlock()
+		}
+	case signaling.TypeParticipantLeft:
+		var e signaling.ParticipantLeft
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			delete(c.participants, e.ID)
+			c.mu.Unlock()
+		}
+	case signaling.TypeTrackPublished:
+		var e signaling.TrackEvent
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.tracks[e.Track.ID] = e.Track
+			c.mu.Unlock()
+		}
+	case signaling.TypeTrackRemoved:
+		var e signaling.TrackEvent
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			delete(c.tracks, e.Track.ID)
+			c.mu.Unlock()
+		}
+	case signaling.TypeOffer:
+		var s signaling.SDP
+		if json.Unmarshal(env.Data, &s) == nil {
+			c.post(func() { c.onOffer(s.SDP) })
+		}
+	case signaling.TypeAnswer:
+		var s signaling.SDP
+		if json.Unmarshal(env.Data, &s) == nil {
+			c.post(func() { c.onAnswer(s.SDP) })
+		}
+	case signaling.TypeCandidate:
+		var cand webrtc.ICECandidateInit
+		if json.Unmarshal(env.Data, &cand) == nil {
+			c.post(func() { c.onCandidate(cand) })
+		}
+	case signaling.TypeClosed:
+		var e signaling.Closed
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.closedReason = e.Reason
+			c.mu.Unlock()
+		}
+	case signaling.TypeError:
+		var e signaling.ErrorMsg
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.errs = append(c.errs, &ServerError{Code: e.Code, Message: e.Message, Ref: e.Ref})
+			c.mu.Unlock()
+		}
+	}
+}
+
+// makeOffer runs on the event loop.
+func (c *Client) makeOffer() {
+	if c.pc.SignalingState() != webrtc.SignalingStateStable {
+		c.wantOffer = true
+		return
+	}
+	c.wantOffer = false
+	offer, err := c.pc.CreateOffer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		c.log.Warn("offer failed", "err", err)
+		return
+	}
+	src := make(map[string]string, len(c.sources))
+	for k, v := range c.sources {
+		src[k] = v
+	}
+	_ = c.send(signaling.TypeOffer, signaling.Offer{SDP: c.pc.LocalDescription().SDP, Sources: src})
+}
+
+func (c *Client) onOffer(sdp string) {
+	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		// Polite: withdraw ours, answer theirs, offer again when stable.
+		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			c.log.Warn("rollback failed", "err", err)
+			return
+		}
+		c.wantOffer = true
+	}
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		c.log.Warn("remote offer refused", "err", err)
+		return
+	}
+	c.flushCandidates()
+	ans, err := c.pc.CreateAnswer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		c.log.Warn("answer failed", "err", err)
+		return
+	}
+	_ = c.send(signaling.TypeAnswer, signaling.Answer{SDP: c.pc.LocalDescription().SDP})
+	if c.wantOffer {
+		c.makeOffer()
+	}
+}
+
+func (c *Client) onAnswer(sdp string) {
+	if c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		return
+	}
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		c.log.Warn("remote answer refused", "err", err)
+		return
+	}
+	c.flushCandidates()
+	if c.wantOffer {
+		c.makeOffer()
+	}
+}
+
+func (c *Client) onCandidate(cand webrtc.ICECandidateInit) {
+	if c.pc.RemoteDescription() == nil {
+		c.candQueue = append(c.candQueue, cand)
+		return
+	}
+	_ = c.pc.AddICECandidate(cand)
+}
+
+func (c *Client) flushCandidates() {
+	for _, cand := range c.candQueue {
+		_ = c.pc.AddICECandidate(cand)
+	}
+	c.candQueue = nil
+}

@@ -1,0 +1,15 @@
+package signaling
+
+import "errors"
+
+var (
+	// ErrBadMessage: a frame is not a JSON object, a field has the wrong
+	// type, or a required field is missing or out of range.
+	ErrBadMessage = errors.New("signaling: bad message")
+	// ErrUnknownType: the envelope's type is not in protocol version 1.
+	ErrUnknownType = errors.New("signaling: unknown message type")
+	// ErrConfig: NewHandler was given an unusable Config.
+	ErrConfig = errors.New("signaling: bad config")
+	// ErrShutdown: the handler is shutting down.
+	ErrShutdown = errors.New("signaling: shutting down")
+)

@@ -1,0 +1,104 @@
+package signaling
+
+import (
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/sfu"
+)
+
+// notifier is the sfu.Notifier of one connection. The SFU may call it
+// during Conference.Join, before the client has been sent `joined`; those
+// events are held back so that `joined` is always the first thing a client
+// hears about the room.
+type notifier struct {
+	c *conn
+
+	mu      sync.Mutex
+	open    bool
+	dead    bool
+	pending []outMsg
+}
+
+var _ sfu.Notifier = (*notifier)(nil)
+
+func newNotifier(c *conn) *notifier { return &notifier{c: c} }
+
+// start sends first (the `joined`), then what arrived during the join, and
+// from then on passes events straight to the outbound queue.
+func (n *notifier) start(first outMsg) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dead {
+		return
+	}
+	n.c.enqueue(first)
+	for _, m := range n.pending {
+		n.c.enqueue(m)
+	}
+	n.pending = nil
+	n.open = true
+}
+
+// discard drops everything: the join failed and the SFU has no business
+// talking to this connection.
+func (n *notifier) discard() {
+	n.mu.Lock()
+	n.dead = true
+	n.pending = nil
+	n.mu.Unlock()
+}
+
+func (n *notifier) send(m outMsg) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.dead:
+	case n.open:
+		n.c.enqueue(m)
+	case len(n.pending) >= n.c.lim.OutboundQueue:
+		n.dead = true
+		n.pending = nil
+		n.c.slowConsumer()
+	default:
+		n.pending = append(n.pending, m)
+	}
+}
+
+func (n *notifier) Offer(sdp string)  { n.send(outMsg{Type: TypeOffer, Data: SDP{SDP: sdp}}) }
+func (n *notifier) Answer(sdp string) { n.send(outMsg{Type: TypeAnswer, Data: SDP{SDP: sdp}}) }
+
+func (n *notifier) Candidate(c webrtc.ICECandidateInit) {
+	n.send(outMsg{Type: TypeCandidate, Data: c})
+}
+
+func (n *notifier) ParticipantJoined(p sfu.ParticipantState) {
+	n.send(outMsg{Type: TypeParticipantJoined, Data: ParticipantEvent{Participant: p}})
+}
+
+func (n *notifier) ParticipantLeft(id, reason string) {
+	n.send(outMsg{Type: TypeParticipantLeft, Data: ParticipantLeft{ID: id, Reason: reason}})
+}
+
+func (n *notifier) ParticipantUpdated(p sfu.ParticipantState) {
+	n.send(outMsg{Type: TypeParticipantUpdated, Data: ParticipantEvent{Participant: p}})
+}
+
+func (n *notifier) TrackPublished(t sfu.TrackInfo) {
+	n.send(outMsg{Type: TypeTrackPublished, Data: TrackEvent{Track: t}})
+}
+
+func (n *notifier) TrackRemoved(t sfu.TrackInfo) {
+	n.send(outMsg{Type: TypeTrackRemoved, Data: TrackEvent{Track: t}})
+}
+
+// Closed ends the connection: the server-side session is gone (replaced by
+// a newer connection of the same identity, or the room ended).
+func (n *notifier) Closed(reason string) {
+	n.mu.Lock()
+	n.dead = true
+	n.pending = nil
+	n.mu.Unlock()
+	n.c.closeWithReason(reason)
+}
