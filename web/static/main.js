@@ -1,0 +1,419 @@
+// The join page: read the invitation link, join the room, publish the
+// camera and microphone, and keep the call alive across network drops.
+
+import { createI18n } from './i18n.js';
+import { Signaling, socketURL, PROTOCOL_VERSION, FATAL_ERROR_CODES, FATAL_CLOSE_CODES } from './signaling.js';
+import { Peer } from './peer.js';
+import { UI } from './ui.js';
+import { openMedia } from './media.js';
+
+const BACKOFF_MS = [1000, 2000, 4000, 8000];
+const CLOSE_ICE_FAILED = 4901;
+
+// parseLink reads /join/{room}#t=TOKEN. The token stays in the fragment:
+// browsers never send fragments to servers or in Referer headers.
+export function parseLink(loc) {
+  const m = /^\/join\/([^/]+)\/?$/.exec(loc.pathname);
+  let room = '';
+  if (m) {
+    try {
+      room = decodeURIComponent(m[1]);
+    } catch {
+      room = '';
+    }
+  }
+  const token = new URLSearchParams(loc.hash.replace(/^#/, '')).get('t') || '';
+  return { room, token };
+}
+
+class Call {
+  constructor(link, i18n) {
+    this.room = link.room;
+    this.token = link.token;
+    this.i18n = i18n;
+    this.phase = 'starting'; // starting, connecting, joined, reconnecting, left, error
+    this.errorCode = '';
+    this.self = null;
+    this.participants = new Map(); // id -> Participant (others only)
+    this.tracks = new Map(); // server track id -> Track
+    this.remote = new Map(); // server track id -> MediaStreamTrack
+    this.localStream = null;
+    this.mediaState = 'none'; // none, opening, open, declined
+    this.audioMuted = false;
+    this.videoMuted = false;
+    this.sig = null;
+    this.peer = null;
+    this.attempt = 0;
+    this.reconnects = 0;
+    this.wasDisconnected = false;
+    this.retryTimer = null;
+    this.membersDefaultApplied = false;
+    this.ui = new UI(document, i18n, {
+      onMic: () => this.toggle('audio'),
+      onCam: () => this.toggle('video'),
+      onLeave: () => this.leave(),
+    });
+  }
+
+  log(...args) {
+    console.info('[ducha]', ...args);
+  }
+
+  start() {
+    this.render();
+    if (!this.room || !this.token) return this.fatal('invalid_link');
+    if (!window.RTCPeerConnection || !window.WebSocket) return this.fatal('unsupported');
+    this.connect();
+  }
+
+  // --- signaling lifecycle ---
+
+  connect() {
+    if (this.phase === 'left' || this.phase === 'error') return;
+    if (this.phase !== 'reconnecting') this.phase = 'connecting';
+    const sig = new Signaling({
+      url: socketURL(),
+      onMessage: (msg) => sig === this.sig && this.onMessage(msg),
+      onClose: (info) => sig === this.sig && this.onSocketClosed(info),
+      log: (...a) => this.log(...a),
+    });
+    this.sig = sig;
+    sig.open().then(
+      () => sig.send('join', { version: PROTOCOL_VERSION, room: this.room, token: this.token }),
+      (err) => this.log('connect failed', err.message),
+    );
+    this.render();
+  }
+
+  onSocketClosed(info) {
+    this.log('socket closed', info);
+    if (this.phase === 'left' || this.phase === 'error') return;
+    if (FATAL_CLOSE_CODES.has(info.code)) return this.fatal(info.code === 4001 ? 'invalid_token' : 'unsupported_version');
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    this.teardownPeer();
+    this.sig = null;
+    this.phase = 'reconnecting';
+    this.wasDisconnected = true;
+    this.ui.banner('banner.reconnecting', 'warn');
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.render();
+  }
+
+  // dropAndReconnect is for failures the socket cannot see (ICE).
+  dropAndReconnect(reason) {
+    if (this.phase !== 'joined' || !this.sig) return;
+    this.log('reconnecting because', reason);
+    this.sig.close(CLOSE_ICE_FAILED, reason);
+  }
+
+  onMessage(msg) {
+    const d = msg.data || {};
+    switch (msg.type) {
+      case 'joined':
+        return this.onJoined(d);
+      case 'offer':
+        return this.peer && this.peer.handleOffer(d.sdp);
+      case 'answer':
+        return this.peer && this.peer.handleAnswer(d.sdp);
+      case 'candidate':
+        return this.peer && this.peer.handleCandidate(d);
+      case 'participant-joined':
+        return this.upsertParticipant(d.participant, true);
+      case 'participant-updated':
+        return this.upsertParticipant(d.participant, false);
+      case 'participant-left':
+        return this.removeParticipant(d.id, d.reason);
+      case 'track-published':
+        if (d.track) this.tracks.set(d.track.id, d.track);
+        return this.render();
+      case 'track-removed':
+        if (d.track) {
+          this.tracks.delete(d.track.id);
+          this.remote.delete(d.track.id);
+        }
+        return this.render();
+      case 'closed':
+        if (d.reason === 'replaced') return this.fatal('replaced');
+        return; // the socket close that follows decides about reconnecting
+      case 'error':
+        return this.onError(d);
+      default:
+        return; // newer servers may add types; PROTOCOL.md says to ignore them
+    }
+  }
+
+  onError(d) {
+    this.log('server error', d.code, d.message, d.ref);
+    if (FATAL_ERROR_CODES.has(d.code)) return this.fatal(d.code);
+    if (d.code === 'forbidden') this.ui.toast('err.forbidden');
+  }
+
+  onJoined(d) {
+    this.phase = 'joined';
+    this.attempt = 0;
+    this.self = d.self;
+    this.participants = new Map();
+    for (const p of d.participants || []) if (p.id !== d.self.id) this.participants.set(p.id, p);
+    this.tracks = new Map((d.tracks || []).map((t) => [t.id, t]));
+    this.remote = new Map();
+    if (this.wasDisconnected) {
+      this.reconnects++;
+      this.ui.banner('banner.reconnected', 'ok', 3000);
+    }
+    if (!this.membersDefaultApplied) {
+      this.membersDefaultApplied = true;
+      // Supervisors run the session, so they see who is there from the start.
+      this.ui.showMembers(this.self.role === 'supervisor');
+    }
+    this.peer = new Peer({
+      iceServers: d.iceServers || [],
+      signal: (type, data) => this.sig && this.sig.send(type, data),
+      onTrack: (ev) => this.onRemoteTrack(ev),
+      onFailed: (reason) => this.dropAndReconnect(reason),
+      log: (...a) => this.log(...a),
+    });
+    if (this.self.role === 'observer') {
+      this.mediaState = 'declined';
+    } else if (this.localStream) {
+      this.publish();
+    } else if (this.mediaState === 'none') {
+      this.acquireMedia();
+    }
+    this.render();
+  }
+
+  upsertParticipant(p, announce) {
+    if (!p) return;
+    if (this.self && p.id === this.self.id) {
+      this.self = { ...this.self, ...p };
+      return this.render();
+    }
+    const isNew = !this.participants.has(p.id);
+    this.participants.set(p.id, p);
+    if (announce && isNew) this.ui.toast('toast.joined', { name: p.name || p.identity });
+    this.render();
+  }
+
+  removeParticipant(id, reason) {
+    const p = this.participants.get(id);
+    if (!p) return;
+    this.participants.delete(id);
+    for (const [tid, t] of this.tracks) {
+      if (t.participantId === id) {
+        this.tracks.delete(tid);
+        this.remote.delete(tid);
+      }
+    }
+    // A replaced participant is the same person back on a new connection.
+    if (reason !== 'replaced') this.ui.toast('toast.left', { name: p.name || p.identity });
+    this.render();
+  }
+
+  onRemoteTrack({ track, streamId }) {
+    if (!streamId) return;
+    this.remote.set(streamId, track);
+    track.addEventListener('ended', () => {
+      if (this.remote.get(streamId) === track) {
+        this.remote.delete(streamId);
+        this.render();
+      }
+    });
+    this.render();
+  }
+
+  // --- local media ---
+
+  async acquireMedia() {
+    this.mediaState = 'opening';
+    this.render();
+    const res = await openMedia(navigator.mediaDevices, window.isSecureContext);
+    if (this.phase === 'left' || this.phase === 'error') {
+      if (res.stream) for (const t of res.stream.getTracks()) t.stop();
+      return;
+    }
+    if (res.error) {
+      this.mediaState = 'none';
+      this.render();
+      return this.ui.dialog({
+        titleKey: 'err.title',
+        textKey: res.error,
+        actions: [
+          {
+            key: 'btn.retry',
+            primary: true,
+            onClick: () => {
+              this.ui.closeDialog();
+              this.acquireMedia();
+            },
+          },
+          { key: 'btn.joinWithoutMedia', onClick: () => this.declineMedia() },
+        ],
+      });
+    }
+    this.localStream = res.stream;
+    this.mediaState = 'open';
+    for (const t of res.stream.getAudioTracks()) t.enabled = !this.audioMuted;
+    for (const t of res.stream.getVideoTracks()) t.enabled = !this.videoMuted;
+    if (this.phase === 'joined') this.publish();
+    this.render();
+  }
+
+  declineMedia() {
+    this.ui.closeDialog();
+    this.mediaState = 'declined';
+    this.render();
+  }
+
+  publish() {
+    if (!this.peer || !this.localStream) return;
+    for (const t of this.localStream.getTracks()) {
+      this.peer.addTrack(t, this.localStream, t.kind === 'audio' ? 'microphone' : 'camera');
+    }
+    // The server forgets mute state with the old connection.
+    if (this.audioMuted) this.sig.send('mute', { kind: 'audio', muted: true });
+    if (this.videoMuted) this.sig.send('mute', { kind: 'video', muted: true });
+  }
+
+  toggle(kind) {
+    if (!this.localStream) return;
+    const muted = kind === 'audio' ? (this.audioMuted = !this.audioMuted) : (this.videoMuted = !this.videoMuted);
+    const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
+    // enabled=false keeps the sender and its negotiation: unmuting is instant
+    // and needs no new offer. The browser sends silence / black frames.
+    for (const t of tracks) t.enabled = !muted;
+    if (this.sig && this.phase === 'joined') this.sig.send('mute', { kind, muted });
+    this.render();
+  }
+
+  // --- endings ---
+
+  leave() {
+    if (this.phase === 'left') return;
+    const wasError = this.phase === 'error';
+    this.phase = 'left';
+    clearTimeout(this.retryTimer);
+    if (this.sig) {
+      this.sig.send('leave', {});
+      this.sig.close(1000, 'leave');
+      this.sig = null;
+    }
+    this.teardownPeer();
+    this.stopLocal();
+    this.ui.hideBanner();
+    if (!wasError) {
+      this.ui.dialog({
+        kind: 'left',
+        titleKey: 'left.title',
+        textKey: 'left.detail',
+        actions: [{ key: 'btn.rejoin', primary: true, onClick: () => window.location.reload() }],
+      });
+    }
+    this.render();
+  }
+
+  fatal(code) {
+    if (this.phase === 'left' || this.phase === 'error') return;
+    this.phase = 'error';
+    this.errorCode = code;
+    clearTimeout(this.retryTimer);
+    if (this.sig) {
+      this.sig.close(1000, 'fatal');
+      this.sig = null;
+    }
+    this.teardownPeer();
+    this.stopLocal();
+    this.ui.hideBanner();
+    const rejoin = { key: 'btn.rejoin', primary: true, onClick: () => window.location.reload() };
+    const spec = {
+      invalid_link: { textKey: 'err.invalidLink' },
+      invalid_token: { textKey: 'err.invalidLink' },
+      token_expired: { textKey: 'err.invalidLink' },
+      wrong_room: { textKey: 'err.invalidLink' },
+      unsupported_version: { textKey: 'err.version', actions: [rejoin] },
+      unsupported: { textKey: 'err.unsupported' },
+      replaced: { textKey: 'err.replaced', detailKey: 'err.replacedDetail', actions: [rejoin] },
+    }[code] || { textKey: 'err.server', actions: [rejoin] };
+    this.ui.dialog({ titleKey: code === 'replaced' ? '' : 'err.title', ...spec });
+    this.render();
+  }
+
+  teardownPeer() {
+    if (this.peer) this.peer.close();
+    this.peer = null;
+    this.remote = new Map();
+  }
+
+  stopLocal() {
+    if (this.localStream) for (const t of this.localStream.getTracks()) t.stop();
+    this.localStream = null;
+  }
+
+  // --- drawing and the test hook ---
+
+  note() {
+    if (this.phase === 'connecting' || this.phase === 'starting') return 'status.connecting';
+    if (this.phase !== 'joined') return '';
+    if (this.mediaState === 'opening') return 'status.media';
+    if (this.self && this.self.role === 'observer') return 'status.observer';
+    if (this.mediaState === 'declined') return 'status.noMedia';
+    if (this.participants.size === 0) return 'status.waiting';
+    return '';
+  }
+
+  render() {
+    const media = new Map();
+    for (const [tid, track] of this.remote) {
+      const info = this.tracks.get(tid);
+      if (!info) continue; // track-published not seen yet; drawn when it arrives
+      const m = media.get(info.participantId) || {};
+      m[info.source || (info.kind === 'audio' ? 'microphone' : 'camera')] = track;
+      media.set(info.participantId, m);
+    }
+    const active = this.phase !== 'left' && this.phase !== 'error';
+    this.ui.render({
+      room: this.room,
+      self: active ? this.self : null,
+      participants: active ? [...this.participants.values()] : [],
+      media,
+      note: this.note(),
+      local: {
+        stream: this.localStream,
+        sending: !!this.localStream,
+        hasAudio: !!this.localStream && this.localStream.getAudioTracks().length > 0,
+        hasVideo: !!this.localStream && this.localStream.getVideoTracks().length > 0,
+        audioMuted: this.audioMuted,
+        videoMuted: this.videoMuted,
+      },
+    });
+  }
+
+  debugHook() {
+    const copy = (o) => (o ? JSON.parse(JSON.stringify(o)) : null);
+    return Object.freeze({
+      state: () => ({
+        phase: this.phase,
+        errorCode: this.errorCode,
+        room: this.room,
+        self: copy(this.self),
+        media: this.mediaState,
+        audioMuted: this.audioMuted,
+        videoMuted: this.videoMuted,
+        reconnects: this.reconnects,
+        lang: this.i18n.lang(),
+      }),
+      pc: () => (this.peer ? this.peer.pc : null),
+      participants: () => copy([...this.participants.values()]),
+      tracks: () => [...this.tracks.values()].map((t) => ({ ...t, received: this.remote.has(t.id) })),
+    });
+  }
+}
+
+const call = new Call(parseLink(window.location), createI18n());
+Object.defineProperty(window, '__ducha', { value: call.debugHook(), writable: false, configurable: false });
+call.start();

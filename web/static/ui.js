@@ -1,0 +1,341 @@
+// The call page's DOM: tiles, member list, toolbar, banners and dialogs. It
+// holds no call state of its own; main.js hands it a snapshot to draw.
+// Names are always set with textContent: they come from other people.
+
+import { icon } from './icons.js';
+
+const ROLE_KEYS = { supervisor: 'role.supervisor', county: 'role.county', observer: 'role.observer' };
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function initial(name) {
+  const s = (name || '').trim();
+  return s ? Array.from(s)[0].toUpperCase() : '?';
+}
+
+const TILE_GAP = 10;
+const TILE_RATIO = 4 / 3; // the cameras we ask for are 640x480
+
+// bestGrid picks the column count that makes n tiles of a fixed aspect
+// ratio as large as possible inside a w x h box, like a meeting gallery.
+export function bestGrid(n, w, h, gap = TILE_GAP, ratio = TILE_RATIO) {
+  let best = { cols: 1, rows: 1, tileW: 0 };
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const rows = Math.ceil(Math.max(1, n) / cols);
+    const tileW = Math.min((w - gap * (cols - 1)) / cols, ((h - gap * (rows - 1)) / rows) * ratio);
+    if (tileW > best.tileW) best = { cols, rows, tileW };
+  }
+  return best;
+}
+
+// setStream points a media element at exactly the given tracks, touching
+// srcObject only when they change so playback does not restart.
+function setStream(media, tracks, onPlayBlocked) {
+  const ids = tracks.map((t) => t.id).join(',');
+  if (media.dataset.tracks === ids) return;
+  media.dataset.tracks = ids;
+  media.srcObject = tracks.length ? new MediaStream(tracks) : null;
+  if (tracks.length) {
+    media.play().catch((err) => {
+      if (err && err.name === 'NotAllowedError') onPlayBlocked();
+    });
+  }
+}
+
+export class UI {
+  constructor(doc, i18n, handlers) {
+    this.doc = doc;
+    this.i18n = i18n;
+    this.handlers = handlers; // onMic, onCam, onLeave, onAudioUnblock
+    this.$ = (id) => doc.getElementById(id);
+    this.tiles = new Map(); // tile key -> element
+    this.last = null;
+    this.bannerTimer = null;
+    this.membersShown = false;
+    this.audioBlocked = false;
+
+    this.$('btn-mic').prepend(icon('mic'));
+    this.$('btn-cam').prepend(icon('camera'));
+    this.$('btn-members').prepend(icon('people'));
+    this.$('btn-leave').prepend(icon('leave'));
+    this.$('btn-members-close').append(icon('close'));
+    this.$('btn-mic').addEventListener('click', () => handlers.onMic());
+    this.$('btn-cam').addEventListener('click', () => handlers.onCam());
+    this.$('btn-leave').addEventListener('click', () => handlers.onLeave());
+    this.$('btn-members').addEventListener('click', () => this.showMembers(!this.membersShown));
+    this.$('btn-members-close').addEventListener('click', () => this.showMembers(false));
+    this.$('btn-lang').addEventListener('click', () => i18n.toggle());
+    this.$('banner').addEventListener('click', () => {
+      if (this.audioBlocked) this.unblockAudio();
+    });
+    i18n.onChange(() => {
+      if (this.last) this.render(this.last);
+      this.retranslateDialog();
+      const b = this.$('banner');
+      if (!b.hidden && b.dataset.key) b.textContent = this.t(b.dataset.key);
+    });
+    i18n.apply();
+    // The grid depends on the stage size, which changes with the window and
+    // when the member list opens or closes.
+    new ResizeObserver(() => this.layout()).observe(this.$('tiles'));
+  }
+
+  t(key, params) {
+    return this.i18n.t(key, params);
+  }
+
+  showMembers(open) {
+    this.membersShown = open;
+    this.$('members').hidden = !open;
+    this.$('btn-members').classList.toggle('active', open);
+    this.$('btn-members').setAttribute('aria-expanded', String(open));
+  }
+
+  // render draws a snapshot: {room, self, participants: [P], media: Map(pid ->
+  // {camera, microphone, screen}), local: {stream, audioMuted, videoMuted,
+  // sending}, note}.
+  render(s) {
+    this.last = s;
+    this.$('room-label').textContent = s.room ? this.t('room.label', { room: s.room }) : '';
+    this.renderToolbar(s);
+    this.renderTiles(s);
+    this.renderMembers(s);
+    const note = this.$('stage-note');
+    note.textContent = s.note ? this.t(s.note) : '';
+    note.hidden = !s.note;
+  }
+
+  renderToolbar(s) {
+    const mic = this.$('btn-mic');
+    const cam = this.$('btn-cam');
+    const canSend = s.local.sending;
+    mic.hidden = !canSend || !s.local.hasAudio;
+    cam.hidden = !canSend || !s.local.hasVideo;
+    mic.querySelector('.label').textContent = this.t(s.local.audioMuted ? 'btn.unmute' : 'btn.mute');
+    cam.querySelector('.label').textContent = this.t(s.local.videoMuted ? 'btn.videoOn' : 'btn.videoOff');
+    mic.classList.toggle('off', s.local.audioMuted);
+    cam.classList.toggle('off', s.local.videoMuted);
+    mic.setAttribute('aria-pressed', String(s.local.audioMuted));
+    cam.setAttribute('aria-pressed', String(s.local.videoMuted));
+    mic.querySelector('svg').replaceWith(icon('mic', { crossed: s.local.audioMuted }));
+    cam.querySelector('svg').replaceWith(icon('camera', { crossed: s.local.videoMuted }));
+    const count = (s.self ? 1 : 0) + s.participants.length;
+    this.$('members-count').textContent = count ? String(count) : '';
+  }
+
+  tileSpecs(s) {
+    const specs = [];
+    if (s.self) {
+      const videoTracks = s.local.stream ? s.local.stream.getVideoTracks() : [];
+      specs.push({
+        key: `self:${s.self.id}`,
+        pid: s.self.id,
+        local: true,
+        name: this.t('me'),
+        role: s.self.role,
+        audioMuted: s.local.sending ? s.local.audioMuted : true,
+        videoMuted: s.local.videoMuted || videoTracks.length === 0,
+        video: videoTracks[0] || null,
+        audio: null,
+      });
+    }
+    for (const p of s.participants) {
+      const m = s.media.get(p.id) || {};
+      specs.push({
+        key: `cam:${p.id}`,
+        pid: p.id,
+        local: false,
+        name: p.name || p.identity || this.t('role.unknown'),
+        role: p.role,
+        audioMuted: !!p.audioMuted || !m.microphone,
+        videoMuted: !!p.videoMuted || !m.camera,
+        video: m.camera || null,
+        audio: m.microphone || null,
+      });
+      if (m.screen) {
+        specs.push({
+          key: `screen:${p.id}`,
+          pid: p.id,
+          screen: true,
+          name: this.t('tile.screen', { name: p.name || p.identity }),
+          role: p.role,
+          audioMuted: false,
+          videoMuted: false,
+          video: m.screen,
+          audio: null,
+        });
+      }
+    }
+    return specs;
+  }
+
+  renderTiles(s) {
+    const container = this.$('tiles');
+    const specs = this.tileSpecs(s);
+    const keep = new Set(specs.map((x) => x.key));
+    for (const [key, tile] of this.tiles) {
+      if (!keep.has(key)) {
+        for (const m of tile.querySelectorAll('video, audio')) m.srcObject = null;
+        tile.remove();
+        this.tiles.delete(key);
+      }
+    }
+    specs.forEach((spec, i) => {
+      let tile = this.tiles.get(spec.key);
+      if (!tile) {
+        tile = this.makeTile(spec);
+        this.tiles.set(spec.key, tile);
+      }
+      this.updateTile(tile, spec);
+      if (container.children[i] !== tile) container.insertBefore(tile, container.children[i] || null);
+    });
+    this.layout();
+  }
+
+  layout() {
+    const container = this.$('tiles');
+    const g = bestGrid(this.tiles.size, container.clientWidth, container.clientHeight);
+    const tileW = Math.max(0, Math.floor(g.tileW));
+    container.style.setProperty('--cols', String(g.cols));
+    container.style.setProperty('--tile-w', `${tileW}px`);
+    container.style.setProperty('--tile-h', `${Math.floor(tileW / TILE_RATIO)}px`);
+  }
+
+  makeTile(spec) {
+    const tile = el('div', 'tile');
+    tile.dataset.participantId = spec.pid;
+    tile.classList.toggle('local', !!spec.local);
+    tile.classList.toggle('screen', !!spec.screen);
+    const video = el('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true; // sound goes through the <audio> below, so video autoplay is never blocked
+    const audio = el('audio');
+    audio.autoplay = true;
+    const avatar = el('div', 'avatar');
+    avatar.append(el('span', 'avatar-letter'));
+    const plate = el('div', 'nameplate');
+    const muted = el('span', 'muted-badge');
+    muted.append(icon('mic', { crossed: true }), el('span', 'muted-text'));
+    plate.append(muted, el('span', 'name'), el('span', 'role'));
+    tile.append(video, audio, avatar, plate);
+    return tile;
+  }
+
+  updateTile(tile, spec) {
+    tile.dataset.audioMuted = String(spec.audioMuted);
+    tile.dataset.videoMuted = String(spec.videoMuted);
+    tile.querySelector('.name').textContent = spec.name;
+    tile.querySelector('.role').textContent = spec.screen ? '' : this.t(ROLE_KEYS[spec.role] || 'role.unknown');
+    tile.querySelector('.avatar-letter').textContent = spec.local ? this.t('me') : initial(spec.name);
+    const badge = tile.querySelector('.muted-badge');
+    badge.hidden = !spec.audioMuted || !!spec.screen;
+    badge.querySelector('.muted-text').textContent = this.t('tile.muted');
+    const showVideo = !!spec.video && !spec.videoMuted;
+    tile.classList.toggle('no-video', !showVideo);
+    const onBlocked = () => this.setAudioBlocked(true);
+    setStream(tile.querySelector('video'), spec.video ? [spec.video] : [], onBlocked);
+    setStream(tile.querySelector('audio'), spec.audio ? [spec.audio] : [], onBlocked);
+  }
+
+  renderMembers(s) {
+    const list = this.$('member-list');
+    const people = s.self ? [{ ...s.self, me: true }, ...s.participants] : [...s.participants];
+    this.$('members-title').textContent = this.t('members.title', { n: people.length });
+    list.replaceChildren();
+    for (const p of people) {
+      const li = el('li', 'member');
+      li.dataset.participantId = p.id;
+      const audioMuted = p.me ? !s.local.sending || s.local.audioMuted : !!p.audioMuted;
+      const videoMuted = p.me ? !s.local.sending || s.local.videoMuted : !!p.videoMuted;
+      const name = el('span', 'member-name', (p.name || p.identity || '') + (p.me ? this.t('members.me') : ''));
+      const role = el('span', `role-chip role-${p.role}`, this.t(ROLE_KEYS[p.role] || 'role.unknown'));
+      const state = el('span', 'member-state');
+      const mic = icon('mic', { crossed: audioMuted });
+      mic.setAttribute('aria-label', this.t(audioMuted ? 'tile.muted' : 'members.micOn'));
+      state.append(mic);
+      if (videoMuted) state.append(icon('camera', { crossed: true }));
+      li.append(el('span', 'member-avatar', initial(p.name || p.identity)), name, role, state);
+      list.append(li);
+    }
+  }
+
+  // banner shows a strip at the top: tone is "warn", "ok" or "info";
+  // autoHideMs hides it again.
+  banner(key, tone = 'warn', autoHideMs = 0) {
+    const b = this.$('banner');
+    clearTimeout(this.bannerTimer);
+    b.textContent = this.t(key);
+    b.dataset.key = key;
+    b.className = `banner ${tone}`;
+    b.hidden = false;
+    if (autoHideMs) this.bannerTimer = setTimeout(() => this.hideBanner(key), autoHideMs);
+  }
+
+  hideBanner(key) {
+    const b = this.$('banner');
+    if (key && b.dataset.key !== key) return;
+    b.hidden = true;
+    b.dataset.key = '';
+  }
+
+  setAudioBlocked(blocked) {
+    if (this.audioBlocked === blocked) return;
+    this.audioBlocked = blocked;
+    if (blocked) this.banner('banner.audioBlocked', 'info');
+    else this.hideBanner('banner.audioBlocked');
+  }
+
+  unblockAudio() {
+    for (const a of this.doc.querySelectorAll('.tile audio')) if (a.srcObject) a.play().catch(() => {});
+    this.setAudioBlocked(false);
+  }
+
+  // dialog covers the page with a message and buttons:
+  // actions = [{key, onClick, primary}].
+  dialog({ titleKey, textKey, detailKey, actions = [], kind = 'error' }) {
+    const o = this.$('overlay');
+    o.dataset.kind = kind;
+    o.dataset.textKey = textKey || '';
+    this.$('overlay-title').textContent = titleKey ? this.t(titleKey) : '';
+    this.$('overlay-text').textContent = textKey ? this.t(textKey) : '';
+    const detail = this.$('overlay-detail');
+    detail.textContent = detailKey ? this.t(detailKey) : '';
+    detail.hidden = !detailKey;
+    const box = this.$('overlay-actions');
+    box.replaceChildren();
+    for (const a of actions) {
+      const b = el('button', a.primary ? 'btn primary' : 'btn', this.t(a.key));
+      b.dataset.action = a.key;
+      b.addEventListener('click', a.onClick);
+      box.append(b);
+    }
+    o.hidden = false;
+    // Re-translate the open dialog when the language is switched.
+    this.dialogSpec = { titleKey, textKey, detailKey, actions, kind };
+    const first = box.querySelector('button.primary') || box.querySelector('button');
+    if (first) first.focus();
+  }
+
+  closeDialog() {
+    this.$('overlay').hidden = true;
+    this.dialogSpec = null;
+  }
+
+  retranslateDialog() {
+    if (this.dialogSpec) this.dialog(this.dialogSpec);
+  }
+
+  toast(key, params) {
+    const box = this.$('toasts');
+    const t = el('div', 'toast', this.t(key, params));
+    box.append(t);
+    setTimeout(() => t.remove(), 3500);
+    while (box.children.length > 4) box.firstChild.remove();
+  }
+}
