@@ -91,6 +91,7 @@ func (c *lossyConn) WriteTo(b []byte, a net.Addr) (int, error) {
 
 type clientOpts struct {
 	dropIn, dropOut int
+	tcpOnly         bool // ICE over TCP only, as behind a firewall that blocks UDP
 }
 
 func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) (*testClient, *lossyConn) {
@@ -102,9 +103,13 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	lc := &lossyConn{PacketConn: conn, dropIn: o.dropIn, dropOut: o.dropOut}
 	se := webrtc.SettingEngine{}
 	mux := webrtc.NewICEUDPMux(nil, lc)
-	se.SetICEUDPMux(mux)
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if o.tcpOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetICEUDPMux(mux)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)

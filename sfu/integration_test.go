@@ -303,3 +303,28 @@ func TestSameIdentityReplaces(t *testing.T) {
 		t.Fatalf("participants = %d, want 1", st.Participants)
 	}
 }
+
+// A county office whose firewall blocks UDP reaches the SFU over ICE-TCP.
+func TestICETCP(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	defer pub.close()
+	sub, _ := newTestClient(t, s, "r", "tcpsub", RoleCounty, clientOpts{tcpOnly: true})
+	defer sub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	eventually(t, 30*time.Second, "the TCP-only subscriber receives video", func() bool {
+		r := sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return r != nil && r.packets.Load() > 30
+	})
+	pair, err := sub.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		t.Fatalf("no selected pair: %v", err)
+	}
+	if pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair is %s, want tcp", pair.Local.Protocol)
+	}
+}

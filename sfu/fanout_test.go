@@ -1,0 +1,140 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// blockingSub stalls in WriteRTP until released: the slow subscriber.
+type blockingSub struct {
+	release chan struct{}
+	got     atomic.Int64
+	resyncs atomic.Int64
+}
+
+func (b *blockingSub) WriteRTP(*rtp.Packet) error {
+	<-b.release
+	b.got.Add(1)
+	return nil
+}
+func (b *blockingSub) Resync() { b.resyncs.Add(1) }
+
+type countingSub struct {
+	mu      sync.Mutex
+	seqs    []uint16
+	resyncs int
+}
+
+func (c *countingSub) WriteRTP(p *rtp.Packet) error {
+	c.mu.Lock()
+	c.seqs = append(c.seqs, p.SequenceNumber)
+	c.mu.Unlock()
+	return nil
+}
+func (c *countingSub) Resync() { c.mu.Lock(); c.resyncs++; c.mu.Unlock() }
+func (c *countingSub) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seqs)
+}
+
+func vp8Packet(seq uint16, key bool) []byte {
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 5},
+		Payload: []byte{0x10, 0x01, 0, 0}}
+	if key {
+		p.Payload[1] = 0x00
+	}
+	b, _ := p.Marshal()
+	return b
+}
+
+// A subscriber that stops reading must not stall the publisher's reader,
+// nor subscribers on other writers; its drops are counted, and after the
+// stall it resumes cleanly at a keyframe.
+func TestSlowSubscriberDoesNotBlockReader(t *testing.T) {
+	var ctr counters
+	var plis atomic.Int64
+	opts := fanoutOptions{queueLen: 64, perWriter: 1, maxWriters: 4, kfMinSpacing: time.Millisecond}
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 256, SystemClock{},
+		discardLogger(), &ctr, opts, func(uint32) { plis.Add(1) })
+	defer u.close()
+	slow := &blockingSub{release: make(chan struct{})}
+	fast := &countingSub{}
+	u.Subscribe(slow)
+	u.Subscribe(fast)
+	if n := len(*u.writers.Load()); n != 2 {
+		t.Fatalf("writers = %d, want one per subscriber with perWriter=1", n)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Paced like real media, so only a stall of 64 ms would make
+		// the fast subscriber's writer drop.
+		for i := 0; i < 200; i++ {
+			u.ingest(vp8Packet(uint16(i), i == 0))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader blocked on a slow subscriber")
+	}
+	if ctr.queueDrops.Load() == 0 {
+		t.Fatal("no drops counted for the stalled subscriber")
+	}
+	eventually(t, 10*time.Second, "the fast subscriber gets every packet", func() bool { return fast.count() == 200 })
+
+	// Release the slow one: it drains its queue, then skips to a keyframe.
+	before := plis.Load()
+	close(slow.release)
+	for i := 200; i < 260; i++ {
+		u.ingest(vp8Packet(uint16(i), false))
+		time.Sleep(time.Millisecond)
+	}
+	eventually(t, 10*time.Second, "a keyframe request after the drop", func() bool { return plis.Load() > before })
+	got := slow.got.Load()
+	u.ingest(vp8Packet(260, true))
+	u.ingest(vp8Packet(261, false))
+	eventually(t, 10*time.Second, "the slow subscriber resumes at the keyframe", func() bool {
+		return slow.got.Load() >= got+2 && slow.resyncs.Load() == 1
+	})
+	if ctr.keyframeSkips.Load() == 0 {
+		t.Fatal("no packets skipped while waiting for the keyframe")
+	}
+}
+
+// Writers come and go with their subscribers.
+func TestFanoutUnsubscribeStopsWriter(t *testing.T) {
+	var ctr counters
+	opts := fanoutOptions{queueLen: 16, perWriter: 2, maxWriters: 4, kfMinSpacing: time.Second}
+	u := newUpTrack(TrackInfo{ID: "A", Kind: "audio", MimeType: "audio/opus"}, 5, vp8Params(), 64, SystemClock{},
+		discardLogger(), &ctr, opts, nil)
+	defer u.close()
+	subs := []*countingSub{{}, {}, {}}
+	for _, s := range subs {
+		u.Subscribe(s)
+	}
+	if n := len(*u.writers.Load()); n != 2 {
+		t.Fatalf("writers = %d, want 2 for 3 subscribers at 2 per writer", n)
+	}
+	u.Unsubscribe(subs[2])
+	if n := len(*u.writers.Load()); n != 1 {
+		t.Fatalf("writers = %d after the lone subscriber left, want 1", n)
+	}
+	if u.SubscriberCount() != 2 {
+		t.Fatalf("subscribers = %d", u.SubscriberCount())
+	}
+	u.ingest(vp8Packet(1, false))
+	eventually(t, 5*time.Second, "remaining subscribers receive", func() bool {
+		return subs[0].count() == 1 && subs[1].count() == 1
+	})
+	if subs[2].count() != 0 {
+		t.Fatal("an unsubscribed subscriber still receives")
+	}
+}
