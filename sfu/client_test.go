@@ -188,10 +188,15 @@ func (c *testClient) post(f func()) {
 // answers PLIs with a keyframe.
 func (c *testClient) publish(kind string) *webrtc.TrackLocalStaticRTP {
 	c.t.Helper()
-	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	if kind == "audio" {
-		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+		return c.publishCodec(kind, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
 	}
+	return c.publishCodec(kind, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
+}
+
+// publishCodec publishes a track of the given codec.
+func (c *testClient) publishCodec(kind string, codec webrtc.RTPCodecCapability) *webrtc.TrackLocalStaticRTP {
+	c.t.Helper()
 	tr, err := webrtc.NewTrackLocalStaticRTP(codec, c.name+"-"+kind, c.name+"-stream")
 	if err != nil {
 		c.t.Fatal(err)
@@ -412,11 +417,31 @@ func (c *testClient) sendMedia(stop <-chan struct{}) {
 					if i == 0 {
 						desc = 0x10 // S bit, partition 0
 					}
-					payload[0] = desc
-					if key {
-						payload[1] = 0x00 // P=0: keyframe
-					} else {
-						payload[1] = 0x01
+					switch codecOf(tr.Codec().MimeType) {
+					case codecVP9:
+						payload[0] = 0x00
+						if i == 0 {
+							payload[0] = 0x08 // B: start of frame
+						}
+						if !key {
+							payload[0] |= 0x40 // P: inter-predicted
+						}
+						payload[1] = 0
+					case codecH264:
+						payload[0], payload[1] = 0x7c, 0x01 // FU-A, non-IDR
+						if key {
+							payload[1] = 0x05
+						}
+						if i == 0 {
+							payload[1] |= 0x80 // start
+						}
+					default:
+						payload[0] = desc
+						if key {
+							payload[1] = 0x00 // P=0: keyframe
+						} else {
+							payload[1] = 0x01
+						}
 					}
 					_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts,
 						Marker: i == 2}, Payload: payload[:900]})

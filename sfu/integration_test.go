@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,5 +327,37 @@ func TestICETCP(t *testing.T) {
 	}
 	if pair.Local.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("selected pair is %s, want tcp", pair.Local.Protocol)
+	}
+}
+
+// VP8, VP9 and H.264 video all pass through, each with its own codec at the
+// subscriber and keyframe detection that lets a new subscriber start.
+func TestVideoCodecs(t *testing.T) {
+	for _, codec := range []webrtc.RTPCodecCapability{
+		{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"},
+		{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
+	} {
+		t.Run(codec.MimeType, func(t *testing.T) {
+			s := newTestSFU(t)
+			defer s.Close()
+			pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+			defer pub.close()
+			sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{})
+			defer sub.close()
+			pub.publishCodec("video", codec)
+			stop := make(chan struct{})
+			defer close(stop)
+			pub.sendMedia(stop)
+			var r *recvTrack
+			eventually(t, 30*time.Second, "video arrives", func() bool {
+				r = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+				return r != nil && r.packets.Load() > 30
+			})
+			if got := r.remote.Codec().MimeType; !strings.EqualFold(got, codec.MimeType) {
+				t.Fatalf("subscriber codec %s, want %s", got, codec.MimeType)
+			}
+		})
 	}
 }
