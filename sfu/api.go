@@ -85,3 +85,11 @@ type Subscriber interface {
 	// start for video, and sequence numbers jump.
 	Resync()
 }
+
+// TrackObserver hears about every track published on this node, in every
+// room. The recorder implements it and subscribes to what it records.
+// Calls come from SFU goroutines and must not block.
+type TrackObserver interface {
+	TrackPublished(room string, publisher ParticipantInfo, t *UpTrack)
+	TrackUnpublished(room string, t *UpTrack)
+}

@@ -166,6 +166,9 @@ func (r *Room) publish(p *Participant, t *UpTrack) bool {
 			o.subscribe([]*UpTrack{t})
 		}
 	}
+	if obs := r.sfu.cfg.Observer; obs != nil {
+		obs.TrackPublished(r.id, p.info, t)
+	}
 	r.log.Info("track published", "participant", p.info.ID, "track", t.info.ID, "kind", t.info.Kind,
 		"source", t.info.Source, "codec", t.info.MimeType)
 	return true
@@ -190,6 +193,9 @@ func (r *Room) retract(t *UpTrack, audience []*Participant) {
 		if o.info.ID != t.info.ParticipantID {
 			o.unsubscribe(t)
 		}
+	}
+	if obs := r.sfu.cfg.Observer; obs != nil {
+		obs.TrackUnpublished(r.id, t)
 	}
 	t.close()
 	r.log.Info("track removed", "track", t.info.ID, "participant", t.info.ParticipantID)

@@ -46,6 +46,8 @@ type Config struct {
 	KeyframeMinSpacing time.Duration
 	// Clock is injected by tests; default the system clock.
 	Clock Clock
+	// Observer, if set, is told of every published track (the recorder).
+	Observer TrackObserver
 }
 
 func (c *Config) setDefaults() {

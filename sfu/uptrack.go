@@ -70,6 +70,9 @@ func newUpTrack(info TrackInfo, ssrc uint32, codec webrtc.RTPCodecParameters, ca
 // Info describes the track.
 func (u *UpTrack) Info() TrackInfo { return u.info }
 
+// Codec is the publisher's negotiated codec.
+func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codecParams }
+
 // ClockRate is the codec's RTP clock rate.
 func (u *UpTrack) ClockRate() uint32 { return u.clockRate }
 

@@ -2,6 +2,7 @@
 //
 //	ducha [serve] [flags]   run the server (the default)
 //	ducha token [flags]     print a join link
+//	ducha verify SESSION    check an archived session (exit 0 intact, 1 altered, 2 could not check)
 //
 // Run "ducha <command> -h" for the flags of a command.
 package main
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ducha-dev/ducha/recording/evidence"
 )
 
 func main() {
@@ -26,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "token":
 		return tokenCmd(args, stdout, stderr)
+	case "verify":
+		return evidence.RunVerifyCLI(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -38,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `usage:
   ducha [serve] [flags]   run the server (web UI, signaling, SFU)
   ducha token [flags]     print a join link for a room
+  ducha verify SESSION    check an archived session's segments, chain and signature
+                          (exit 0 intact, 1 altered or missing, 2 could not check)
   ducha help              this text
 
 Every flag can also be set as a DUCHA_* environment variable
