@@ -18,7 +18,8 @@ import (
 	"github.com/ducha-dev/ducha/signaling/token"
 )
 
-// Join progress, shared between the reader and the join timer.
+// Join progress, shared between the reader and the writer, which keeps
+// the join deadline.
 const (
 	joinNone int32 = iota
 	joinBusy
@@ -96,8 +97,6 @@ func (c *conn) run() {
 	c.readLoop()
 	c.cleanup()
 }
-
-var errTooLarge = errors.New("frame too large")
 
 func (c *conn) readLoop() {
 	for {

@@ -12,4 +12,8 @@ var (
 	ErrConfig = errors.New("signaling: bad config")
 	// ErrShutdown: the handler is shutting down.
 	ErrShutdown = errors.New("signaling: shutting down")
+
+	// errTooLarge: a frame over Limits.MaxMessageBytes (answered with
+	// message_too_large, never returned to callers).
+	errTooLarge = errors.New("signaling: frame too large")
 )

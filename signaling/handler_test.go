@@ -386,3 +386,15 @@ func TestClosedByConference(t *testing.T) {
 	c.expectClose(websocket.CloseNormalClosure)
 	s.waitLeave(t) // idempotent on the SFU side
 }
+
+func TestConferenceJoinFailureIsInternal(t *testing.T) {
+	e := newEnv(t, nil)
+	e.conf.joinErr = errors.New("pion: ice agent exploded at 10.0.0.7")
+	c := e.dial()
+	c.send(TypeJoin, "j", Join{Version: 1, Room: "r", Token: e.token("r", "u", sfu.RoleCounty)})
+	em := c.expectError(CodeInternal, "j")
+	if strings.Contains(em.Message, "10.0.0.7") {
+		t.Fatalf("message leaks detail: %q", em.Message)
+	}
+	c.expectClose(websocket.CloseInternalServerErr)
+}
