@@ -8,6 +8,8 @@
 package sfu
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -32,6 +34,9 @@ type ParticipantInfo struct {
 	Identity string `json:"identity"` // stable identity from the token (user or unit code)
 	Name     string `json:"name"`
 	Role     string `json:"role"`
+	Unit     string `json:"unit,omitempty"` // county unit code, for supervision sessions
+	// Invitation is the invitation id a county joined with; never sent to clients.
+	Invitation string `json:"-"`
 }
 
 // CanPublish reports whether the role may send media.
@@ -42,6 +47,15 @@ type ParticipantState struct {
 	ParticipantInfo
 	AudioMuted bool `json:"audioMuted"`
 	VideoMuted bool `json:"videoMuted"`
+	// ModMuted: the supervisor muted this participant; its audio is not forwarded.
+	ModMuted bool `json:"modMuted"`
+}
+
+// Quality is a participant's link as RTCP receiver reports describe it.
+type Quality struct {
+	RTT         time.Duration // mean over its subscriptions; 0 when unknown
+	LossPercent float64       // worst fraction lost over its subscriptions, in percent
+	Known       bool          // at least one receiver report arrived
 }
 
 // TrackInfo describes a published track.

@@ -134,7 +134,16 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 			c.post(func() { _ = c.part.AddCandidate(init) })
 		}
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		// Drain RTCP like a browser does, so sender reports reach Pion's
+		// receiver-report interceptor (without it, LSR stays 0).
+		go func() {
+			for {
+				if _, _, err := recv.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
 		rt := &recvTrack{remote: tr, seqs: map[uint16]int{}}
 		c.mu.Lock()
 		c.received[tr.StreamID()] = rt

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -23,19 +25,62 @@ type downTrack struct {
 	ctr *counters
 	log *slog.Logger
 
-	mu       sync.Mutex // guards everything below; the writer and the RTCP reader both send
-	bound    bool
-	writer   webrtc.TrackLocalWriter
-	ssrc     uint32
-	pt       uint8
-	needKF   bool
-	mung     munger
-	hdr      rtp.Header // reused: no allocation per packet
-	rtxBuf   []byte
-	rtxPkt   rtp.Packet
-	sender   *webrtc.RTPSender
-	closed   bool
-	onClosed func()
+	mu     sync.Mutex // guards everything below; the writer and the RTCP reader both send
+	bound  bool
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+	pt     uint8
+	needKF bool
+	mung   munger
+	hdr    rtp.Header // reused: no allocation per packet
+	rtxBuf []byte
+	rtxPkt rtp.Packet
+	sender *webrtc.RTPSender
+	closed bool
+
+	// From the subscriber's receiver reports, for the quality overview.
+	rttMicros  atomic.Int64
+	lossPermil atomic.Int64
+	rrSeen     atomic.Bool
+}
+
+func (d *downTrack) quality() (rtt time.Duration, lossPercent float64, ok bool) {
+	if !d.rrSeen.Load() {
+		return 0, 0, false
+	}
+	return time.Duration(d.rttMicros.Load()) * time.Microsecond, float64(d.lossPermil.Load()) / 10, true
+}
+
+// onReceiverReport keeps the subscriber's loss and round-trip time. The
+// round trip is the arrival time minus the echoed sender-report time (LSR)
+// minus the receiver's hold time (DLSR), in 1/65536 s; our sender reports
+// are stamped with this server's wall clock, so no mapping is needed.
+func (d *downTrack) onReceiverReport(rr *rtcp.ReceiverReport, now time.Time) {
+	d.mu.Lock()
+	ssrc := d.ssrc
+	d.mu.Unlock()
+	for _, r := range rr.Reports {
+		if r.SSRC != ssrc {
+			continue
+		}
+		d.rrSeen.Store(true)
+		d.lossPermil.Store(int64(r.FractionLost) * 1000 / 256)
+		if r.LastSenderReport == 0 {
+			continue
+		}
+		rtt := compactNTP(now) - r.LastSenderReport - r.Delay
+		if rtt < 1<<31 { // not negative
+			d.rttMicros.Store(int64(rtt) * 1_000_000 >> 16)
+		}
+	}
+}
+
+// compactNTP is the middle 32 bits of the NTP timestamp of t.
+func compactNTP(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
+	return uint32(secs<<16 | frac>>16)
 }
 
 func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger) *downTrack {
@@ -184,6 +229,8 @@ func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.up.RequestKeyframe()
+			case *rtcp.ReceiverReport:
+				d.onReceiverReport(p, d.up.clock.Now())
 			}
 		}
 	}

@@ -361,3 +361,51 @@ func TestVideoCodecs(t *testing.T) {
 		})
 	}
 }
+
+// The supervisor's mute stops a participant's audio at the SFU; receiver
+// reports give each participant a round-trip time and loss.
+func TestModMuteAndQuality(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "county", RoleCounty, clientOpts{})
+	defer pub.close()
+	sub, _ := newTestClient(t, s, "r", "sup", RoleSupervisor, clientOpts{})
+	defer sub.close()
+	pub.publish("audio")
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	var a *recvTrack
+	eventually(t, 30*time.Second, "audio arrives", func() bool {
+		a = sub.track(publishedBy(s, "r", pub.part.info.ID, "audio"))
+		return a != nil && a.packets.Load() > 20
+	})
+	pub.part.SetModMuted(true)
+	eventually(t, 10*time.Second, "the subscriber is told", func() bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		for _, u := range sub.updates {
+			if u.ID == pub.part.info.ID && u.ModMuted {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	n := a.packets.Load()
+	time.Sleep(time.Second)
+	if got := a.packets.Load(); got > n+2 {
+		t.Fatalf("audio still forwarded while muted by the supervisor: %d -> %d", n, got)
+	}
+	if s.Stats().ModeratedDrops == 0 {
+		t.Fatal("moderated drops not counted")
+	}
+	pub.part.SetModMuted(false)
+	eventually(t, 10*time.Second, "audio flows again", func() bool { return a.packets.Load() > n+20 })
+
+	eventually(t, 20*time.Second, "receiver reports give the subscriber a quality", func() bool {
+		q := sub.part.Quality()
+		return q.Known && q.RTT > 0 && q.RTT < time.Second
+	})
+}

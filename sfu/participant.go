@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -41,6 +42,8 @@ type Participant struct {
 	sources      map[string]string         // client track id -> source
 	audioMuted   bool
 	videoMuted   bool
+	modMuted     bool
+	ups          map[*UpTrack]struct{} // what this participant publishes
 	downs        map[*UpTrack]*downEntry
 	leaveOnce    sync.Once
 }
@@ -63,6 +66,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		log:     r.log.With("participant", info.ID, "identity", info.Identity),
 		sources: map[string]string{},
 		downs:   map[*UpTrack]*downEntry{},
+		ups:     map[*UpTrack]struct{}{},
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
@@ -85,7 +89,8 @@ func (p *Participant) Info() ParticipantInfo { return p.info }
 func (p *Participant) state() ParticipantState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ParticipantState{ParticipantInfo: p.info, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted}
+	return ParticipantState{ParticipantInfo: p.info, AudioMuted: p.audioMuted, VideoMuted: p.videoMuted,
+		ModMuted: p.modMuted}
 }
 
 // HandleOffer applies a client offer and sends the answer through the notifier.
@@ -260,6 +265,54 @@ func (p *Participant) Leave(reason string) {
 	})
 }
 
+// SetModMuted is the supervisor's mute: the SFU stops forwarding the
+// participant's audio (to everyone, the recorder included) until lifted.
+func (p *Participant) SetModMuted(muted bool) {
+	p.mu.Lock()
+	p.modMuted = muted
+	for up := range p.ups {
+		if up.info.Kind == "audio" {
+			up.blocked.Store(muted)
+		}
+	}
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
+		p.room.updated(p)
+	}
+}
+
+// Kick ends the participant's session from the server side with a reason
+// the client is told (removed, session_ended...).
+func (p *Participant) Kick(reason string) { p.closeWith(reason) }
+
+// Quality summarises the receiver reports of the participant's subscriptions.
+func (p *Participant) Quality() Quality {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var q Quality
+	var sum time.Duration
+	n := 0
+	for _, e := range p.downs {
+		rtt, loss, ok := e.dt.quality()
+		if !ok {
+			continue
+		}
+		q.Known = true
+		if rtt > 0 {
+			sum += rtt
+			n++
+		}
+		if loss > q.LossPercent {
+			q.LossPercent = loss
+		}
+	}
+	if n > 0 {
+		q.RTT = sum / time.Duration(n)
+	}
+	return q
+}
+
 // closeWith tells the client why the server ends its session, then leaves.
 func (p *Participant) closeWith(reason string) {
 	p.n.Closed(reason)
@@ -296,12 +349,21 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		&p.room.sfu.ctr, opts, p.sendPLI)
 
 	go readSenderReports(recv, remote.RID(), up)
+	p.mu.Lock()
+	if kind == "audio" && p.modMuted {
+		up.blocked.Store(true)
+	}
+	p.ups[up] = struct{}{}
+	p.mu.Unlock()
 	if !p.room.publish(p, up) {
 		up.close()
 		return
 	}
 	up.readLoop(trackReader{remote})
 	p.room.unpublish(up)
+	p.mu.Lock()
+	delete(p.ups, up)
+	p.mu.Unlock()
 }
 
 func (p *Participant) sendPLI(ssrc uint32) {

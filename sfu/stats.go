@@ -18,6 +18,7 @@ type counters struct {
 	retransmitMisses atomic.Uint64 // no longer cached
 	keyframeRequests atomic.Uint64 // PLIs sent to publishers
 	writeErrors      atomic.Uint64
+	moderatedDrops   atomic.Uint64 // audio of participants the supervisor muted
 }
 
 // Stats is a snapshot of the counters.
@@ -35,6 +36,7 @@ type Stats struct {
 	RetransmitMisses uint64 `json:"retransmitMisses"`
 	KeyframeRequests uint64 `json:"keyframeRequests"`
 	WriteErrors      uint64 `json:"writeErrors"`
+	ModeratedDrops   uint64 `json:"moderatedDrops"`
 	Rooms            int    `json:"rooms"`
 	Participants     int    `json:"participants"`
 	Tracks           int    `json:"tracks"`
@@ -55,5 +57,6 @@ func (c *counters) snapshot() Stats {
 		RetransmitMisses: c.retransmitMisses.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(),
 		WriteErrors:      c.writeErrors.Load(),
+		ModeratedDrops:   c.moderatedDrops.Load(),
 	}
 }

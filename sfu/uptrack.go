@@ -37,7 +37,8 @@ type UpTrack struct {
 
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
-	seq     uint64 // publication order in the room, set once before the track is shared
+	blocked atomic.Bool // moderation: packets are dropped at the reader
+	seq     uint64      // publication order in the room, set once before the track is shared
 
 	mu        sync.Mutex // guards the fields below
 	subs      map[Subscriber]*fanWriter
@@ -110,6 +111,10 @@ func (u *UpTrack) ingest(pkt []byte) {
 	}
 	u.ctr.packetsIn.Add(1)
 	u.ctr.bytesIn.Add(uint64(len(pkt)))
+	if u.blocked.Load() {
+		u.ctr.moderatedDrops.Add(1)
+		return
+	}
 	seq := binary.BigEndian.Uint16(pkt[2:4])
 	switch u.cache.store(seq, pkt) {
 	case duplicate:

@@ -134,6 +134,15 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		// Drain RTCP like a browser: sender reports must reach Pion's
+		// receiver-report interceptor for round-trip times to exist.
+		go func() {
+			for {
+				if _, _, err := recv.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
 		c.mu.Lock()
 		info := c.tracks[tr.StreamID()]
 		c.mu.Unlock()
