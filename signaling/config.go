@@ -14,7 +14,28 @@ import (
 // Conference is the media side signaling drives; the lead adapts *sfu.SFU
 // to it.
 type Conference interface {
-	Join(roomID string, info sfu.ParticipantInfo, n sfu.Notifier) (Session, sfu.JoinResult, error)
+	Join(roomID string, info sfu.ParticipantInfo, n Notifier) (Session, JoinResult, error)
+}
+
+// Notifier is how the conference talks to one client: the SFU's events plus
+// those of supervision sessions. Every method queues and returns.
+type Notifier interface {
+	sfu.Notifier
+	// Admitted: a participant waiting in the lobby may now take part.
+	Admitted(res JoinResult)
+	SessionUpdated(s SessionState)
+	LobbyUpdated(waiting []Waiting)
+	Chat(m ChatMessage)
+}
+
+// JoinResult is what a joining client is told.
+type JoinResult struct {
+	sfu.JoinResult
+	// Lobby: the participant waits for the supervisor; it must not send
+	// media until Admitted.
+	Lobby bool
+	// Session is set for supervision sessions, nil for ad-hoc rooms.
+	Session *SessionState
 }
 
 // Session is one participant's media session.
@@ -24,6 +45,10 @@ type Session interface {
 	AddCandidate(c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error
 	Leave(reason string)
+	// Chat sends a text message to the room.
+	Chat(text string) error
+	// Moderate runs a supervisor action (PROTOCOL.md, "Supervision sessions").
+	Moderate(action, target string) error
 }
 
 // TokenVerifier checks join tokens; *token.Verifier implements it.

@@ -179,6 +179,10 @@ func (c *conn) handle(b []byte) {
 		c.sessionResult(env.ID, c.session.AddCandidate(m))
 	case Mute:
 		c.sessionResult(env.ID, c.session.SetMuted(m.Kind, m.Muted))
+	case Chat:
+		c.sessionResult(env.ID, c.session.Chat(m.Text))
+	case Moderate:
+		c.sessionResult(env.ID, c.session.Moderate(m.Action, m.Target))
 	case Empty:
 		if env.Type == TypePing {
 			c.enqueue(outMsg{Type: TypePong, Data: Empty{}})
@@ -226,13 +230,14 @@ func (c *conn) join(ref string, m Join) {
 		c.internal(ref, err)
 		return
 	}
-	info := sfu.ParticipantInfo{ID: id, Identity: claims.Identity, Name: claims.Name, Role: claims.Role}
-	n := newNotifier(c)
+	info := sfu.ParticipantInfo{ID: id, Identity: claims.Identity, Name: claims.Name, Role: claims.Role,
+		Unit: claims.Unit, Invitation: claims.Invitation}
+	n := newNotifier(c, m.Room)
 	sess, res, err := c.h.cfg.Conference.Join(m.Room, info, n)
 	if err != nil {
 		n.discard()
 		c.lg().Info("conference refused join", "room", m.Room, "identity", claims.Identity, "err", err)
-		c.sessionResult(ref, err)
+		c.joinRefused(ref, err)
 		return
 	}
 	if sess == nil {
@@ -246,6 +251,15 @@ func (c *conn) join(ref string, m Join) {
 	c.logp.Store(c.lg().With("room", m.Room, "participant", id, "identity", claims.Identity, "role", claims.Role))
 	c.h.st.joins.Add(1)
 
+	if res.Self.ID == "" {
+		res.Self.ParticipantInfo = info
+	}
+	n.start(outMsg{Type: TypeJoined, Data: c.joinedData(m.Room, res)})
+	c.lg().Info("joined", "lobby", res.Lobby)
+}
+
+// joinedData is the body of `joined` and `admitted`.
+func (c *conn) joinedData(room string, res JoinResult) Joined {
 	participants := res.Participants
 	if participants == nil {
 		participants = []sfu.ParticipantState{}
@@ -254,19 +268,33 @@ func (c *conn) join(ref string, m Join) {
 	if tracks == nil {
 		tracks = []sfu.TrackInfo{}
 	}
-	self := res.Self
-	if self.ID == "" {
-		self.ParticipantInfo = info
-	}
-	n.start(outMsg{Type: TypeJoined, Data: Joined{
+	return Joined{
 		Version:      ProtocolVersion,
-		Room:         m.Room,
-		Self:         self,
+		Room:         room,
+		Self:         res.Self,
 		Participants: participants,
 		Tracks:       tracks,
 		ICEServers:   c.h.ice,
-	}})
-	c.lg().Info("joined")
+		Lobby:        res.Lobby,
+		Session:      res.Session,
+	}
+}
+
+// joinRefused maps a conference's refusal. Refusals of the session itself
+// close the connection (4003): retrying the same link cannot succeed.
+func (c *conn) joinRefused(ref string, err error) {
+	switch {
+	case errors.Is(err, ErrSessionEnded):
+		c.fail(CodeSessionEnded, "this session has ended", ref, closeSessionRefused, CodeSessionEnded)
+	case errors.Is(err, ErrInvitationRevoked):
+		c.fail(CodeInvitationRevoked, "this invitation was revoked; ask the supervisor for a new link", ref,
+			closeSessionRefused, CodeInvitationRevoked)
+	case errors.Is(err, ErrInvitationNotYetValid):
+		c.fail(CodeInvitationNotYetValid, "too early: the link opens 30 minutes before the scheduled start", ref,
+			closeSessionRefused, CodeInvitationNotYetValid)
+	default:
+		c.sessionResult(ref, err)
+	}
 }
 
 func (c *conn) leave() {
@@ -337,6 +365,10 @@ func (c *conn) sessionResult(ref string, err error) {
 		c.sendError(CodeBadCandidate, "the ICE candidate could not be added", ref)
 	case errors.Is(err, sfu.ErrBadKind):
 		c.sendError(CodeBadMessage, "kind must be audio or video", ref)
+	case errors.Is(err, ErrNotAdmitted):
+		c.sendError(CodeNotAdmitted, "you are waiting in the lobby; the supervisor has not admitted you yet", ref)
+	case errors.Is(err, ErrBadAction):
+		c.sendError(CodeBadAction, "unknown moderation action or participant", ref)
 	case errors.Is(err, sfu.ErrClosed) && c.closing():
 		// The session ended (replaced, shut down) and the client is being
 		// told so; this late request needs no answer of its own.

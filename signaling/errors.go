@@ -10,6 +10,19 @@ var (
 	ErrUnknownType = errors.New("signaling: unknown message type")
 	// ErrConfig: NewHandler was given an unusable Config.
 	ErrConfig = errors.New("signaling: bad config")
+	// Errors a Conference returns for the protocol to name.
+
+	// ErrNotAdmitted: the participant is still in the lobby.
+	ErrNotAdmitted = errors.New("signaling: not admitted yet")
+	// ErrBadAction: an unknown moderation action or target.
+	ErrBadAction = errors.New("signaling: bad moderation action")
+	// ErrSessionEnded: the session ended or was cancelled.
+	ErrSessionEnded = errors.New("signaling: session ended")
+	// ErrInvitationRevoked: the invitation was revoked or the unit removed.
+	ErrInvitationRevoked = errors.New("signaling: invitation revoked")
+	// ErrInvitationNotYetValid: the invitation's window has not opened.
+	ErrInvitationNotYetValid = errors.New("signaling: invitation not yet valid")
+
 	// ErrShutdown: the handler is shutting down.
 	ErrShutdown = errors.New("signaling: shutting down")
 

@@ -132,8 +132,8 @@ func TestNotifierEventsReachClient(t *testing.T) {
 		{TypeOffer, `{"sdp":"o-sdp"}`},
 		{TypeAnswer, `{"sdp":"a-sdp"}`},
 		{TypeCandidate, `{"candidate":"candidate:x","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":null}`},
-		{TypeParticipantJoined, `{"participant":{"id":"Pb","identity":"b","name":"B","role":"county","audioMuted":false,"videoMuted":true}}`},
-		{TypeParticipantUpdated, `{"participant":{"id":"Pb","identity":"b","name":"B","role":"county","audioMuted":false,"videoMuted":true}}`},
+		{TypeParticipantJoined, `{"participant":{"id":"Pb","identity":"b","name":"B","role":"county","audioMuted":false,"videoMuted":true,"modMuted":false}}`},
+		{TypeParticipantUpdated, `{"participant":{"id":"Pb","identity":"b","name":"B","role":"county","audioMuted":false,"videoMuted":true,"modMuted":false}}`},
 		{TypeTrackPublished, `{"track":{"id":"T9","participantId":"Pb","kind":"audio","source":"microphone","mimeType":"audio/opus","muted":true}}`},
 		{TypeTrackRemoved, `{"track":{"id":"T9","participantId":"Pb","kind":"audio","source":"microphone","mimeType":"audio/opus","muted":true}}`},
 		{TypeParticipantLeft, `{"id":"Pb","reason":"replaced"}`},
@@ -397,4 +397,63 @@ func TestConferenceJoinFailureIsInternal(t *testing.T) {
 		t.Fatalf("message leaks detail: %q", em.Message)
 	}
 	c.expectClose(websocket.CloseInternalServerErr)
+}
+
+// Chat and moderation reach the session; a conference's refusals carry
+// their codes.
+func TestChatAndModerate(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _, sess := e.joinAs("r", "u", "supervisor")
+	c.send(TypeChat, "1", map[string]any{"text": "请汇报进展"})
+	c.send(TypeModerate, "2", map[string]any{"action": "mute", "target": "P1"})
+	c.ping("p")
+	if got, want := sess.Calls(), []string{"chat 请汇报进展", "moderate mute P1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+
+	c.send(TypeChat, "3", map[string]any{"text": ""})
+	c.expectError(CodeBadMessage, "3")
+	c.send(TypeChat, "4", map[string]any{"text": strings.Repeat("长", 1001)})
+	c.expectError(CodeBadMessage, "4")
+	c.send(TypeModerate, "5", map[string]any{"target": "P1"})
+	c.expectError(CodeBadMessage, "5")
+
+	e.conf.mu.Lock()
+	e.conf.errFor = func(m string) error {
+		switch m {
+		case "chat":
+			return fmt.Errorf("in lobby: %w", ErrNotAdmitted)
+		case "moderate":
+			return fmt.Errorf("nope: %w", ErrBadAction)
+		}
+		return nil
+	}
+	e.conf.mu.Unlock()
+	c.send(TypeChat, "6", map[string]any{"text": "hi"})
+	c.expectError(CodeNotAdmitted, "6")
+	c.send(TypeModerate, "7", map[string]any{"action": "fly"})
+	c.expectError(CodeBadAction, "7")
+}
+
+// A conference that refuses the session closes the connection with 4003.
+func TestJoinRefusedBySession(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{ErrSessionEnded, CodeSessionEnded},
+		{ErrInvitationRevoked, CodeInvitationRevoked},
+		{ErrInvitationNotYetValid, CodeInvitationNotYetValid},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.conf.mu.Lock()
+			e.conf.joinErr = fmt.Errorf("refused: %w", tc.err)
+			e.conf.mu.Unlock()
+			c := e.dial()
+			c.send(TypeJoin, "j", map[string]any{"version": 1, "room": "r", "token": e.token("r", "u", "county")})
+			c.expectError(tc.code, "j")
+			c.expectClose(closeSessionRefused)
+		})
+	}
 }

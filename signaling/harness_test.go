@@ -81,7 +81,7 @@ type fakeConf struct {
 
 func newFakeConf() *fakeConf { return &fakeConf{joined: make(chan *fakeSession, 16)} }
 
-func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (Session, sfu.JoinResult, error) {
+func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n Notifier) (Session, JoinResult, error) {
 	f.mu.Lock()
 	joinErr, res, onJoin := f.joinErr, f.result, f.onJoin
 	f.mu.Unlock()
@@ -89,7 +89,7 @@ func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (
 		onJoin(info, n)
 	}
 	if joinErr != nil {
-		return nil, sfu.JoinResult{}, joinErr
+		return nil, JoinResult{}, joinErr
 	}
 	s := &fakeSession{conf: f, room: room, info: info, n: n, leaves: make(chan string, 4)}
 	f.mu.Lock()
@@ -97,7 +97,7 @@ func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (
 	f.mu.Unlock()
 	f.joined <- s
 	res.Self = sfu.ParticipantState{ParticipantInfo: info}
-	return s, res, nil
+	return s, JoinResult{JoinResult: res}, nil
 }
 
 func (f *fakeConf) err(method string) error {
@@ -160,6 +160,16 @@ func (s *fakeSession) SetMuted(kind string, muted bool) error {
 }
 
 func (s *fakeSession) Leave(reason string) { s.leaves <- reason }
+
+func (s *fakeSession) Chat(text string) error {
+	s.record("chat %s", text)
+	return s.conf.err("chat")
+}
+
+func (s *fakeSession) Moderate(action, target string) error {
+	s.record("moderate %s %s", action, target)
+	return s.conf.err("moderate")
+}
 
 // waitLeave returns the reason of the next Leave call.
 func (s *fakeSession) waitLeave(t *testing.T) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/pion/webrtc/v4"
@@ -35,6 +36,12 @@ const (
 	TypePong               = "pong"
 	TypeClosed             = "closed"
 	TypeError              = "error"
+	// Supervision sessions (additive).
+	TypeChat           = "chat"
+	TypeModerate       = "moderate"
+	TypeAdmitted       = "admitted"
+	TypeSessionUpdated = "session-updated"
+	TypeLobbyUpdated   = "lobby-updated"
 )
 
 // Error codes sent in `error` messages. Clients switch on these.
@@ -54,6 +61,15 @@ const (
 	CodeBadCandidate       = "bad_candidate"
 	CodeJoinTimeout        = "join_timeout"
 	CodeInternal           = "internal"
+	// Supervision sessions.
+	CodeSessionEnded            = "session_ended"
+	CodeInvitationRevoked       = "invitation_revoked"
+	CodeInvitationNotYetValid   = "invitation_not_yet_valid"
+	CodeNotAdmitted             = "not_admitted"
+	CodeBadAction               = "bad_action"
+	closeSessionRefused         = 4003
+	maxChatRunes                = 1000
+	maxActionBytes, maxTargetID = 32, 64
 )
 
 // Websocket close codes beyond RFC 6455's, from PROTOCOL.md.
@@ -103,6 +119,17 @@ type Answer struct {
 type Mute struct {
 	Kind  string `json:"kind"`
 	Muted bool   `json:"muted"`
+}
+
+// Chat is the data of a client `chat`.
+type Chat struct {
+	Text string `json:"text"`
+}
+
+// Moderate is the data of a `moderate`.
+type Moderate struct {
+	Action string `json:"action"`
+	Target string `json:"target,omitempty"`
 }
 
 // Empty is the data of `ping` and `leave`.
@@ -177,6 +204,10 @@ func DecodeData(env Envelope) (any, error) {
 		v, err = DecodeCandidate(env.Data)
 	case TypeMute:
 		v, err = DecodeMute(env.Data)
+	case TypeChat:
+		v, err = DecodeChat(env.Data)
+	case TypeModerate:
+		v, err = DecodeModerate(env.Data)
 	case TypePing, TypeLeave:
 		v = Empty{}
 	default:
@@ -191,7 +222,7 @@ func DecodeData(env Envelope) (any, error) {
 // KnownType reports whether t is a client-to-server type of version 1.
 func KnownType(t string) bool {
 	switch t {
-	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypePing, TypeLeave:
+	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypePing, TypeLeave, TypeChat, TypeModerate:
 		return true
 	}
 	return false
@@ -374,4 +405,39 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// DecodeChat decodes a chat: 1..1000 characters of valid text.
+func DecodeChat(data json.RawMessage) (Chat, error) {
+	var m struct {
+		Text *string `json:"text"`
+	}
+	if err := unmarshalData(data, &m); err != nil {
+		return Chat{}, err
+	}
+	if m.Text == nil {
+		return Chat{}, fmt.Errorf("%w: chat needs text", ErrBadMessage)
+	}
+	n := utf8.RuneCountInString(*m.Text)
+	if n == 0 || n > maxChatRunes || strings.TrimSpace(*m.Text) == "" {
+		return Chat{}, fmt.Errorf("%w: chat text must be 1 to %d characters", ErrBadMessage, maxChatRunes)
+	}
+	return Chat{Text: *m.Text}, nil
+}
+
+// DecodeModerate decodes a moderation request; which actions exist is the
+// conference's business (it answers bad_action).
+func DecodeModerate(data json.RawMessage) (Moderate, error) {
+	var m struct {
+		Action *string `json:"action"`
+		Target string  `json:"target"`
+	}
+	if err := unmarshalData(data, &m); err != nil {
+		return Moderate{}, err
+	}
+	if m.Action == nil || *m.Action == "" || len(*m.Action) > maxActionBytes || len(m.Target) > maxTargetID {
+		return Moderate{}, fmt.Errorf("%w: moderate needs an action (and a target id of at most %d bytes)",
+			ErrBadMessage, maxTargetID)
+	}
+	return Moderate{Action: *m.Action, Target: m.Target}, nil
 }

@@ -13,7 +13,8 @@ import (
 // events are held back so that `joined` is always the first thing a client
 // hears about the room.
 type notifier struct {
-	c *conn
+	c    *conn
+	room string
 
 	mu      sync.Mutex
 	open    bool
@@ -21,9 +22,9 @@ type notifier struct {
 	pending []outMsg
 }
 
-var _ sfu.Notifier = (*notifier)(nil)
+var _ Notifier = (*notifier)(nil)
 
-func newNotifier(c *conn) *notifier { return &notifier{c: c} }
+func newNotifier(c *conn, room string) *notifier { return &notifier{c: c, room: room} }
 
 // start sends first (the `joined`), then what arrived during the join, and
 // from then on passes events straight to the outbound queue.
@@ -92,6 +93,25 @@ func (n *notifier) TrackPublished(t sfu.TrackInfo) {
 func (n *notifier) TrackRemoved(t sfu.TrackInfo) {
 	n.send(outMsg{Type: TypeTrackRemoved, Data: TrackEvent{Track: t}})
 }
+
+// Admitted tells a lobby participant it is in; the conference has already
+// joined it to the media session.
+func (n *notifier) Admitted(res JoinResult) {
+	n.send(outMsg{Type: TypeAdmitted, Data: n.c.joinedData(n.room, res)})
+}
+
+func (n *notifier) SessionUpdated(s SessionState) {
+	n.send(outMsg{Type: TypeSessionUpdated, Data: SessionUpdated{Session: s}})
+}
+
+func (n *notifier) LobbyUpdated(w []Waiting) {
+	if w == nil {
+		w = []Waiting{}
+	}
+	n.send(outMsg{Type: TypeLobbyUpdated, Data: LobbyUpdated{Waiting: w}})
+}
+
+func (n *notifier) Chat(m ChatMessage) { n.send(outMsg{Type: TypeChat, Data: m}) }
 
 // Closed ends the connection: the server-side session is gone (replaced by
 // a newer connection of the same identity, or the room ended).

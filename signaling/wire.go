@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"time"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/sfu"
@@ -17,6 +19,47 @@ type Joined struct {
 	Participants []sfu.ParticipantState `json:"participants"`
 	Tracks       []sfu.TrackInfo        `json:"tracks"`
 	ICEServers   []ICEServer            `json:"iceServers"`
+	// Lobby and Session: supervision sessions (PROTOCOL.md).
+	Lobby   bool          `json:"lobby"`
+	Session *SessionState `json:"session,omitempty"`
+}
+
+// SessionState is a supervision session as participants see it.
+type SessionState struct {
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	CaseNumber string `json:"caseNumber"`
+	Status     string `json:"status"`
+	Locked     bool   `json:"locked"`
+	Recording  bool   `json:"recording"`
+}
+
+// SessionUpdated is the data of `session-updated`.
+type SessionUpdated struct {
+	Session SessionState `json:"session"`
+}
+
+// Waiting is one participant in the lobby.
+type Waiting struct {
+	ID       string    `json:"id"`
+	Identity string    `json:"identity"`
+	Name     string    `json:"name"`
+	Unit     string    `json:"unit,omitempty"`
+	Since    time.Time `json:"since"`
+}
+
+// LobbyUpdated is the data of `lobby-updated`.
+type LobbyUpdated struct {
+	Waiting []Waiting `json:"waiting"`
+}
+
+// ChatMessage is the data of a server `chat`.
+type ChatMessage struct {
+	ID   string    `json:"id"`
+	From string    `json:"from"`
+	Name string    `json:"name"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time"`
 }
 
 // ICEServer is an RTCIceServer as browsers take it. Pion's own JSON form

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ducha-dev/ducha/rooms"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 )
 
@@ -22,6 +24,12 @@ type config struct {
 	IncludeLoopback bool
 	AllowedOrigins  []string
 	LogLevel        string
+	RedisURL        string
+	Node            string
+	AllowAdhoc      bool
+
+	// store, when set (tests), is used instead of opening one.
+	store rooms.Store
 }
 
 // envName maps a flag name to its environment variable: udp-port -> DUCHA_UDP_PORT.
@@ -55,6 +63,10 @@ func (c *config) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for sessions, accounts and event logs; empty keeps them in the data directory")
+	host, _ := os.Hostname()
+	fs.StringVar(&c.Node, "node", host, "this node's name, recorded with its participants and recordings")
+	fs.BoolVar(&c.AllowAdhoc, "allow-adhoc", true, "accept `ducha token` links for rooms that are not scheduled sessions")
 }
 
 func splitList(s string) []string {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ducha-dev/ducha/rooms/live"
 	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling"
 	"github.com/ducha-dev/ducha/signaling/token"
@@ -73,8 +74,24 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	}
 	defer media.Close()
 
+	store, closeStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ctl, err := live.New(live.Config{
+		Store: store, Media: sfuMedia{media}, Logger: log.With("component", "live"), Node: cfg.Node,
+		AllowAdhoc: cfg.AllowAdhoc,
+	})
+	if err != nil {
+		return err
+	}
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	defer stopHB()
+	go ctl.Heartbeats(hbCtx, 10*time.Second)
+
 	sig, err := signaling.NewHandler(signaling.Config{
-		Conference:     conference{media},
+		Conference:     ctl,
 		Tokens:         token.NewVerifier(pub, time.Now),
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         log.With("component", "signaling"),
@@ -132,11 +149,11 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	return nil
 }
 
-// conference adapts *sfu.SFU to the interface signaling declares.
-type conference struct{ s *sfu.SFU }
+// sfuMedia adapts *sfu.SFU to the interface the live controller declares.
+type sfuMedia struct{ s *sfu.SFU }
 
-func (c conference) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (signaling.Session, sfu.JoinResult, error) {
-	p, res, err := c.s.Join(room, info, n)
+func (m sfuMedia) Join(room string, info sfu.ParticipantInfo, n sfu.Notifier) (live.MediaSession, sfu.JoinResult, error) {
+	p, res, err := m.s.Join(room, info, n)
 	if err != nil {
 		return nil, res, err
 	}

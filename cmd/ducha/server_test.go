@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ducha-dev/ducha/rooms"
 	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling"
 	"github.com/ducha-dev/ducha/signaling/client"
@@ -29,10 +30,13 @@ type testServer struct {
 	once    sync.Once
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t *testing.T) *testServer { return startServerWith(t, nil) }
+
+func startServerWith(t *testing.T, store rooms.Store) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config{HTTPAddr: "127.0.0.1:0", DataDir: dir, UDPPort: 0, TCPPort: 0, IncludeLoopback: true, LogLevel: "warn"}
+	cfg := config{HTTPAddr: "127.0.0.1:0", DataDir: dir, UDPPort: 0, TCPPort: 0, IncludeLoopback: true, LogLevel: "warn",
+		AllowAdhoc: true, Node: "test", store: store}
 	level := slog.LevelWarn
 	if os.Getenv("DUCHA_TEST_DEBUG") != "" {
 		level = slog.LevelDebug

@@ -149,6 +149,12 @@ func TestRedisOutage(t *testing.T) {
 	if stats := st.Stats(); stats.Failed != 0 || stats.Replayed == 0 {
 		t.Fatalf("stats after recovery %+v", stats)
 	}
+	// Flush returns once the queue is written; the health callback runs
+	// right after, outside the store's lock, so give it a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for health.String() != "[false true]" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h := health.String(); h != "[false true]" {
 		t.Fatalf("health changes %s, want [false true]", h)
 	}

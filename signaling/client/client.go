@@ -90,10 +90,16 @@ type Client struct {
 	tracks       map[string]sfu.TrackInfo
 	sources      map[string]string
 	wantOffer    bool
+	nextMid      int // event loop only
 	candQueue    []webrtc.ICECandidateInit
 	errs         []*ServerError
 	closedReason string
 	endErr       error
+	lobby        bool
+	session      *signaling.SessionState
+	waiting      []signaling.Waiting
+	chats        []signaling.ChatMessage
+	admitted     chan struct{} // closed when a lobby participant is admitted
 }
 
 // Dial connects, joins and returns once `joined` arrived.
@@ -127,6 +133,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: cfg.Logger, ws: ws, pc: pc, ev: make(chan func(), 1024), done: make(chan struct{}),
 		participants: map[string]sfu.ParticipantState{}, tracks: map[string]sfu.TrackInfo{}, sources: map[string]string{},
+		admitted: make(chan struct{}),
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
@@ -204,6 +211,51 @@ func (c *Client) Tracks() map[string]sfu.TrackInfo {
 	return out
 }
 
+// Lobby reports whether the participant waits in the lobby.
+func (c *Client) Lobby() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lobby
+}
+
+// Admitted is closed once a participant that waited in the lobby is in.
+func (c *Client) Admitted() <-chan struct{} { return c.admitted }
+
+// Session is the supervision session's state (nil for ad-hoc rooms).
+func (c *Client) Session() *signaling.SessionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil {
+		return nil
+	}
+	s := *c.session
+	return &s
+}
+
+// Waiting is the lobby as a supervisor sees it.
+func (c *Client) Waiting() []signaling.Waiting {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]signaling.Waiting(nil), c.waiting...)
+}
+
+// Chats returns the chat messages received.
+func (c *Client) Chats() []signaling.ChatMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]signaling.ChatMessage(nil), c.chats...)
+}
+
+// Chat sends a chat message.
+func (c *Client) Chat(text string) error {
+	return c.send(signaling.TypeChat, signaling.Chat{Text: text})
+}
+
+// Moderate sends a supervisor action.
+func (c *Client) Moderate(action, target string) error {
+	return c.send(signaling.TypeModerate, signaling.Moderate{Action: action, Target: target})
+}
+
 // Errors returns the server's error messages so far.
 func (c *Client) Errors() []*ServerError {
 	c.mu.Lock()
@@ -229,8 +281,21 @@ func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSen
 	}
 	res := make(chan result, 1)
 	if !c.post(func() {
-		s, err := c.pc.AddTrack(track)
+		// A transceiver of our own with a mid of our own, not AddTrack: Pion
+		// keeps the mid CreateOffer assigned when that offer is rolled back
+		// (glare), and its numeric mids collide with those of the server's
+		// next offer, which would then claim this transceiver for one of its
+		// subscriptions and the track would never be published. Mids that
+		// are not numbers are never chosen by Pion, on either side.
+		tr, err := c.pc.AddTransceiverFromTrack(track,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		var s *webrtc.RTPSender
 		if err == nil {
+			err = tr.SetMid("c" + strconv.Itoa(c.nextMid))
+			c.nextMid++
+		}
+		if err == nil {
+			s = tr.Sender()
 			c.sources[track.ID()] = source
 			c.makeOffer()
 		}

@@ -76,11 +76,19 @@ func (c *Client) lastError() error {
 
 func (c *Client) handle(env signaling.Envelope) {
 	switch env.Type {
-	case signaling.TypeJoined:
+	case signaling.TypeJoined, signaling.TypeAdmitted:
 		var j signaling.Joined
 		if json.Unmarshal(env.Data, &j) == nil {
 			c.mu.Lock()
+			wasLobby := c.lobby
 			c.joined = j
+			c.lobby = j.Lobby
+			if j.Session != nil {
+				c.session = j.Session
+			}
+			if env.Type == signaling.TypeAdmitted && wasLobby && !j.Lobby {
+				close(c.admitted)
+			}
 			c.participants[j.Self.ID] = j.Self
 			for _, p := range j.Participants {
 				c.participants[p.ID] = p
@@ -132,6 +140,27 @@ func (c *Client) handle(env signaling.Envelope) {
 		var cand webrtc.ICECandidateInit
 		if json.Unmarshal(env.Data, &cand) == nil {
 			c.post(func() { c.onCandidate(cand) })
+		}
+	case signaling.TypeSessionUpdated:
+		var e signaling.SessionUpdated
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.session = &e.Session
+			c.mu.Unlock()
+		}
+	case signaling.TypeLobbyUpdated:
+		var e signaling.LobbyUpdated
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.waiting = e.Waiting
+			c.mu.Unlock()
+		}
+	case signaling.TypeChat:
+		var e signaling.ChatMessage
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.chats = append(c.chats, e)
+			c.mu.Unlock()
 		}
 	case signaling.TypeClosed:
 		var e signaling.Closed

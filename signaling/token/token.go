@@ -50,6 +50,12 @@ type Claims struct {
 	NotBefore time.Time
 	ExpiresAt time.Time
 	ID        string // jti
+	// Invitation is the id of the invitation a county link was issued for
+	// (claim "inv"), so the server can refuse the link once the invitation is
+	// revoked even though the token itself is still validly signed. Optional.
+	Invitation string
+	// Unit is the invited unit's code (claim "unit"). Optional.
+	Unit string
 }
 
 // wireClaims is the JWT payload.
@@ -57,6 +63,8 @@ type wireClaims struct {
 	Room string `json:"room"`
 	Name string `json:"name"`
 	Role string `json:"role"`
+	Inv  string `json:"inv,omitempty"`
+	Unit string `json:"unit,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -133,6 +141,12 @@ func (i *Issuer) Issue(c Claims) (string, error) {
 	if err := checkText("name", c.Name, false); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadClaims, err)
 	}
+	if err := checkText("invitation", c.Invitation, false); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadClaims, err)
+	}
+	if err := checkText("unit", c.Unit, false); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadClaims, err)
+	}
 	now := i.now()
 	if c.ExpiresAt.IsZero() {
 		return "", fmt.Errorf("%w: ExpiresAt is required", ErrBadClaims)
@@ -159,6 +173,8 @@ func (i *Issuer) Issue(c Claims) (string, error) {
 		Room: c.Room,
 		Name: c.Name,
 		Role: c.Role,
+		Inv:  c.Invitation,
+		Unit: c.Unit,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    IssuerClaim,
 			Subject:   c.Identity,
@@ -247,6 +263,12 @@ func (v *Verifier) Verify(token, room string) (Claims, error) {
 	if err := checkText("name", wc.Name, false); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := checkText("inv", wc.Inv, false); err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := checkText("unit", wc.Unit, false); err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if wc.Room != room {
 		return Claims{}, fmt.Errorf("%w: token is for room %q", ErrWrongRoom, wc.Room)
 	}
@@ -254,12 +276,14 @@ func (v *Verifier) Verify(token, room string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %q", ErrBadRole, wc.Role)
 	}
 	c := Claims{
-		Room:      wc.Room,
-		Identity:  wc.Subject,
-		Name:      wc.Name,
-		Role:      wc.Role,
-		ExpiresAt: wc.ExpiresAt.Time,
-		ID:        wc.ID,
+		Room:       wc.Room,
+		Identity:   wc.Subject,
+		Name:       wc.Name,
+		Role:       wc.Role,
+		ExpiresAt:  wc.ExpiresAt.Time,
+		ID:         wc.ID,
+		Invitation: wc.Inv,
+		Unit:       wc.Unit,
 	}
 	if wc.NotBefore != nil {
 		c.NotBefore = wc.NotBefore.Time

@@ -174,6 +174,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"no sub", signRaw(t, key, rawClaims(func(w *wireClaims) { w.Subject = "" })), "room1", t0, ErrInvalid},
 		{"sub too long", signRaw(t, key, rawClaims(func(w *wireClaims) { w.Subject = strings.Repeat("x", 129) })), "room1", t0, ErrInvalid},
 		{"no nbf is fine", signRaw(t, key, rawClaims(func(w *wireClaims) { w.NotBefore = nil })), "room1", t0, nil},
+		{"inv too long", signRaw(t, key, rawClaims(func(w *wireClaims) { w.Inv = strings.Repeat("x", 129) })), "room1", t0, ErrInvalid},
+		{"unit with control character", signRaw(t, key, rawClaims(func(w *wireClaims) { w.Unit = "32\n05" })), "room1", t0, ErrInvalid},
+		{"inv and unit are fine", signRaw(t, key, rawClaims(func(w *wireClaims) { w.Inv, w.Unit = "INV1", "3205" })), "room1", t0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,6 +276,61 @@ func TestIssuedTokenIsEdDSAWithPinnedClaims(t *testing.T) {
 	for _, k := range []string{"exp", "nbf", "iat", "jti"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("claim %s missing", k)
+		}
+	}
+}
+
+// TestInvitationClaims checks the optional county-link claims: they round
+// trip under their short wire names, are absent from tokens that do not set
+// them, and are validated like the other text claims.
+func TestInvitationClaims(t *testing.T) {
+	key := newKey(t)
+	iss := NewIssuer(key, fixedClock(t0))
+	v := NewVerifier(key.Public().(ed25519.PublicKey), fixedClock(t0))
+
+	c := goodClaims()
+	c.Invitation, c.Unit = "N4BQ3XKJ7ZV2YH6TPMAW5DCRFE", "3205"
+	tok, err := iss.Issue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Verify(tok, c.Room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Invitation != c.Invitation || got.Unit != c.Unit {
+		t.Fatalf("inv/unit = %q/%q, want %q/%q", got.Invitation, got.Unit, c.Invitation, c.Unit)
+	}
+	body, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["inv"] != c.Invitation || m["unit"] != c.Unit {
+		t.Fatalf("wire claims inv=%v unit=%v", m["inv"], m["unit"])
+	}
+
+	plain, err := iss.Issue(goodClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = base64.RawURLEncoding.DecodeString(strings.Split(plain, ".")[1])
+	if strings.Contains(string(body), `"inv"`) || strings.Contains(string(body), `"unit"`) {
+		t.Fatalf("unset claims are on the wire: %s", body)
+	}
+	if got, err := v.Verify(plain, c.Room); err != nil || got.Invitation != "" || got.Unit != "" {
+		t.Fatalf("plain token: %+v, %v", got, err)
+	}
+
+	for name, mod := range map[string]func(*Claims){
+		"inv too long":     func(c *Claims) { c.Invitation = strings.Repeat("x", 129) },
+		"unit not UTF-8":   func(c *Claims) { c.Unit = "\xff" },
+		"unit has control": func(c *Claims) { c.Unit = "a\tb" },
+	} {
+		bad := goodClaims()
+		mod(&bad)
+		if tok, err := iss.Issue(bad); !errors.Is(err, ErrBadClaims) || tok != "" {
+			t.Errorf("%s: Issue = %q, %v; want ErrBadClaims", name, tok, err)
 		}
 	}
 }
