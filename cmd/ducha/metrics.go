@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	media *sfu.SFU
 	sig   *signaling.Handler
+	store interface{ Healthy() bool }
 	descs map[string]*prometheus.Desc
 }
 
@@ -34,6 +35,8 @@ var metricDefs = []metricDef{
 	{"ducha_sfu_retransmits_total", "Packets resent from the packet cache.", true},
 	{"ducha_sfu_retransmit_misses_total", "NACKed packets no longer in the cache.", true},
 	{"ducha_sfu_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.", true},
+	{"ducha_sfu_moderated_drops_total", "Audio packets not forwarded because the supervisor muted the participant.", true},
+	{"ducha_store_healthy", "1 when the session store (Redis or the data directory) takes writes; 0 while they are queued.", false},
 	{"ducha_signaling_connections", "Open signaling websockets.", false},
 	{"ducha_signaling_joins_total", "Successful joins.", true},
 	{"ducha_signaling_errors_total", "Error messages sent to clients.", true},
@@ -41,8 +44,8 @@ var metricDefs = []metricDef{
 	{"ducha_signaling_slow_consumers_total", "Connections closed because their queue overflowed.", true},
 }
 
-func newMetrics(media *sfu.SFU, sig *signaling.Handler) *metrics {
-	m := &metrics{media: media, sig: sig, descs: map[string]*prometheus.Desc{}}
+func newMetrics(media *sfu.SFU, sig *signaling.Handler, store interface{ Healthy() bool }) *metrics {
+	m := &metrics{media: media, sig: sig, store: store, descs: map[string]*prometheus.Desc{}}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)
 	}
@@ -72,6 +75,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		"ducha_sfu_retransmits_total":          float64(s.Retransmits),
 		"ducha_sfu_retransmit_misses_total":    float64(s.RetransmitMisses),
 		"ducha_sfu_keyframe_requests_total":    float64(s.KeyframeRequests),
+		"ducha_sfu_moderated_drops_total":      float64(s.ModeratedDrops),
+		"ducha_store_healthy":                  b2f(m.store.Healthy()),
 		"ducha_signaling_connections":          float64(g.ConnectionsOpen),
 		"ducha_signaling_joins_total":          float64(g.Joins),
 		"ducha_signaling_errors_total":         float64(g.Errors),
@@ -85,4 +90,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.descs[d.name], t, values[d.name])
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

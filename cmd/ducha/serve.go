@@ -102,7 +102,7 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newMetrics(media, sig))
+		newMetrics(media, sig, store))
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig)

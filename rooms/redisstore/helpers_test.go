@@ -2,12 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
+	"github.com/ducha-dev/ducha/rooms/redisstore/redistest"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -95,85 +93,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// redisServer is a redis-server of the test's own, which it may kill and
-// restart; it persists to an append-only file in a temp dir so a restart
-// keeps what was written, as production Redis must.
-type redisServer struct {
-	t       *testing.T
-	dir     string
-	port    int
-	persist bool
-	cmd     *exec.Cmd
+// redisServer is a redis-server of the test's own (see redistest).
+type redisServer struct{ *redistest.Server }
+
+func startRedisServer(t *testing.T) *redisServer { return &redisServer{redistest.Start(t)} }
+
+func startVolatileRedisServer(t *testing.T) *redisServer {
+	return &redisServer{redistest.StartVolatile(t)}
 }
 
-// startRedisServer starts a server that keeps its data across restarts in an
-// fsync-always append-only file, as production Redis must be configured.
-func startRedisServer(t *testing.T) *redisServer { return startRedis(t, true) }
-
-// startVolatileRedisServer starts a server that comes back empty after a
-// restart, like the shared development Redis.
-func startVolatileRedisServer(t *testing.T) *redisServer { return startRedis(t, false) }
-
-func startRedis(t *testing.T, persist bool) *redisServer {
-	t.Helper()
-	_, err := exec.LookPath("redis-server")
-	need(t, "redis-server binary", err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &redisServer{t: t, dir: t.TempDir(), port: port, persist: persist}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	aof := "no"
-	if s.persist {
-		aof = "yes"
-	}
-	s.cmd = exec.Command("redis-server",
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
-		"--dir", s.dir, "--save", "", "--appendonly", aof, "--appendfsync", "always",
-		"--daemonize", "no", "--logfile", "redis.log")
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
-	}
-	rdb := newClient(s.addr())
-	defer rdb.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.dir + "/redis.log")
-			s.t.Fatalf("redis-server on %s did not answer: %v\n%s", s.addr(), err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill stops the server the hard way, as a crash or a power cut would.
-func (s *redisServer) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
-
-func (s *redisServer) String() string { return fmt.Sprintf("redis-server %s in %s", s.addr(), s.dir) }
+func (s *redisServer) addr() string { return s.Addr() }
+func (s *redisServer) start()       { s.Start() }
+func (s *redisServer) kill()        { s.Kill() }
 
 // startListenerAndClose returns a loopback address that was free a moment
 // ago and is closed now, so connections to it are refused.
