@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 	"log/slog"
 	"path/filepath"
 
@@ -19,6 +21,9 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (rooms.Store, 
 		return cfg.store, func() {}, nil
 	}
 	if cfg.RedisURL != "" {
+		// go-redis logs every failed dial through a process-wide logger;
+		// route it to ours at debug level (the store reports outages itself).
+		redis.SetLogger(redisLog{log.With("component", "go-redis")})
 		st, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{
 			Logger: log.With("component", "redis"),
 			OnHealth: func(ok bool, err error) {
@@ -39,4 +44,10 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (rooms.Store, 
 		return nil, nil, fmt.Errorf("state in %s: %w", cfg.DataDir, err)
 	}
 	return st, func() { _ = st.Close() }, nil
+}
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }

@@ -8,7 +8,8 @@ import { UI } from './ui.js';
 import { openMedia } from './media.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
-const CLOSE_ICE_FAILED = 4901;
+const CLOSE_PEER_FAILED = 4901;
+const FIRST_OFFER_WAIT_MS = 3000;
 
 // parseLink reads /join/{room}#t=TOKEN. The token stays in the fragment:
 // browsers never send fragments to servers or in Referer headers.
@@ -47,6 +48,7 @@ class Call {
     this.reconnects = 0;
     this.wasDisconnected = false;
     this.retryTimer = null;
+    this.publishGate = Promise.resolve();
     this.membersDefaultApplied = false;
     this.ui = new UI(document, i18n, {
       onMic: () => this.toggle('audio'),
@@ -109,11 +111,12 @@ class Call {
   dropAndReconnect(reason) {
     if (this.phase !== 'joined' || !this.sig) return;
     this.log('reconnecting because', reason);
-    this.sig.close(CLOSE_ICE_FAILED, reason);
+    this.sig.close(CLOSE_PEER_FAILED, reason);
   }
 
   onMessage(msg) {
     const d = msg.data || {};
+    if (msg.type !== 'candidate') console.debug('[ducha] recv', msg.type);
     switch (msg.type) {
       case 'joined':
         return this.onJoined(d);
@@ -178,6 +181,15 @@ class Call {
       onFailed: (reason) => this.dropAndReconnect(reason),
       log: (...a) => this.log(...a),
     });
+    // When others already publish, the server's first offer is on its way.
+    // Offering our own tracks at the same moment would be glare, and
+    // Chromium mishandles the rollback that follows (see sdp.js), so we
+    // answer first and publish right after, or after a short wait.
+    const othersPublish = [...this.tracks.values()].some((t) => t.participantId !== this.self.id);
+    const peer = this.peer;
+    this.publishGate = othersPublish
+      ? Promise.race([peer.firstOffer, new Promise((r) => setTimeout(r, FIRST_OFFER_WAIT_MS))])
+      : Promise.resolve();
     if (this.self.role === 'observer') {
       this.mediaState = 'declined';
     } else if (this.localStream) {
@@ -271,13 +283,17 @@ class Call {
   }
 
   publish() {
-    if (!this.peer || !this.localStream) return;
-    for (const t of this.localStream.getTracks()) {
-      this.peer.addTrack(t, this.localStream, t.kind === 'audio' ? 'microphone' : 'camera');
-    }
-    // The server forgets mute state with the old connection.
-    if (this.audioMuted) this.sig.send('mute', { kind: 'audio', muted: true });
-    if (this.videoMuted) this.sig.send('mute', { kind: 'video', muted: true });
+    const peer = this.peer;
+    if (!peer) return;
+    this.publishGate.then(() => {
+      if (this.peer !== peer || !this.localStream || peer.sources.size > 0) return;
+      for (const t of this.localStream.getTracks()) {
+        peer.addTrack(t, this.localStream, t.kind === 'audio' ? 'microphone' : 'camera');
+      }
+      // The server forgets mute state with the old connection.
+      if (this.audioMuted && this.sig) this.sig.send('mute', { kind: 'audio', muted: true });
+      if (this.videoMuted && this.sig) this.sig.send('mute', { kind: 'video', muted: true });
+    });
   }
 
   toggle(kind) {

@@ -26,6 +26,10 @@ export class Peer {
     this.makingOffer = false;
     this.pending = []; // remote candidates that arrived before a remote description
     this.queue = Promise.resolve();
+    // firstOffer settles once the server's first offer has been handled.
+    this.firstOffer = new Promise((resolve) => {
+      this.resolveFirstOffer = resolve;
+    });
     this.closed = false;
     this.disconnectTimer = null;
 
@@ -94,12 +98,13 @@ export class Peer {
       // and then what we hold is not an offer of ours any more.
       const desc = this.pc.localDescription;
       if (this.closed || this.pc.signalingState !== 'have-local-offer' || !desc || desc.type !== 'offer') return;
+      console.debug('[ducha] sending offer');
       this.signal('offer', { sdp: desc.sdp, sources: this.sourceMap() });
     } catch (err) {
-      this.log('peer: making an offer failed', err);
       // Without a working offer our media never reaches the server; start
       // over with a fresh connection rather than sit in a silent call.
-      if (!this.closed && this.pc.signalingState === 'stable') this.onFailed('negotiation_failed');
+      if (!this.closed && this.pc.signalingState === 'stable') this.negotiationFailed('making an offer', err);
+      else this.log('peer: making an offer failed', err);
     } finally {
       this.makingOffer = false;
     }
@@ -115,15 +120,21 @@ export class Peer {
   handleOffer(sdp) {
     return this.enqueue(async () => {
       if (this.closed) return;
-      // Polite side: never ignore the server's offer. If our own offer is
-      // outstanding (makingOffer or have-local-offer), setRemoteDescription
-      // rolls it back; negotiationneeded fires again once we are stable.
-      if (this.makingOffer || this.pc.signalingState !== 'stable') this.log('peer: glare, rolling back our offer');
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
-      await this.flushCandidates();
-      await this.pc.setLocalDescription();
-      if (this.closed) return;
-      this.signal('answer', { sdp: this.pc.localDescription.sdp });
+      try {
+        // Polite side: never ignore the server's offer. If our own offer is
+        // outstanding (makingOffer or have-local-offer), setRemoteDescription
+        // rolls it back; negotiationneeded fires again once we are stable.
+        if (this.makingOffer || this.pc.signalingState !== 'stable') this.log('peer: glare, rolling back our offer');
+        await this.pc.setRemoteDescription({ type: 'offer', sdp });
+        await this.flushCandidates();
+        await this.pc.setLocalDescription();
+        if (this.closed) return;
+        this.signal('answer', { sdp: this.pc.localDescription.sdp });
+      } catch (err) {
+        this.negotiationFailed('applying the server offer', err);
+      } finally {
+        this.resolveFirstOffer();
+      }
     });
   }
 
@@ -136,9 +147,20 @@ export class Peer {
         this.log('peer: answer without an outstanding offer, ignored');
         return;
       }
-      await this.pc.setRemoteDescription({ type: 'answer', sdp });
-      await this.flushCandidates();
+      try {
+        await this.pc.setRemoteDescription({ type: 'answer', sdp });
+        await this.flushCandidates();
+      } catch (err) {
+        this.negotiationFailed('applying the server answer', err);
+      }
     });
+  }
+
+  // negotiationFailed gives up on this connection: the two sides no longer
+  // agree on the session, and only a fresh one (a re-join) repairs that.
+  negotiationFailed(what, err) {
+    this.log(`peer: ${what} failed`, err);
+    if (!this.closed) this.onFailed('negotiation_failed');
   }
 
   handleCandidate(c) {
@@ -175,6 +197,7 @@ export class Peer {
   connectionChanged() {
     if (this.closed) return;
     const state = this.pc.connectionState;
+    console.debug('[ducha] peer connection', state);
     clearTimeout(this.disconnectTimer);
     if (state === 'connected') {
       this.onConnected();
@@ -190,6 +213,7 @@ export class Peer {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.resolveFirstOffer();
     clearTimeout(this.disconnectTimer);
     const pc = this.pc;
     pc.onnegotiationneeded = null;

@@ -25,10 +25,17 @@ export function fixExtmapIds(sdp) {
     }
   }
   const fresh = () => {
-    // 15 is reserved in the one-byte header form (RFC 8285); ids above 14
-    // need the two-byte form, which extmap-allow-mixed permits.
-    for (let id = 1; id < 256; id++) {
-      if (id !== 15 && !used.has(id)) {
+    // Search from the top of the one-byte range down: Pion numbers the
+    // extensions it has not negotiated yet from 1 upwards, so low ids are the
+    // ones its next offer is likely to claim. 15 is reserved (RFC 8285).
+    for (let id = 14; id >= 1; id--) {
+      if (!used.has(id)) {
+        used.add(id);
+        return id;
+      }
+    }
+    for (let id = 16; id < 256; id++) {
+      if (!used.has(id)) {
         used.add(id);
         return id;
       }
