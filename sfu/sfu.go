@@ -345,3 +345,13 @@ func (s *SFU) closeSockets() error {
 	}
 	return errors.Join(errs...)
 }
+
+// RoomTracks lists the tracks published in a room (for the recorder when
+// recording is switched on mid-session).
+func (s *SFU) RoomTracks(room string) []*UpTrack {
+	r := s.Room(room)
+	if r == nil {
+		return nil
+	}
+	return r.Tracks()
+}

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ducha-dev/ducha/recording/archive"
 	"github.com/ducha-dev/ducha/rooms"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // config is the server's whole configuration: flags, each overridable by a
@@ -27,6 +29,10 @@ type config struct {
 	RedisURL        string
 	Node            string
 	AllowAdhoc      bool
+	RecordAdhoc     bool
+	RetentionMode   archive.Mode
+	RetentionDays   int
+	Segment         time.Duration
 
 	// store, when set (tests), is used instead of opening one.
 	store rooms.Store
@@ -39,7 +45,9 @@ func envName(flagName string) string {
 
 // knownEnv lists DUCHA_* variables read elsewhere (tests, tools), so they
 // are not reported as unknown.
-var knownEnv = map[string]bool{"DUCHA_MINIO_BIN": true, "DUCHA_TEST_DEBUG": true}
+var knownEnv = map[string]bool{"DUCHA_MINIO_BIN": true, "DUCHA_TEST_DEBUG": true,
+	"DUCHA_S3_ENDPOINT": true, "DUCHA_S3_ACCESS_KEY": true, "DUCHA_S3_SECRET_KEY": true, "DUCHA_S3_BUCKET": true,
+	"DUCHA_S3_TLS": true, "DUCHA_S3_REGION": true, "DUCHA_S3_RETENTION_MODE": true, "DUCHA_S3_RETENTION_DAYS": true}
 
 func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the web pages, API and signaling")
@@ -67,6 +75,15 @@ func (c *config) register(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.Node, "node", host, "this node's name, recorded with its participants and recordings")
 	fs.BoolVar(&c.AllowAdhoc, "allow-adhoc", true, "accept `ducha token` links for rooms that are not scheduled sessions")
+	fs.BoolVar(&c.RecordAdhoc, "record-adhoc", true, "record ad-hoc rooms too (scheduled sessions follow their recording switch)")
+	c.RetentionMode = archive.Compliance
+	fs.Func("retention-mode", "COMPLIANCE (default) or GOVERNANCE: object lock mode of archived recordings", func(s string) error {
+		m, err := archive.ParseMode(s)
+		c.RetentionMode = m
+		return err
+	})
+	fs.IntVar(&c.RetentionDays, "retention-days", 3650, "days archived recordings stay locked")
+	fs.DurationVar(&c.Segment, "segment", 60*time.Second, "longest recording segment (cut at the next keyframe)")
 }
 
 func splitList(s string) []string {

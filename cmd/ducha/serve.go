@@ -66,22 +66,38 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		return errors.New("join token key is not Ed25519")
 	}
 
-	media, err := sfu.New(sfu.Config{
-		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,
-	}, log.With("component", "sfu"))
-	if err != nil {
-		return err
-	}
-	defer media.Close()
-
 	store, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	ev, err := setupEvidence(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	upCtx, stopUploads := context.WithCancel(context.Background())
+	uploadsDone := make(chan struct{})
+	go func() {
+		defer close(uploadsDone)
+		if err := ev.uploader.Run(upCtx); err != nil {
+			log.Error("uploader stopped", "err", err)
+		}
+	}()
+	defer func() { stopUploads(); <-uploadsDone }()
+
+	media, err := sfu.New(sfu.Config{
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,
+		Observer: ev.recorder,
+	}, log.With("component", "sfu"))
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+	ev.recorder.Attach(media)
+
 	ctl, err := live.New(live.Config{
-		Store: store, Media: sfuMedia{media}, Logger: log.With("component", "live"), Node: cfg.Node,
-		AllowAdhoc: cfg.AllowAdhoc,
+		Store: store, Media: sfuMedia{media}, Recording: ev.recorder, Logger: log.With("component", "live"),
+		Node: cfg.Node, AllowAdhoc: cfg.AllowAdhoc,
 	})
 	if err != nil {
 		return err
@@ -111,6 +127,7 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok"})
 	})
+	mux.HandleFunc("/.well-known/ducha-node-key.pem", ev.publicKeyHandler)
 	mux.Handle("/", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -146,6 +163,10 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	// Everyone has left: close the recordings so their last segments reach
+	// the spool (ad-hoc rooms are sealed; scheduled sessions go on).
+	media.Close()
+	ev.recorder.Close()
 	return nil
 }
 

@@ -32,11 +32,15 @@ type testServer struct {
 
 func startServer(t *testing.T) *testServer { return startServerWith(t, nil) }
 
-func startServerWith(t *testing.T, store rooms.Store) *testServer {
+func startServerWith(t *testing.T, store rooms.Store, mods ...func(*config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config{HTTPAddr: "127.0.0.1:0", DataDir: dir, UDPPort: 0, TCPPort: 0, IncludeLoopback: true, LogLevel: "warn",
-		AllowAdhoc: true, Node: "test", store: store}
+		AllowAdhoc: true, Node: "test", store: store, RecordAdhoc: true, RetentionMode: "GOVERNANCE",
+		RetentionDays: 1, Segment: 60 * time.Second}
+	for _, m := range mods {
+		m(&cfg)
+	}
 	level := slog.LevelWarn
 	if os.Getenv("DUCHA_TEST_DEBUG") != "" {
 		level = slog.LevelDebug

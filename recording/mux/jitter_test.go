@@ -1,0 +1,215 @@
+package mux
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+type jbStep struct {
+	at    int    // ms since start
+	seq   uint16 // packet to insert (ignored when pop)
+	pop   bool   // pop everything releasable at this time instead
+	force bool
+	want  []int // for pop: released seqs in order, -1 for a gap
+}
+
+func TestJitterBuffer(t *testing.T) {
+	const hold = 100
+	for _, tc := range []struct {
+		name   string
+		resync map[int]bool // step index -> Resync before that insert
+		steps  []jbStep
+		stats  jitterStats
+	}{
+		{
+			name: "in order, start waits the hold once",
+			steps: []jbStep{
+				{at: 0, seq: 10}, {at: 20, seq: 11},
+				{at: 50, pop: true, want: nil},
+				{at: 100, pop: true, want: []int{10, 11}},
+				{at: 120, seq: 12}, {at: 121, pop: true, want: []int{12}},
+			},
+			stats: jitterStats{Received: 3},
+		},
+		{
+			name: "reordered at start: earlier packet still first",
+			steps: []jbStep{
+				{at: 0, seq: 11}, {at: 5, seq: 10}, {at: 7, seq: 12},
+				{at: 100, pop: true, want: []int{10, 11, 12}},
+			},
+			stats: jitterStats{Received: 3},
+		},
+		{
+			name: "gap filled by retransmission within hold",
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 120, seq: 3}, {at: 140, seq: 4},
+				{at: 150, pop: true, want: nil},
+				{at: 200, seq: 2},
+				{at: 201, pop: true, want: []int{2, 3, 4}},
+			},
+			stats: jitterStats{Received: 4},
+		},
+		{
+			name: "gap given up after hold, late copy counted",
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 120, seq: 3},
+				{at: 219, pop: true, want: nil},
+				{at: 220, pop: true, want: []int{-1, 3}},
+				{at: 300, seq: 2},
+				{at: 301, pop: true, want: nil},
+			},
+			stats: jitterStats{Received: 3, Lost: 1, Late: 1},
+		},
+		{
+			name: "duplicates of buffered and released packets",
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 110, seq: 3}, {at: 111, seq: 3}, {at: 112, seq: 1},
+				{at: 113, seq: 2}, {at: 114, pop: true, want: []int{2, 3}},
+			},
+			stats: jitterStats{Received: 5, Duplicate: 2},
+		},
+		{
+			name: "sequence wraps around",
+			steps: []jbStep{
+				{at: 0, seq: 65534}, {at: 1, seq: 65535}, {at: 2, seq: 1}, {at: 3, seq: 0},
+				{at: 100, pop: true, want: []int{65534, 65535, 0, 1}},
+			},
+			stats: jitterStats{Received: 4},
+		},
+		{
+			name:   "resync skips the known gap without waiting",
+			resync: map[int]bool{2: true},
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 110, seq: 5},
+				{at: 111, pop: true, want: []int{-1, -1, -1, 5}},
+			},
+			stats: jitterStats{Received: 2, Lost: 3},
+		},
+		{
+			name: "far jump with nothing buffered restarts",
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 110, seq: 30000},
+				{at: 111, pop: true, want: []int{-1}},
+				{at: 210, pop: true, want: []int{30000}},
+			},
+			stats: jitterStats{Received: 2},
+		},
+		{
+			name: "force releases across gaps at the end",
+			steps: []jbStep{
+				{at: 0, seq: 1}, {at: 100, pop: true, want: []int{1}},
+				{at: 110, seq: 4},
+				{at: 111, pop: true, force: true, want: []int{-1, -1, 4}},
+			},
+			stats: jitterStats{Received: 2, Lost: 2},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newJitterBuffer(64, hold*time.Millisecond)
+			t0 := time.Unix(1000, 0)
+			for i, s := range tc.steps {
+				now := t0.Add(time.Duration(s.at) * time.Millisecond)
+				if !s.pop {
+					if tc.resync[i] {
+						j.markResync()
+					}
+					j.insert(&rtp.Packet{Header: rtp.Header{SequenceNumber: s.seq, Timestamp: uint32(s.seq)}, Payload: []byte{byte(s.seq)}}, now)
+					continue
+				}
+				var got []int
+				for {
+					sl, ev := j.pop(now, s.force)
+					if ev == popNone {
+						break
+					}
+					if ev == popGap {
+						got = append(got, -1)
+						continue
+					}
+					if sl.payload[0] != byte(sl.seq) {
+						t.Fatalf("step %d: payload of %d is %d", i, sl.seq, sl.payload[0])
+					}
+					got = append(got, int(sl.seq))
+					j.advance()
+				}
+				if !equalInts(got, s.want) {
+					t.Fatalf("step %d at %dms: released %v, want %v", i, s.at, got, s.want)
+				}
+			}
+			st := j.stats
+			st.Bytes = 0
+			if st != tc.stats {
+				t.Errorf("stats %+v, want %+v", st, tc.stats)
+			}
+		})
+	}
+}
+
+func TestJitterBufferOverflowKeepsOldest(t *testing.T) {
+	j := newJitterBuffer(16, time.Second)
+	t0 := time.Unix(1000, 0)
+	for s := uint16(0); s < 20; s++ {
+		j.insert(&rtp.Packet{Header: rtp.Header{SequenceNumber: s}, Payload: []byte{1}}, t0)
+	}
+	if j.stats.Overflow != 4 {
+		t.Fatalf("overflow %d, want 4", j.stats.Overflow)
+	}
+	n := 0
+	for {
+		_, ev := j.pop(t0.Add(2*time.Second), false)
+		if ev != popPacket {
+			break
+		}
+		j.advance()
+		n++
+	}
+	if n != 16 {
+		t.Fatalf("released %d, want the 16 buffered", n)
+	}
+}
+
+// TestJitterBufferSteadyStateAllocs: a stream in order allocates nothing
+// once the payload buffers exist.
+func TestJitterBufferSteadyStateAllocs(t *testing.T) {
+	j := newJitterBuffer(64, 0)
+	t0 := time.Unix(1000, 0)
+	p := &rtp.Packet{Payload: make([]byte, 1100)}
+	seq := uint16(0)
+	run := func() {
+		for i := 0; i < 8; i++ {
+			p.SequenceNumber = seq
+			seq++
+			j.insert(p, t0)
+		}
+		for {
+			_, ev := j.pop(t0, false)
+			if ev != popPacket {
+				break
+			}
+			j.advance()
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(100, run); a != 0 {
+		t.Fatalf("%v allocations per batch, want 0", a)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,206 @@
+package mux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// maxIndexProbe bounds the search for an unused file name when earlier
+// files of the same name exist (a restarted recording): files are never
+// overwritten.
+const maxIndexProbe = 10000
+
+// partSuffix marks a segment that is still being written, or was never
+// finished because the process died: such a file plays up to its last
+// synced cluster.
+const partSuffix = ".part"
+
+// segment is the open segment file and what is known about it.
+type segment struct {
+	w        *webmWriter
+	info     Segment
+	partPath string
+
+	audioNum, videoNum uint8 // track numbers in the file; 0 if absent
+	videoCodec         Codec
+	needKey            bool // video frames wait for a keyframe
+	keyRequested       bool // the keyframe ahead of the boundary was asked for
+
+	lastTS [2]int64 // per kind, ms; -1 before the first frame
+	// frameMs is the smallest step between frames seen per kind: the
+	// length given to the last frame. The last step could be a hole left by
+	// a loss, which would stretch the segment.
+	frameMs [2]int64
+}
+
+// writeFrame appends one frame. Timestamps are milliseconds from the
+// segment start and never go backwards within a track.
+func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame) {
+	i := kind - 1
+	ms := int64((f.t.Sub(s.info.Start) + time.Millisecond/2) / time.Millisecond)
+	if ms < 0 {
+		ms = 0
+	}
+	if last := s.lastTS[i]; last >= 0 {
+		if ms < last {
+			ms = last
+		}
+		if d := ms - last; d > 0 && (s.frameMs[i] == 0 || d < s.frameMs[i]) {
+			s.frameMs[i] = d
+		}
+	}
+	s.lastTS[i] = ms
+	s.w.writeBlock(num, ms, f.key, f.data)
+	if kind == KindAudio {
+		s.info.AudioFrames++
+	} else {
+		s.info.VideoFrames++
+	}
+}
+
+// durationMs is the segment length: the end of its last frame.
+func (s *segment) durationMs() int64 {
+	var d int64
+	for i := range s.lastTS {
+		if s.lastTS[i] >= 0 {
+			d = max(d, s.lastTS[i]+s.frameMs[i])
+		}
+	}
+	return d
+}
+
+// rotate closes the open segment, if any, and opens the next one.
+func (p *pipeline) rotate(start time.Time, withAudio, withVideo, needKey bool, now time.Time) {
+	if p.seg != nil {
+		p.closeSegment()
+	}
+	if now.Before(p.openRetry) {
+		return
+	}
+	if err := p.openSegment(start, withAudio, withVideo, needKey); err != nil {
+		p.lastErr = err
+		p.openRetry = now.Add(time.Second)
+		p.log.Error("cannot create segment file", "err", err)
+	}
+}
+
+func (p *pipeline) openSegment(start time.Time, withAudio, withVideo bool, needKey bool) error {
+	var tracks []webmTrack
+	s := &segment{lastTS: [2]int64{-1, -1}, needKey: needKey && withVideo}
+	if withVideo {
+		v := p.tracks[KindVideo-1]
+		s.videoNum = uint8(len(tracks) + 1)
+		s.videoCodec = v.codec
+		s.info.VideoCodec = v.codec
+		s.info.Width, s.info.Height = v.asm.width, v.asm.height
+		tracks = append(tracks, webmTrack{
+			number: s.videoNum, codec: v.codec,
+			width: v.asm.width, height: v.asm.height,
+			private: v.asm.codecPrivate(),
+		})
+	}
+	if withAudio {
+		a := p.tracks[KindAudio-1]
+		s.audioNum = uint8(len(tracks) + 1)
+		s.info.AudioCodec = a.codec
+		tracks = append(tracks, webmTrack{number: s.audioNum, codec: a.codec, private: a.asm.codecPrivate()})
+	}
+	s.info.Start = start
+
+	for probe := 0; ; probe++ {
+		if probe == maxIndexProbe {
+			return fmt.Errorf("%w: no free file name for %q", ErrWrite, p.cfg.Name)
+		}
+		p.lastIndex++
+		final := filepath.Join(p.cfg.Dir, fmt.Sprintf("%s-%06d.webm", p.cfg.Name, p.lastIndex))
+		part := final + partSuffix
+		if _, err := os.Lstat(final); err == nil {
+			continue
+		}
+		w, err := createWebM(part, start, tracks)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.w, s.partPath = w, part
+		s.info.Path, s.info.Index = final, p.lastIndex
+		break
+	}
+	// The new name must survive a crash too.
+	syncDir(p.cfg.Dir)
+	s.info.PacketsLost, p.pendingLost = p.pendingLost, 0
+	s.info.PacketsLate, p.pendingLate = p.pendingLate, 0
+	s.info.FramesDropped, p.pendingDropped = p.pendingDropped, 0
+	p.seg = s
+	p.log.Info("segment started", "index", s.info.Index, "path", s.info.Path,
+		"start", start, "audio", string(s.info.AudioCodec), "video", string(s.info.VideoCodec))
+	return nil
+}
+
+// closeSegment finishes the open segment, renames it to its final name and
+// reports it.
+func (p *pipeline) closeSegment() {
+	s := p.seg
+	p.seg = nil
+	d := s.durationMs()
+	err := s.w.close(float64(d))
+	s.info.Duration = time.Duration(d) * time.Millisecond
+	s.info.End = s.info.Start.Add(s.info.Duration)
+	s.info.Bytes = s.w.off
+	if err == nil {
+		err = os.Rename(s.partPath, s.info.Path)
+		if err == nil {
+			syncDir(p.cfg.Dir)
+		} else {
+			err = fmt.Errorf("%w: %w", ErrWrite, err)
+		}
+	}
+	p.report(s, err)
+}
+
+// failSegment gives up on the open segment after a write error; the next
+// frame that can start a segment opens a new file.
+func (p *pipeline) failSegment(err error, now time.Time) {
+	s := p.seg
+	p.seg = nil
+	s.w.abandon()
+	d := s.durationMs()
+	s.info.Duration = time.Duration(d) * time.Millisecond
+	s.info.End = s.info.Start.Add(s.info.Duration)
+	s.info.Bytes = s.w.off
+	p.openRetry = now.Add(time.Second)
+	p.report(s, err)
+}
+
+func (p *pipeline) report(s *segment, err error) {
+	p.segments++
+	if err != nil {
+		s.info.Err = err
+		s.info.Path = s.partPath
+		p.lastErr = err
+		p.log.Error("segment failed", "index", s.info.Index, "path", s.partPath, "err", err)
+	} else {
+		p.log.Info("segment finished", "index", s.info.Index, "path", s.info.Path,
+			"duration", s.info.Duration, "bytes", s.info.Bytes,
+			"packets_lost", s.info.PacketsLost, "frames_dropped", s.info.FramesDropped)
+	}
+	if p.cfg.OnSegment != nil {
+		p.cfg.OnSegment(s.info)
+	}
+}
+
+// syncDir makes a create or rename in dir durable. Errors are ignored: some
+// file systems cannot sync directories, and the data itself is synced.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
