@@ -2,6 +2,7 @@
 //
 //	ducha [serve] [flags]   run the server (the default)
 //	ducha token [flags]     print a join link
+//	ducha user add ...      manage console accounts
 //	ducha verify SESSION    check an archived session (exit 0 intact, 1 altered, 2 could not check)
 //
 // Run "ducha <command> -h" for the flags of a command.
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tokenCmd(args, stdout, stderr)
 	case "verify":
 		return evidence.RunVerifyCLI(args, stdout, stderr)
+	case "user":
+		return userCmd(args, os.Stdin, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -43,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `usage:
   ducha [serve] [flags]   run the server (web UI, signaling, SFU)
   ducha token [flags]     print a join link for a room
+  ducha user add|list|passwd [flags]
+                          manage console accounts (supervisor, auditor, admin)
   ducha verify SESSION    check an archived session's segments, chain and signature
                           (exit 0 intact, 1 altered or missing, 2 could not check)
   ducha help              this text

@@ -120,7 +120,19 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newMetrics(media, sig, store))
 
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	api, err := newAPI(cfg, store, key, ctl, ev, cfg.publicURL(addr), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+
 	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", api)
 	mux.Handle("/ws", sig)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -130,17 +142,12 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	mux.HandleFunc("/.well-known/ducha-node-key.pem", ev.publicKeyHandler)
 	mux.Handle("/", web.Handler())
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	addr := ln.Addr().String()
 	log.Info("ducha serving", "url", cfg.publicURL(addr), "http", addr, "data_dir", cfg.DataDir,
 		"media_udp", media.UDPAddr().String(), "media_tcp", media.TCPAddr())
 	if ready != nil {
