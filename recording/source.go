@@ -3,6 +3,7 @@ package recording
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,11 +27,19 @@ type sourceRec struct {
 	// video is the current video track, asked for keyframes at segment
 	// boundaries.
 	video atomic.Pointer[sfu.UpTrack]
+	// state (touched only on the muxer's goroutine after creation) places
+	// an unfinished segment after a crash.
+	state sourceState
 }
 
 func (r *Recorder) newSource(rr *roomRec, key sourceKey) (*sourceRec, error) {
 	s := &sourceRec{r: r, rr: rr, key: key, subs: map[*sfu.UpTrack]*trackSub{}}
 	name := fmt.Sprintf("%s_%s_%s", rr.recID, key.participant, key.group)
+	s.state = sourceState{Room: rr.room, Recording: rr.recID, Participant: key.participant, Source: key.group,
+		Name: name, Started: r.cfg.Now()}
+	if err := s.state.save(r.cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("recording: state file: %w", err)
+	}
 	m, err := mux.New(mux.Config{
 		Dir: r.cfg.WorkDir, Name: name, MaxSegment: r.cfg.MaxSegment, Now: r.cfg.Now,
 		Logger: r.log.With("room", rr.room, "participant", key.participant, "source", key.group),
@@ -69,6 +78,10 @@ func (s *sourceRec) onSegment(seg mux.Segment) {
 	})
 	if err != nil {
 		s.r.log.Error("segment not spooled; it stays in the work directory", "path", seg.Path, "err", err)
+	}
+	s.state.LastEnd = seg.End
+	if err := s.state.save(s.r.cfg.WorkDir); err != nil {
+		s.r.log.Warn("recording state not saved", "name", s.state.Name, "err", err)
 	}
 }
 
@@ -116,6 +129,10 @@ func (s *sourceRec) close() {
 	}
 	if err := s.m.Close(); err != nil {
 		s.r.log.Warn("recording closed with an error", "room", s.rr.room, "err", err)
+	}
+	// Closed cleanly: every segment is in the spool, nothing to recover.
+	if err := os.Remove(statePath(s.r.cfg.WorkDir, s.state.Name)); err != nil && !os.IsNotExist(err) {
+		s.r.log.Warn("recording state not removed", "name", s.state.Name, "err", err)
 	}
 }
 

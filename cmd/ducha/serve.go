@@ -75,6 +75,11 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	if err != nil {
 		return err
 	}
+	// What a crash left behind goes to the spool (with a gap record)
+	// before anything new is recorded.
+	if err := ev.recorder.Recover(ctx); err != nil {
+		log.Error("recovering recordings after a crash", "err", err)
+	}
 	upCtx, stopUploads := context.WithCancel(context.Background())
 	uploadsDone := make(chan struct{})
 	go func() {

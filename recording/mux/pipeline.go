@@ -42,7 +42,8 @@ type action uint8
 const (
 	actWrite action = iota
 	actDrop
-	actHold
+	actHold  // audio waits for a video keyframe
+	actRetry // the segment changed: pick again
 )
 
 // pipeline is everything the recorder goroutine owns: per-track assembly,
@@ -193,6 +194,8 @@ func (p *pipeline) merge(now time.Time, final bool) {
 			st.q.pop()
 		case actHold:
 			skipAudio = true
+		case actRetry:
+			skipAudio = false
 		}
 	}
 }
@@ -275,13 +278,19 @@ func (p *pipeline) place(st *trackState, f *queuedFrame, now time.Time, final bo
 			return actDrop
 		}
 		start := f.t
+		heldAudio := false
 		if p.audioOn() && (seg == nil || seg.audioNum == 0) {
 			// Held audio from before the keyframe opens the segment.
 			if h := p.tracks[KindAudio-1].q.peek(); h != nil && h.t.Before(start) {
-				start = h.t
+				start, heldAudio = h.t, true
 			}
 		}
 		p.rotate(start, p.audioOn(), true, false, now)
+		if heldAudio && p.seg != nil {
+			// The held audio goes in first, in time order; the keyframe
+			// follows when its turn comes.
+			return actRetry
+		}
 		return actWrite
 	}
 

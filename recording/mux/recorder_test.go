@@ -125,8 +125,15 @@ func checkSegment(t *testing.T, seg Segment, wantVideo, wantAudio string, wantDu
 	if e := decodeErrors(t, seg.Path); e != "" {
 		t.Errorf("segment %d: decoding reported errors:\n%s", seg.Index, e)
 	}
+	pk := ffprobePackets(t, seg.Path)
+	for i := 1; i < len(pk); i++ {
+		// Interleaved in time order: nothing far behind what came before.
+		if pk[i].pts < pk[i-1].pts-60*time.Millisecond {
+			t.Errorf("segment %d: packet %d (stream %d) at %v follows one at %v", seg.Index, i, pk[i].stream, pk[i].pts, pk[i-1].pts)
+			break
+		}
+	}
 	if wantVideo != "" {
-		pk := ffprobePackets(t, seg.Path)
 		for _, x := range pk {
 			if x.stream == 0 {
 				if !x.key {

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ducha-dev/ducha/recording/archive"
+	"github.com/ducha-dev/ducha/recording/evidence"
+	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling/client"
+	"github.com/ducha-dev/ducha/signaling/token"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// duchaBinary builds the server once per test binary.
+func duchaBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ducha-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "ducha")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProcess runs `ducha serve` as its own process and waits for /healthz.
+func startProcess(t *testing.T, dataDir string, port int, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"serve", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dataDir,
+		"--udp-port", "0", "--tcp-port", "-1", "--include-loopback", "--log-level", "warn",
+		"--retention-mode", "GOVERNANCE", "--retention-days", "1"}, extra...)
+	cmd := exec.Command(duchaBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ducha did not become healthy: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The server is killed with SIGKILL in the middle of a recorded call and
+// started again: what reached the spool is uploaded, at most about a second
+// is lost, and the signed manifest records the gap.
+func TestKilledMidRecording(t *testing.T) {
+	ivf, ogg := encodeClip(t, 8)
+	dir := t.TempDir()
+	port := freePort(t)
+	proc := startProcess(t, dir, port, "--segment", "2s")
+	key, err := token.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := client.NewAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(identity, role string) *client.Client {
+		tok, err := token.NewIssuer(key, time.Now).Issue(token.Claims{Room: "crash-room", Identity: identity,
+			Name: identity, Role: role, ExpiresAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, client.Config{URL: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), Room: "crash-room",
+			Token: tok, API: api})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	pub := dial("sup1", sfu.RoleSupervisor)
+	dial("county-1", sfu.RoleCounty)
+	publishClip(t, pub, ivf, ogg)
+	time.Sleep(5 * time.Second) // two segments closed, the third unfinished
+	killedAt := time.Now()
+	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = proc.Process.Wait()
+
+	startProcess(t, dir, port)
+	arch, err := archive.NewDir(archive.DefaultDirRoot(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var recID string
+	waitFor(t, 60*time.Second, "the recovered recording's manifest in the archive", func() bool {
+		objs, _ := arch.List(ctx, "sessions/")
+		for _, o := range objs {
+			if strings.HasSuffix(o.Key, "/manifest.sig") {
+				recID = strings.Split(o.Key, "/")[1]
+				return true
+			}
+		}
+		return false
+	})
+	nodeKey, err := evidence.LoadOrCreateNodeKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := evidence.Verify(ctx, arch, recID, nodeKey.Public().(ed25519.PublicKey))
+	if rep.Result != evidence.Intact {
+		t.Fatalf("verify after the crash: %+v", rep)
+	}
+	if rep.Segments < 2 {
+		t.Fatalf("segments = %d: want the closed one(s) and the recovered unfinished one", rep.Segments)
+	}
+	if len(rep.Gaps) == 0 {
+		t.Fatal("the manifest does not say where the gap is")
+	}
+	g := rep.Gaps[0]
+	if lost := killedAt.Sub(g.Start); lost > 2*time.Second || lost < -time.Second {
+		t.Fatalf("gap starts %v before the kill; want at most about a second", lost)
+	}
+	if g.End.Before(killedAt) {
+		t.Fatalf("gap ends at %v, before the kill at %v", g.End, killedAt)
+	}
+}
