@@ -26,6 +26,13 @@ func S3ConfigFromEnv(getenv func(string) string) (cfg S3Config, ok bool, err err
 	if cfg.Endpoint == "" {
 		return S3Config{}, false, nil
 	}
+	// Accept a URL too (http://minio:9000): the scheme says TLS, unless
+	// DUCHA_S3_TLS says otherwise below.
+	if rest, ok := strings.CutPrefix(cfg.Endpoint, "https://"); ok {
+		cfg.Endpoint, cfg.UseTLS = strings.TrimRight(rest, "/"), true
+	} else if rest, ok := strings.CutPrefix(cfg.Endpoint, "http://"); ok {
+		cfg.Endpoint = strings.TrimRight(rest, "/")
+	}
 	cfg.AccessKey = getenv(EnvS3AccessKey)
 	cfg.SecretKey = getenv(EnvS3SecretKey)
 	cfg.Bucket = getenv(EnvS3Bucket)

@@ -151,6 +151,18 @@ func TestS3ConfigFromEnv(t *testing.T) {
 	if cfg.Bucket != "ducha-evidence" || !cfg.UseTLS || cfg.Retention != (archive.Policy{Mode: archive.Compliance, Days: 3650}) {
 		t.Fatalf("cfg = %+v", cfg)
 	}
+	// A URL is taken apart: the scheme says TLS unless DUCHA_S3_TLS says otherwise.
+	delete(env, archive.EnvS3TLS)
+	for url, want := range map[string]struct {
+		host string
+		tls  bool
+	}{"http://minio:9000": {"minio:9000", false}, "https://s3.example.cn/": {"s3.example.cn", true}} {
+		env[archive.EnvS3Endpoint] = url
+		cfg, _, err := archive.S3ConfigFromEnv(get)
+		if err != nil || cfg.Endpoint != want.host || cfg.UseTLS != want.tls {
+			t.Fatalf("%s: endpoint %q tls %v err %v", url, cfg.Endpoint, cfg.UseTLS, err)
+		}
+	}
 	env[archive.EnvS3RetentionDays] = "0"
 	if _, _, err := archive.S3ConfigFromEnv(get); !errors.Is(err, archive.ErrInvalidRetention) {
 		t.Fatalf("compliance with 0 days: err = %v", err)
