@@ -54,10 +54,12 @@ func BenchmarkForward(b *testing.B) {
 				discardLogger(), &ctr, opts, nil)
 			w := newFanWriter(u, opts.queueLen)
 			u.writers.Store(&[]*fanWriter{w})
+			var ready atomic.Bool
+			ready.Store(true)
 			writers := make([]*countingWriter, subs)
 			for i := range writers {
 				writers[i] = &countingWriter{}
-				dt := newDownTrack(u, &ctr, discardLogger())
+				dt := newDownTrack(u, &ctr, discardLogger(), &ready)
 				dt.bound, dt.writer, dt.ssrc, dt.pt = true, writers[i], uint32(1000+i), 96
 				w.add(dt)
 			}

@@ -37,6 +37,11 @@ type downTrack struct {
 	rtxPkt rtp.Packet
 	sender *webrtc.RTPSender
 	closed bool
+	rtx    rtxLimiter
+	// ready is the subscriber connection's "media can flow" flag: before
+	// DTLS completes, Pion drops what we write, and a keyframe sent into
+	// that void would leave the subscriber waiting for the next one.
+	ready *atomic.Bool
 
 	// From the subscriber's receiver reports, for the quality overview.
 	rttMicros  atomic.Int64
@@ -83,9 +88,9 @@ func compactNTP(t time.Time) uint32 {
 	return uint32(secs<<16 | frac>>16)
 }
 
-func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger) *downTrack {
+func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool) *downTrack {
 	return &downTrack{
-		up: up, ctr: ctr, log: log,
+		up: up, ctr: ctr, log: log, ready: ready,
 		needKF: up.info.Kind == "video",
 		rtxBuf: make([]byte, slotSize),
 	}
@@ -158,7 +163,7 @@ func matchCodec(want webrtc.RTPCodecParameters, have []webrtc.RTPCodecParameters
 func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.bound || d.closed {
+	if !d.bound || d.closed || !d.ready.Load() {
 		return nil
 	}
 	if d.needKF {
@@ -167,10 +172,12 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 		}
 		d.needKF = false
 	}
-	seq, ts, ok := d.mung.rewrite(p.SequenceNumber, p.Timestamp, d.up.clock.Now(), d.up.clockRate)
+	now := d.up.clock.Now()
+	seq, ts, ok := d.mung.rewrite(p.SequenceNumber, p.Timestamp, now, d.up.clockRate)
 	if !ok {
 		return nil
 	}
+	d.rtx.forwarded(now.UnixNano())
 	return d.sendLocked(p, seq, ts)
 }
 
@@ -247,6 +254,14 @@ func (d *downTrack) retransmit(outSeq uint16) {
 	seq, ok := d.mung.unmap(outSeq)
 	if !ok {
 		d.ctr.retransmitMisses.Add(1)
+		return
+	}
+	gap := 100 * time.Millisecond
+	if rtt := time.Duration(d.rttMicros.Load()) * time.Microsecond; rtt > 0 {
+		gap = max(rtt*6/5, 20*time.Millisecond)
+	}
+	if !d.rtx.allow(outSeq, d.up.clock.Now().UnixNano(), gap) {
+		d.ctr.retransmitThrottled.Add(1)
 		return
 	}
 	n := d.up.cache.get(seq, d.rtxBuf)

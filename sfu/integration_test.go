@@ -1,11 +1,13 @@
 package sfu
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,4 +410,57 @@ func TestModMuteAndQuality(t *testing.T) {
 		q := sub.part.Quality()
 		return q.Known && q.RTT > 0 && q.RTT < time.Second
 	})
+}
+
+// nopNotifier records what the SFU tells a client that never answers.
+type nopNotifier struct {
+	mu     sync.Mutex
+	offers int
+	closed string
+}
+
+func (n *nopNotifier) Offer(string)                        { n.mu.Lock(); n.offers++; n.mu.Unlock() }
+func (n *nopNotifier) Answer(string)                       {}
+func (n *nopNotifier) Candidate(webrtc.ICECandidateInit)   {}
+func (n *nopNotifier) ParticipantJoined(ParticipantState)  {}
+func (n *nopNotifier) ParticipantLeft(string, string)      {}
+func (n *nopNotifier) ParticipantUpdated(ParticipantState) {}
+func (n *nopNotifier) TrackPublished(TrackInfo)            {}
+func (n *nopNotifier) TrackRemoved(TrackInfo)              {}
+func (n *nopNotifier) Closed(r string)                     { n.mu.Lock(); n.closed = r; n.mu.Unlock() }
+
+// An unusable answer to the server's offer ends that participant (Pion
+// cannot roll its offer back), with a reason, and nobody else.
+func TestBadAnswerEndsOnlyThatParticipant(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	defer pub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	eventually(t, 10*time.Second, "track published", func() bool { return publishedBy(s, "r", pub.part.info.ID, "video") != "" })
+	n := &nopNotifier{}
+	p, _, err := s.Join("r", ParticipantInfo{ID: "Pbad", Identity: "bad", Name: "bad", Role: RoleCounty}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the server offers the subscription", func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.offers > 0
+	})
+	if err := p.HandleAnswer("v=0\r\nnot an answer"); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("bad answer: %v, want ErrBadSDP", err)
+	}
+	n.mu.Lock()
+	why := n.closed
+	n.mu.Unlock()
+	if why != "negotiation_failed" {
+		t.Fatalf("closed with %q", why)
+	}
+	if st := s.Stats(); st.Participants != 1 {
+		t.Fatalf("participants = %d, want the publisher only", st.Participants)
+	}
 }

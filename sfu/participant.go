@@ -8,16 +8,13 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
-
-// maxBadAnswers is how many unusable answers in a row end a participant
-// (a broken client must not make the server renegotiate forever).
-const maxBadAnswers = 3
 
 // Participant is one member of a room with its PeerConnection, carrying
 // what it publishes and what it receives.
@@ -35,14 +32,14 @@ type Participant struct {
 
 	mu           sync.Mutex // serialises negotiation and guards the fields below
 	closed       bool
-	offerPending bool // our offer awaits an answer
-	needOffer    bool // something changed while an offer was pending
-	badAnswers   int
+	offerPending bool                      // our offer awaits an answer
+	needOffer    bool                      // something changed while an offer was pending
 	remoteCands  []webrtc.ICECandidateInit // arrived before a remote description
 	sources      map[string]string         // client track id -> source
 	audioMuted   bool
 	videoMuted   bool
 	modMuted     bool
+	ready        atomic.Bool           // the connection is up: media written now reaches the client
 	ups          map[*UpTrack]struct{} // what this participant publishes
 	downs        map[*UpTrack]*downEntry
 	leaveOnce    sync.Once
@@ -76,7 +73,12 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", "state", s.String())
-		if s == webrtc.PeerConnectionStateFailed {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			if !p.ready.Swap(true) {
+				p.requestKeyframes()
+			}
+		case webrtc.PeerConnectionStateFailed:
 			p.closeWith("connection_failed")
 		}
 	})
@@ -122,11 +124,13 @@ func (p *Participant) HandleOffer(offer string, sources map[string]string) error
 	}
 	p.flushCandidatesLocked()
 	answer, err := p.pc.CreateAnswer(nil)
-	if err != nil {
-		_ = p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	if err == nil {
+		err = p.pc.SetLocalDescription(answer)
 	}
-	if err := p.pc.SetLocalDescription(answer); err != nil {
+	if err != nil {
+		// The remote offer is applied but cannot be answered, and Pion
+		// cannot roll it back: this connection cannot negotiate again.
+		go p.closeWith("negotiation_failed")
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.n.Answer(p.pc.LocalDescription().SDP)
@@ -149,21 +153,13 @@ func (p *Participant) HandleAnswer(answer string) error {
 	}
 	err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
 	if err != nil {
-		// Withdraw our offer and try again with a fresh one; give up on a
-		// client that keeps sending unusable answers.
-		_ = p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
-		p.offerPending = false
-		p.badAnswers++
-		if p.badAnswers >= maxBadAnswers {
-			p.mu.Unlock()
-			p.closeWith("negotiation_failed")
-			return fmt.Errorf("%w: %v", ErrBadSDP, err)
-		}
-		p.offerLocked()
+		// Our offer stays outstanding and Pion cannot roll a local offer
+		// back: a client that answers with something unusable is broken,
+		// and the only way on is a fresh connection (the client rejoins).
 		p.mu.Unlock()
+		p.closeWith("negotiation_failed")
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	p.badAnswers = 0
 	p.offerPending = false
 	p.flushCandidatesLocked()
 	if p.needOffer {
@@ -279,6 +275,20 @@ func (p *Participant) SetModMuted(muted bool) {
 	p.mu.Unlock()
 	if !closed {
 		p.room.updated(p)
+	}
+}
+
+// requestKeyframes asks every publisher this participant watches for a
+// keyframe: its connection just came up and nothing reached it before.
+func (p *Participant) requestKeyframes() {
+	p.mu.Lock()
+	ups := make([]*UpTrack, 0, len(p.downs))
+	for up := range p.downs {
+		ups = append(ups, up)
+	}
+	p.mu.Unlock()
+	for _, up := range ups {
+		up.RequestKeyframe()
 	}
 }
 
@@ -414,7 +424,7 @@ func (p *Participant) subscribe(tracks []*UpTrack) {
 		if up.info.ParticipantID == p.info.ID || p.downs[up] != nil {
 			continue
 		}
-		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID))
+		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID), &p.ready)
 		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add subscription", "track", up.info.ID, "err", err)

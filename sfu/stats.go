@@ -5,58 +5,61 @@ import "sync/atomic"
 // counters are the SFU's hot-path counters: atomics, shared by every track,
 // read by /metrics. Per-packet code only increments them.
 type counters struct {
-	packetsIn        atomic.Uint64
-	bytesIn          atomic.Uint64
-	packetsOut       atomic.Uint64
-	bytesOut         atomic.Uint64
-	queueDrops       atomic.Uint64 // packets a fan-out queue had no room for
-	keyframeSkips    atomic.Uint64 // packets skipped while waiting for a keyframe after a drop
-	duplicates       atomic.Uint64 // packets already in the cache (retransmissions that raced)
-	lateDrops        atomic.Uint64 // packets older than the cache window
-	nacksIn          atomic.Uint64 // sequence numbers subscribers asked for
-	retransmits      atomic.Uint64 // answered from the cache
-	retransmitMisses atomic.Uint64 // no longer cached
-	keyframeRequests atomic.Uint64 // PLIs sent to publishers
-	writeErrors      atomic.Uint64
-	moderatedDrops   atomic.Uint64 // audio of participants the supervisor muted
+	packetsIn           atomic.Uint64
+	bytesIn             atomic.Uint64
+	packetsOut          atomic.Uint64
+	bytesOut            atomic.Uint64
+	queueDrops          atomic.Uint64 // packets a fan-out queue had no room for
+	keyframeSkips       atomic.Uint64 // packets skipped while waiting for a keyframe after a drop
+	duplicates          atomic.Uint64 // packets already in the cache (retransmissions that raced)
+	lateDrops           atomic.Uint64 // packets older than the cache window
+	nacksIn             atomic.Uint64 // sequence numbers subscribers asked for
+	retransmits         atomic.Uint64 // answered from the cache
+	retransmitMisses    atomic.Uint64 // no longer cached
+	retransmitThrottled atomic.Uint64 // NACKs not answered: duplicate or over the budget
+	keyframeRequests    atomic.Uint64 // PLIs sent to publishers
+	writeErrors         atomic.Uint64
+	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 }
 
 // Stats is a snapshot of the counters.
 type Stats struct {
-	PacketsIn        uint64 `json:"packetsIn"`
-	BytesIn          uint64 `json:"bytesIn"`
-	PacketsOut       uint64 `json:"packetsOut"`
-	BytesOut         uint64 `json:"bytesOut"`
-	QueueDrops       uint64 `json:"queueDrops"`
-	KeyframeSkips    uint64 `json:"keyframeSkips"`
-	Duplicates       uint64 `json:"duplicates"`
-	LateDrops        uint64 `json:"lateDrops"`
-	NACKsIn          uint64 `json:"nacksIn"`
-	Retransmits      uint64 `json:"retransmits"`
-	RetransmitMisses uint64 `json:"retransmitMisses"`
-	KeyframeRequests uint64 `json:"keyframeRequests"`
-	WriteErrors      uint64 `json:"writeErrors"`
-	ModeratedDrops   uint64 `json:"moderatedDrops"`
-	Rooms            int    `json:"rooms"`
-	Participants     int    `json:"participants"`
-	Tracks           int    `json:"tracks"`
+	PacketsIn           uint64 `json:"packetsIn"`
+	BytesIn             uint64 `json:"bytesIn"`
+	PacketsOut          uint64 `json:"packetsOut"`
+	BytesOut            uint64 `json:"bytesOut"`
+	QueueDrops          uint64 `json:"queueDrops"`
+	KeyframeSkips       uint64 `json:"keyframeSkips"`
+	Duplicates          uint64 `json:"duplicates"`
+	LateDrops           uint64 `json:"lateDrops"`
+	NACKsIn             uint64 `json:"nacksIn"`
+	Retransmits         uint64 `json:"retransmits"`
+	RetransmitMisses    uint64 `json:"retransmitMisses"`
+	RetransmitThrottled uint64 `json:"retransmitThrottled"`
+	KeyframeRequests    uint64 `json:"keyframeRequests"`
+	WriteErrors         uint64 `json:"writeErrors"`
+	ModeratedDrops      uint64 `json:"moderatedDrops"`
+	Rooms               int    `json:"rooms"`
+	Participants        int    `json:"participants"`
+	Tracks              int    `json:"tracks"`
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		PacketsIn:        c.packetsIn.Load(),
-		BytesIn:          c.bytesIn.Load(),
-		PacketsOut:       c.packetsOut.Load(),
-		BytesOut:         c.bytesOut.Load(),
-		QueueDrops:       c.queueDrops.Load(),
-		KeyframeSkips:    c.keyframeSkips.Load(),
-		Duplicates:       c.duplicates.Load(),
-		LateDrops:        c.lateDrops.Load(),
-		NACKsIn:          c.nacksIn.Load(),
-		Retransmits:      c.retransmits.Load(),
-		RetransmitMisses: c.retransmitMisses.Load(),
-		KeyframeRequests: c.keyframeRequests.Load(),
-		WriteErrors:      c.writeErrors.Load(),
-		ModeratedDrops:   c.moderatedDrops.Load(),
+		PacketsIn:           c.packetsIn.Load(),
+		BytesIn:             c.bytesIn.Load(),
+		PacketsOut:          c.packetsOut.Load(),
+		BytesOut:            c.bytesOut.Load(),
+		QueueDrops:          c.queueDrops.Load(),
+		KeyframeSkips:       c.keyframeSkips.Load(),
+		Duplicates:          c.duplicates.Load(),
+		LateDrops:           c.lateDrops.Load(),
+		NACKsIn:             c.nacksIn.Load(),
+		Retransmits:         c.retransmits.Load(),
+		RetransmitMisses:    c.retransmitMisses.Load(),
+		RetransmitThrottled: c.retransmitThrottled.Load(),
+		KeyframeRequests:    c.keyframeRequests.Load(),
+		WriteErrors:         c.writeErrors.Load(),
+		ModeratedDrops:      c.moderatedDrops.Load(),
 	}
 }

@@ -261,3 +261,42 @@ func TestKeyframeRequestThrottle(t *testing.T) {
 	u.close()
 	audio.close()
 }
+
+func TestRTXLimiter(t *testing.T) {
+	var l rtxLimiter
+	ms := int64(time.Millisecond)
+	now := int64(1_000_000) * ms
+	for i := 0; i < 100; i++ {
+		l.forwarded(now)
+	}
+	now += rtxWindow // next window: budget = 100/2 + floor
+	if !l.allow(7, now, 100*time.Millisecond) {
+		t.Fatal("first resend refused")
+	}
+	if l.allow(7, now+50*ms, 100*time.Millisecond) {
+		t.Fatal("duplicate NACK within the round trip answered")
+	}
+	if !l.allow(7, now+150*ms, 100*time.Millisecond) {
+		t.Fatal("NACK after the round trip refused")
+	}
+	allowed := 2
+	for seq := uint16(100); seq < 400; seq++ {
+		if l.allow(seq, now+200*ms, 100*time.Millisecond) {
+			allowed++
+		}
+	}
+	if allowed != 100/2+rtxFloor {
+		t.Fatalf("resent %d in a window after 100 forwarded, want %d", allowed, 100/2+rtxFloor)
+	}
+	// A quiet window resets the budget to the floor.
+	now += 3 * rtxWindow
+	n := 0
+	for seq := uint16(1000); seq < 1100; seq++ {
+		if l.allow(seq, now, 100*time.Millisecond) {
+			n++
+		}
+	}
+	if n != rtxFloor {
+		t.Fatalf("after silence %d resends allowed, want the floor %d", n, rtxFloor)
+	}
+}

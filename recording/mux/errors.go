@@ -24,4 +24,6 @@ var (
 	ErrMalformedPacket = errors.New("mux: malformed RTP payload")
 	// ErrWrite marks a failure to write or sync a segment file.
 	ErrWrite = errors.New("mux: writing segment failed")
+
+	errBadSPS = errors.New("mux: malformed H.264 SPS")
 )

@@ -1,9 +1,6 @@
 package mux
 
-import (
-	"bytes"
-	"errors"
-)
+import "bytes"
 
 // H.264 NAL unit types used here (RFC 6184, ITU-T H.264 table 7-1).
 const (
@@ -116,8 +113,6 @@ func avcConfig(sps, pps []byte) []byte {
 	b = append(b, 1, byte(len(pps)>>8), byte(len(pps)))
 	return append(b, pps...)
 }
-
-var errBadSPS = errors.New("malformed H.264 SPS")
 
 // spsDimensions reads the coded picture size, after cropping, from a
 // sequence parameter set (H.264 7.3.2.1.1).

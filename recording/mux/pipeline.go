@@ -32,6 +32,11 @@ type trackState struct {
 	// watermark is the time of the newest frame: later frames of this track
 	// cannot be earlier.
 	watermark time.Time
+	// frameDur is the shortest step between RTP timestamps of consecutive
+	// frames, lost ones included: how long the last frame lasts.
+	frameDur  time.Duration
+	lastPktTS uint32
+	havePkt   bool
 	j         jitterStats // last snapshot of the jitter buffer's counters
 	asmDrops  uint64      // last snapshot of the assembler's dropped frames
 	gone      bool        // input removed; queued frames are still written
@@ -99,7 +104,7 @@ func (p *pipeline) finish(now time.Time) error {
 	}
 	p.merge(now, true)
 	if p.seg != nil {
-		p.closeSegment()
+		p.closeSegment(time.Time{})
 	}
 	return p.lastErr
 }
@@ -152,6 +157,7 @@ func (p *pipeline) pull(st *trackState, now time.Time, force bool) {
 			in.jb.advance()
 			continue
 		}
+		st.noteTimestamp(s.ts)
 		done, key := st.asm.push(s.payload, s.ts, s.marker, s.arrival)
 		in.jb.advance()
 		if done {
@@ -174,6 +180,17 @@ func (p *pipeline) pull(st *trackState, now time.Time, force bool) {
 		p.pendingLate += late
 		p.pendingDropped += drops
 	}
+}
+
+func (st *trackState) noteTimestamp(ts uint32) {
+	if st.havePkt && ts != st.lastPktTS {
+		if d := int32(ts - st.lastPktTS); d > 0 {
+			if iv := st.clock.ticks(int64(d)); st.frameDur == 0 || iv < st.frameDur {
+				st.frameDur = iv
+			}
+		}
+	}
+	st.lastPktTS, st.havePkt = ts, true
 }
 
 // merge writes queued frames in time order across the tracks.
@@ -267,7 +284,7 @@ func (p *pipeline) place(st *trackState, f *queuedFrame, now time.Time, final bo
 				return actWrite
 			}
 			if f.key && (f.t.Sub(seg.info.Start) >= maxSeg || p.audioOn() && seg.audioNum == 0) {
-				p.rotate(f.t, p.audioOn(), true, false, now)
+				return p.startOnKeyframe(f, now)
 			}
 			return actWrite
 		}
@@ -277,21 +294,7 @@ func (p *pipeline) place(st *trackState, f *queuedFrame, now time.Time, final bo
 			p.wantKeyframe(now)
 			return actDrop
 		}
-		start := f.t
-		heldAudio := false
-		if p.audioOn() && (seg == nil || seg.audioNum == 0) {
-			// Held audio from before the keyframe opens the segment.
-			if h := p.tracks[KindAudio-1].q.peek(); h != nil && h.t.Before(start) {
-				start, heldAudio = h.t, true
-			}
-		}
-		p.rotate(start, p.audioOn(), true, false, now)
-		if heldAudio && p.seg != nil {
-			// The held audio goes in first, in time order; the keyframe
-			// follows when its turn comes.
-			return actRetry
-		}
-		return actWrite
+		return p.startOnKeyframe(f, now)
 	}
 
 	if seg != nil && seg.audioNum != 0 {
@@ -314,6 +317,26 @@ func (p *pipeline) place(st *trackState, f *queuedFrame, now time.Time, final bo
 	}
 	withVideo := p.videoOn() && p.tracks[KindVideo-1].asm.ready()
 	p.rotate(f.t, true, withVideo, withVideo, now)
+	return actWrite
+}
+
+// startOnKeyframe starts a segment with video (and audio, if recorded) on
+// the keyframe f.
+func (p *pipeline) startOnKeyframe(f *queuedFrame, now time.Time) action {
+	start := f.t
+	heldAudio := false
+	if p.audioOn() && (p.seg == nil || p.seg.audioNum == 0) {
+		// Audio held from before the keyframe opens the segment.
+		if h := p.tracks[KindAudio-1].q.peek(); h != nil && h.t.Before(start) {
+			start, heldAudio = h.t, true
+		}
+	}
+	p.rotate(start, p.audioOn(), true, false, now)
+	if heldAudio && p.seg != nil {
+		// The held audio goes in first, in time order; the keyframe
+		// follows when its turn comes.
+		return actRetry
+	}
 	return actWrite
 }
 
@@ -378,7 +401,7 @@ func (p *pipeline) write(st *trackState, f *queuedFrame) {
 		p.countDropped()
 		return
 	}
-	seg.writeFrame(st.kind, num, f)
+	seg.writeFrame(st.kind, num, f, st.frameDur)
 	p.frames++
 	if err := seg.w.err; err != nil {
 		p.failSegment(err, f.t)

@@ -29,28 +29,22 @@ type segment struct {
 	needKey            bool // video frames wait for a keyframe
 	keyRequested       bool // the keyframe ahead of the boundary was asked for
 
-	lastTS [2]int64 // per kind, ms; -1 before the first frame
-	// frameMs is the smallest step between frames seen per kind: the
-	// length given to the last frame. The last step could be a hole left by
-	// a loss, which would stretch the segment.
-	frameMs [2]int64
+	lastTS  [2]int64 // per kind, ms; -1 before the first frame
+	frameMs [2]int64 // per kind, the length of one frame (from RTP)
 }
 
-// writeFrame appends one frame. Timestamps are milliseconds from the
-// segment start and never go backwards within a track.
-func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame) {
+// writeFrame appends one frame lasting frameDur. Timestamps are
+// milliseconds from the segment start and never go backwards within a
+// track.
+func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame, frameDur time.Duration) {
 	i := kind - 1
+	s.frameMs[i] = min(max(int64(frameDur/time.Millisecond), 1), 1000)
 	ms := int64((f.t.Sub(s.info.Start) + time.Millisecond/2) / time.Millisecond)
 	if ms < 0 {
 		ms = 0
 	}
-	if last := s.lastTS[i]; last >= 0 {
-		if ms < last {
-			ms = last
-		}
-		if d := ms - last; d > 0 && (s.frameMs[i] == 0 || d < s.frameMs[i]) {
-			s.frameMs[i] = d
-		}
+	if last := s.lastTS[i]; ms < last {
+		ms = last
 	}
 	s.lastTS[i] = ms
 	s.w.writeBlock(num, ms, f.key, f.data)
@@ -72,10 +66,20 @@ func (s *segment) durationMs() int64 {
 	return d
 }
 
+// durationUntil is the segment length when the next segment starts at next:
+// the last frame lasts until then, so consecutive segments meet exactly.
+func (s *segment) durationUntil(next time.Time) int64 {
+	hint := int64(next.Sub(s.info.Start) / time.Millisecond)
+	if hint > max(s.lastTS[0], s.lastTS[1]) && !next.IsZero() {
+		return hint
+	}
+	return s.durationMs()
+}
+
 // rotate closes the open segment, if any, and opens the next one.
 func (p *pipeline) rotate(start time.Time, withAudio, withVideo, needKey bool, now time.Time) {
 	if p.seg != nil {
-		p.closeSegment()
+		p.closeSegment(start)
 	}
 	if now.Before(p.openRetry) {
 		return
@@ -143,11 +147,11 @@ func (p *pipeline) openSegment(start time.Time, withAudio, withVideo bool, needK
 }
 
 // closeSegment finishes the open segment, renames it to its final name and
-// reports it.
-func (p *pipeline) closeSegment() {
+// reports it. next is when the following segment starts (zero at the end).
+func (p *pipeline) closeSegment(next time.Time) {
 	s := p.seg
 	p.seg = nil
-	d := s.durationMs()
+	d := s.durationUntil(next)
 	err := s.w.close(float64(d))
 	s.info.Duration = time.Duration(d) * time.Millisecond
 	s.info.End = s.info.Start.Add(s.info.Duration)

@@ -30,8 +30,8 @@ func record(t *testing.T, cfg Config, net network, clips map[string]*encodedMedi
 	return h, h.sink.all()
 }
 
-// checkContiguous: each segment starts where the previous one ended (to a
-// frame), so the recording has no hole and no overlap.
+// checkContiguous: each segment starts where the previous one ended (to
+// rounding), so the recording has no hole and no overlap.
 func checkContiguous(t *testing.T, segs []Segment, frame time.Duration) {
 	t.Helper()
 	for i := 1; i < len(segs); i++ {
@@ -66,7 +66,7 @@ func TestRotationAtKeyframes(t *testing.T) {
 	if total != len(a.frames) {
 		t.Errorf("%d audio frames over all segments, want %d", total, len(a.frames))
 	}
-	checkContiguous(t, segs, 50*time.Millisecond)
+	checkContiguous(t, segs, 2*time.Millisecond)
 	// Asked at start and ahead of each boundary (KeyframeLead 1.25 s).
 	if k := h.keys.get(); k < 3 {
 		t.Errorf("%d keyframe requests, want at least 3", k)
@@ -99,7 +99,7 @@ func TestAudioOnlyRotatesAnywhere(t *testing.T) {
 	if total != len(a.frames) {
 		t.Errorf("%d audio frames, want %d", total, len(a.frames))
 	}
-	checkContiguous(t, segs, 20*time.Millisecond)
+	checkContiguous(t, segs, 2*time.Millisecond)
 	if h.keys.get() != 0 {
 		t.Errorf("keyframes requested for audio only")
 	}
@@ -398,17 +398,17 @@ func TestResyncAfterUpstreamDrop(t *testing.T) {
 	}
 }
 
-// TestDurationIgnoresLossGaps: frames lost until a keyframe leave a hole;
-// the segment's length must still end one frame after its last frame, not
-// one hole after it. Frames 41-79, 80-119 (a broken keyframe) and 121-159
-// cannot be decoded, so the last frame written is the keyframe at 6 s.
+// TestDurationIgnoresLossGaps: frames lost until a keyframe leave holes;
+// the segment must still end one frame after its last frame, not one hole
+// after it. With keyframes 0 and 80 broken and losses in frames 41 and 121,
+// only the keyframes at 2 s and 6 s can be decoded.
 func TestDurationIgnoresLossGaps(t *testing.T) {
 	v := clip(t, CodecVP8, 8, 40)
 	h := newHarness(t, Config{Name: "s_p_screen"})
 	vt := h.track(t, "video/VP8")
 	var kept []sent
 	for _, p := range packetize(v, 1, 0) {
-		if p.pkt.Marker && (p.frame == 41 || p.frame == 80 || p.frame == 121) {
+		if p.pkt.Marker && (p.frame == 0 || p.frame == 41 || p.frame == 80 || p.frame == 121) {
 			continue
 		}
 		kept = append(kept, p)
@@ -423,8 +423,8 @@ func TestDurationIgnoresLossGaps(t *testing.T) {
 		t.Fatalf("%d segments", len(segs))
 	}
 	s := segs[0]
-	if s.Duration != 6050*time.Millisecond {
-		t.Errorf("duration %v, want 6.05s", s.Duration)
+	if s.Duration != 4050*time.Millisecond || s.VideoFrames != 2 {
+		t.Errorf("duration %v with %d frames, want 4.05s with 2", s.Duration, s.VideoFrames)
 	}
-	checkSegment(t, s, "vp8", "", 6050*time.Millisecond, 42)
+	checkSegment(t, s, "vp8", "", 4050*time.Millisecond, 2)
 }

@@ -1,0 +1,61 @@
+package sfu
+
+import "time"
+
+// rtxLimiter keeps NACK answers to a subscriber proportionate. A subscriber
+// on a capped link loses many packets and NACKs them, sometimes repeatedly;
+// answering every NACK at once can multiply its traffic and worsen the very
+// congestion that caused the loss. Two rules:
+//   - the same packet is resent at most once per interval (about a round
+//     trip: a second NACK sooner is a duplicate, not a new loss);
+//   - retransmissions in a one-second window stay below half of the packets
+//     forwarded in the previous window (plus a small floor for low-rate
+//     streams).
+//
+// Not safe for concurrent use: the downTrack's mutex guards it.
+type rtxLimiter struct {
+	lastSeq  [256]uint16
+	lastAt   [256]int64 // unix nanoseconds; 0 = never
+	winStart int64
+	fwdPrev  int
+	fwdCur   int
+	rtxCur   int
+}
+
+const (
+	rtxWindow = int64(time.Second)
+	rtxFloor  = 10
+)
+
+func (l *rtxLimiter) roll(now int64) {
+	if now-l.winStart >= rtxWindow {
+		if now-l.winStart >= 2*rtxWindow {
+			l.fwdPrev = 0 // nothing forwarded in the window that ended
+		} else {
+			l.fwdPrev = l.fwdCur
+		}
+		l.fwdCur, l.rtxCur, l.winStart = 0, 0, now
+	}
+}
+
+// forwarded counts a packet sent normally.
+func (l *rtxLimiter) forwarded(now int64) {
+	l.roll(now)
+	l.fwdCur++
+}
+
+// allow reports whether seq may be resent now; minGap is the shortest time
+// between two resends of the same packet.
+func (l *rtxLimiter) allow(seq uint16, now int64, minGap time.Duration) bool {
+	l.roll(now)
+	i := seq & 0xff
+	if l.lastAt[i] != 0 && l.lastSeq[i] == seq && now-l.lastAt[i] < int64(minGap) {
+		return false
+	}
+	if l.rtxCur >= l.fwdPrev/2+rtxFloor {
+		return false
+	}
+	l.lastSeq[i], l.lastAt[i] = seq, now
+	l.rtxCur++
+	return true
+}
