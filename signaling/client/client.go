@@ -307,6 +307,35 @@ func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSen
 	return r.s, r.err
 }
 
+// WaitPublished waits until the server has announced n tracks of ours and
+// no negotiation is under way. A Pion client cannot roll back an offer (see
+// onOffer), so clients that join together must publish one after another:
+// each waits here before the next one offers.
+func (c *Client) WaitPublished(ctx context.Context, n int) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		self := c.Self().ID
+		mine := 0
+		for _, t := range c.Tracks() {
+			if t.ParticipantID == self {
+				mine++
+			}
+		}
+		if mine >= n && c.pc.SignalingState() == webrtc.SignalingStateStable {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("client: %d of %d tracks published, signaling %s: %w", mine, n,
+				c.pc.SignalingState(), ctx.Err())
+		case <-c.done:
+			return errors.New("client: closed")
+		case <-tick.C:
+		}
+	}
+}
+
 // Mute tells the others our microphone or camera state.
 func (c *Client) Mute(kind string, muted bool) error {
 	return c.send(signaling.TypeMute, signaling.Mute{Kind: kind, Muted: muted})

@@ -205,7 +205,11 @@ func (c *Client) onOffer(sdp string) {
 	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		// Polite: withdraw ours, answer theirs, offer again when stable.
 		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
-			c.log.Warn("rollback failed", "err", err)
+			// Pion (v4.2.26) cannot roll back a local offer at all: the
+			// server's offer stays unanswered and ours ignored, so
+			// negotiation stops here. Clients built on Pion must not offer
+			// while the server may (see WaitPublished).
+			c.log.Warn("rollback failed: glare the Pion client cannot resolve", "err", err)
 			return
 		}
 		c.wantOffer = true

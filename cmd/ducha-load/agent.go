@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling/client"
+)
+
+// videoSpec is what a participant's camera sends.
+type videoSpec struct {
+	Kbps, FPS, Width, Height int
+}
+
+// agentSpec is one simulated participant.
+type agentSpec struct {
+	Room, Identity, Role string
+	Video                *videoSpec // nil: no camera
+	Audio                bool
+	Down                 linkShape
+	PacketBytes          int
+}
+
+// tracks is how many tracks the participant publishes.
+func (s agentSpec) tracks() int {
+	n := 0
+	if s.Video != nil {
+		n++
+	}
+	if s.Audio {
+		n++
+	}
+	return n
+}
+
+// agentEnv is what every agent shares.
+type agentEnv struct {
+	wsURL   string
+	localIP string
+	token   func(room, identity, role string) (string, error)
+	now     func() time.Time
+	log     *slog.Logger
+	seed    uint64
+	// pionLogs lets Pion's own warnings through (--log-level debug).
+	pionLogs bool
+}
+
+// agent is one simulated participant: its own UDP socket (shaped when its
+// downlink is), a Pion PeerConnection configured like a browser, the
+// signaling client, a Synth per published track and a recvTrack per
+// received one.
+type agent struct {
+	spec      agentSpec
+	env       agentEnv
+	conn      net.PacketConn
+	shaped    *shapedConn
+	mux       ice.UDPMux
+	c         *client.Client
+	pc        atomic.Pointer[webrtc.PeerConnection] // set once Dial returned; read by track goroutines
+	hist      delayHist
+	synths    []*client.Synth
+	cancel    context.CancelFunc // stops the synths
+	synthDone sync.WaitGroup
+
+	// joinStart: Dial began; joined: the server said joined; published:
+	// the first Publish began.
+	joinStart, joined, published time.Time
+
+	mu     sync.Mutex
+	tracks []*recvTrack
+	infos  map[*recvTrack]sfu.TrackInfo
+}
+
+// newAPI builds what a browser has: default codecs, NACK generator (with
+// a retry limit) and responder, RTCP reports, TWCC feedback for what it receives and
+// transport-wide sequence numbers on what it sends. Pion's stats
+// interceptor is left out: it costs CPU per packet on this shared box and
+// the load tool keeps its own counts.
+// pionLoggers keeps Pion quiet: it logs to stderr by itself, and at
+// shutdown every closed pipe is an ERROR line. --log-level debug lets its
+// warnings through.
+func pionLoggers(verbose bool) logging.LoggerFactory {
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	if verbose {
+		lf.DefaultLogLevel = logging.LogLevelWarn
+	}
+	return lf
+}
+
+func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// Browsers give up on a packet after 10 NACKs (libwebrtc's retry limit);
+	// Pion's default never does, which on a congested link turns into a
+	// storm of requests no real client sends.
+	if err := webrtc.ConfigureNackWithOptions(me, ir,
+		[]nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(10), nack.WithGeneratorLoggerFactory(lf)},
+		nack.WithResponderLoggerFactory(lf)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{report.WithReceiverLoggerFactory(lf)},
+		report.WithSenderLoggerFactory(lf)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSenderWithOptions(me, ir, twcc.WithLoggerFactory(lf)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEUDPMux(mux)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// startAgent joins; publishing is a second step (publishAll), because the
+// participants of one room must publish one at a time.
+func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a *agent, err error) {
+	a = &agent{spec: spec, env: env, infos: map[*recvTrack]sfu.TrackInfo{}}
+	conn, err := net.ListenPacket("udp4", net.JoinHostPort(env.localIP, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: socket: %v", ErrJoin, spec.Identity, err)
+	}
+	if uc, ok := conn.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(2 << 20) // keyframes arrive as bursts
+	}
+	a.conn = conn
+	if spec.Down.active() {
+		a.shaped = newShapedConn(conn, spec.Down, env.now, time.Sleep, env.seed+uint64(index))
+		a.conn = a.shaped
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	lf := pionLoggers(env.pionLogs)
+	a.mux = webrtc.NewICEUDPMux(lf.NewLogger("ice"), a.conn)
+	api, err := newAPI(a.mux, lf)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := env.token(spec.Room, spec.Identity, spec.Role)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: token: %v", ErrJoin, spec.Identity, err)
+	}
+	a.joinStart = env.now()
+	a.c, err = client.Dial(ctx, client.Config{
+		URL: env.wsURL, Room: spec.Room, Token: tok, API: api, OnTrack: a.onTrack,
+		Logger: env.log.With("identity", spec.Identity),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrJoin, spec.Identity, err)
+	}
+	a.joined = env.now()
+	a.pc.Store(a.c.PC())
+	return a, nil
+}
+
+// publishAll publishes the agent's camera and microphone and returns once
+// the server announced them. A Pion client cannot resolve glare (it cannot
+// roll back an offer), so it first waits until the server has nothing left
+// to offer it, and the caller lets no one else in the room publish
+// meanwhile.
+func (a *agent) publishAll(ctx context.Context) error {
+	n := a.spec.tracks()
+	if n == 0 {
+		return nil
+	}
+	if err := a.waitQuiet(ctx); err != nil {
+		return fmt.Errorf("%w: %s: before publishing: %v", ErrJoin, a.spec.Identity, err)
+	}
+	mctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.published = a.env.now()
+	if v := a.spec.Video; v != nil {
+		if err := a.publish(mctx, "video", &client.Synth{Video: true, FPS: v.FPS, Width: v.Width, Height: v.Height,
+			FrameBytes: max(v.Kbps*1000/8/max(v.FPS, 1), 200), PacketBytes: a.spec.PacketBytes}); err != nil {
+			return err
+		}
+	}
+	if a.spec.Audio {
+		if err := a.publish(mctx, "audio", &client.Synth{}); err != nil {
+			return err
+		}
+	}
+	if err := a.c.WaitPublished(ctx, n); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrJoin, a.spec.Identity, err)
+	}
+	return nil
+}
+
+// waitQuiet waits until no server offer is to be expected: signaling is
+// stable and every track of others the server announced is received.
+func (a *agent) waitQuiet(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		self := a.c.Self().ID
+		announced := 0
+		for _, t := range a.c.Tracks() {
+			if t.ParticipantID != self {
+				announced++
+			}
+		}
+		got := len(a.receiving())
+		if got >= announced && a.c.PC().SignalingState() == webrtc.SignalingStateStable {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("receiving %d of %d announced tracks (missing %v), signaling %s: %w", got, announced,
+				a.missingTracks(), a.c.PC().SignalingState(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *agent) publish(ctx context.Context, kind string, s *client.Synth) error {
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	source := sfu.SourceCamera
+	if kind == "audio" {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+		source = sfu.SourceMicrophone
+	}
+	tr, err := webrtc.NewTrackLocalStaticRTP(codec, kind, a.spec.Identity)
+	if err != nil {
+		return err
+	}
+	sender, err := a.c.Publish(tr, source)
+	if err != nil {
+		return fmt.Errorf("%w: %s: publish %s: %v", ErrJoin, a.spec.Identity, kind, err)
+	}
+	s.Track = tr
+	s.WatchRTCP(sender)
+	a.synths = append(a.synths, s)
+	a.synthDone.Add(1)
+	go func() {
+		defer a.synthDone.Done()
+		s.Run(ctx)
+	}()
+	return nil
+}
+
+// onTrack runs on Pion's goroutine for the track: it becomes the track's
+// reader until the track ends.
+func (a *agent) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info sfu.TrackInfo) {
+	rt := newRecvTrack(tr.StreamID(), tr.Kind() == webrtc.RTPCodecTypeVideo, &a.hist, a.env.now)
+	if rt.video {
+		ssrc := uint32(tr.SSRC())
+		rt.requestKeyframe = func() {
+			if pc := a.pc.Load(); pc != nil {
+				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+			}
+		}
+	}
+	a.mu.Lock()
+	a.tracks = append(a.tracks, rt)
+	a.infos[rt] = info
+	a.mu.Unlock()
+	rt.readLoop(trackReader{tr})
+}
+
+// trackReader drops the interceptor attributes Read returns.
+type trackReader struct{ tr *webrtc.TrackRemote }
+
+func (r trackReader) Read(b []byte) (int, error) {
+	n, _, err := r.tr.Read(b)
+	return n, err
+}
+
+// missingTracks names the announced tracks of others not received (for
+// error messages).
+func (a *agent) missingTracks() []string {
+	have := map[string]bool{}
+	for _, t := range a.receiving() {
+		have[t.streamID] = true
+	}
+	self := a.c.Self().ID
+	var out []string
+	for id, t := range a.c.Tracks() {
+		if t.ParticipantID != self && !have[id] {
+			out = append(out, fmt.Sprintf("%s (%s of %s)", id, t.Kind, t.ParticipantID))
+		}
+	}
+	return out
+}
+
+// receiving returns the agent's receive tracks.
+func (a *agent) receiving() []*recvTrack {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*recvTrack(nil), a.tracks...)
+}
+
+// publisherOf says which participant published a received track, asking
+// the signaling client when OnTrack came before track-published.
+func (a *agent) publisherOf(rt *recvTrack) string {
+	a.mu.Lock()
+	info := a.infos[rt]
+	a.mu.Unlock()
+	if info.ParticipantID == "" && a.c != nil {
+		info = a.c.Tracks()[rt.streamID]
+	}
+	return info.ParticipantID
+}
+
+// sent sums what the agent's synths sent.
+func (a *agent) sent() (packets, bytes int64) {
+	for _, s := range a.synths {
+		packets += s.Sent.Load()
+		bytes += s.SentBytes.Load()
+	}
+	return
+}
+
+// stopMedia stops publishing and waits for the synths.
+func (a *agent) stopMedia() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.synthDone.Wait()
+}
+
+// close leaves and releases everything; safe on a half-built agent.
+func (a *agent) close() {
+	a.stopMedia()
+	if a.c != nil {
+		a.c.Close()
+	}
+	if a.mux != nil {
+		_ = a.mux.Close()
+	}
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+}

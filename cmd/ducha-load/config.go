@@ -1,0 +1,184 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// config is the whole run, from flags.
+type config struct {
+	Server     string   `json:"server"`
+	DataDir    string   `json:"data_dir,omitempty"`
+	Spawn      bool     `json:"spawn"`
+	ServerBin  string   `json:"server_bin,omitempty"`
+	ServerArgs []string `json:"server_args,omitempty"`
+	ServerPID  int      `json:"server_pid,omitempty"`
+
+	Scenario string `json:"scenario"`
+	Rooms    int    `json:"rooms"`
+	Size     int    `json:"size"`
+	Counties int    `json:"counties"`
+
+	VideoKbps      int  `json:"video_kbps"`
+	FPS            int  `json:"fps"`
+	SmallVideoKbps int  `json:"small_video_kbps"`
+	SmallFPS       int  `json:"small_fps"`
+	PacketBytes    int  `json:"packet_bytes"`
+	Audio          bool `json:"audio"`
+
+	Duration      time.Duration `json:"duration_ns"`
+	SettleTimeout time.Duration `json:"settle_timeout_ns"`
+	Grace         time.Duration `json:"grace_ns"`
+	Warmup        time.Duration `json:"warmup_ns"`
+	JoinParallel  int           `json:"join_parallel"`
+	JoinTimeout   time.Duration `json:"join_timeout_ns"`
+
+	RampStep    int           `json:"ramp_step"`
+	RampMax     int           `json:"ramp_max"`
+	MaxLoss     float64       `json:"max_loss_percent"`
+	MaxP99Delay time.Duration `json:"max_p99_delay_ns"`
+
+	DownKbps  int           `json:"down_kbps"`
+	DownDelay time.Duration `json:"down_delay_ns"`
+	DownLoss  float64       `json:"down_loss_percent"`
+	DownQueue time.Duration `json:"down_queue_ns"`
+	DownWho   string        `json:"down_who"`
+
+	LocalIP  string `json:"local_ip"`
+	Seed     uint64 `json:"seed"`
+	JSONPath string `json:"-"`
+	LogLevel string `json:"-"`
+	PProf    string `json:"-"`
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "base URL of a running ducha server (ignored with --spawn)")
+	fs.StringVar(&c.DataDir, "data-dir", "", "the running server's data directory, to mint join tokens with its key")
+	fs.BoolVar(&c.Spawn, "spawn", false, "build and start a ducha server of our own on free loopback ports, stop it after")
+	fs.StringVar(&c.ServerBin, "server-bin", "", "with --spawn: the ducha binary to start (default: go build ./cmd/ducha)")
+	fs.Func("server-arg", "with --spawn: one more argument for `ducha serve` (repeatable)", func(s string) error {
+		c.ServerArgs = append(c.ServerArgs, s)
+		return nil
+	})
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "pid of the running server, to read its CPU and memory from /proc (else /metrics)")
+
+	fs.StringVar(&c.Scenario, "scenario", "s1", "s1 (rooms of 1+size, all to all), s2 (1 supervisor + counties), ramp (adds s1 rooms until a limit is crossed)")
+	fs.IntVar(&c.Rooms, "rooms", 1, "s1: number of rooms")
+	fs.IntVar(&c.Size, "size", 4, "s1 and ramp: county participants per room (rooms are 1+size)")
+	fs.IntVar(&c.Counties, "counties", 8, "s2: county participants with the one supervisor")
+
+	fs.IntVar(&c.VideoKbps, "video-kbps", 1000, "video bitrate of s1 participants and of the s2 supervisor (0: no video)")
+	fs.IntVar(&c.FPS, "fps", 30, "frames per second of that video")
+	fs.IntVar(&c.SmallVideoKbps, "small-video-kbps", 150, "s2: video bitrate of each county (0: audio only)")
+	fs.IntVar(&c.SmallFPS, "small-fps", 15, "s2: frames per second of the county video")
+	fs.IntVar(&c.PacketBytes, "packet-bytes", 1100, "largest RTP payload of a video packet")
+	fs.BoolVar(&c.Audio, "audio", true, "everyone also sends Opus-sized audio (50 packets/s)")
+
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measurement window (per step for ramp)")
+	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 60*time.Second, "how long to wait for media to reach every receiver before measuring")
+	fs.DurationVar(&c.Warmup, "warmup", time.Second, "wait after media reached everyone (join keyframes, first NACKs) before measuring")
+	fs.DurationVar(&c.Grace, "grace", time.Second, "wait after the publishers stop, for late retransmissions, before counting loss")
+	fs.IntVar(&c.JoinParallel, "join-parallel", 4, "participants connecting at the same time (they publish one at a time per room)")
+	fs.DurationVar(&c.JoinTimeout, "join-timeout", time.Minute, "how long one participant may take to connect, or to publish")
+
+	fs.IntVar(&c.RampStep, "ramp-step", 1, "ramp: rooms added per step")
+	fs.IntVar(&c.RampMax, "ramp-max", 40, "ramp: stop after this many rooms even if no limit was crossed")
+	fs.Float64Var(&c.MaxLoss, "max-loss", 1, "ramp: loss limit in percent (loss after NACK, SFU drops included)")
+	fs.DurationVar(&c.MaxP99Delay, "max-p99-delay", 20*time.Millisecond, "ramp: limit of the p99 forwarding delay")
+
+	fs.IntVar(&c.DownKbps, "down-kbps", 0, "cap each throttled subscriber's downlink at this rate (0: no cap)")
+	fs.DurationVar(&c.DownDelay, "down-delay", 0, "delay added to each throttled subscriber's downlink")
+	fs.Float64Var(&c.DownLoss, "down-loss", 0, "random loss in percent on each throttled subscriber's downlink (media packets)")
+	fs.DurationVar(&c.DownQueue, "down-queue", 200*time.Millisecond, "bottleneck buffer of a capped downlink, as queueing time")
+	fs.StringVar(&c.DownWho, "down-who", "all", "who gets the throttled downlink: all, counties or supervisors")
+
+	fs.StringVar(&c.LocalIP, "local-ip", "127.0.0.1", "address the simulated participants bind their media sockets to")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the random downlink loss")
+	fs.StringVar(&c.JSONPath, "json", "", "write the JSON report to this file")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.PProf, "pprof", "", "serve the load tool's own pprof on this loopback address (e.g. 127.0.0.1:6061)")
+}
+
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("ducha-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "ducha-load: a load generator of real WebRTC participants for ducha.\n\n"+
+			"  ducha-load --spawn --scenario s1 --rooms 2 --size 4 --duration 20s --json s1.json\n"+
+			"  ducha-load --server http://127.0.0.1:8080 --data-dir ./data --scenario s2 --counties 30\n\n")
+		fs.PrintDefaults()
+	}
+	var c config
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected arguments %q", ErrConfig, fs.Args())
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []string
+	check := func(bad bool, format string, a ...any) {
+		if bad {
+			errs = append(errs, fmt.Sprintf(format, a...))
+		}
+	}
+	check(!c.Spawn && c.DataDir == "", "--data-dir (the server's, to mint tokens) or --spawn is required")
+	check(c.Spawn && c.ServerPID != 0, "--server-pid makes no sense with --spawn")
+	check(!c.Spawn && (c.ServerBin != "" || len(c.ServerArgs) > 0), "--server-bin and --server-arg need --spawn")
+	switch c.Scenario {
+	case "s1", "ramp":
+		check(c.Size < 1 || c.Size > 200, "--size %d: want 1..200", c.Size)
+		check(c.Scenario == "s1" && (c.Rooms < 1 || c.Rooms > 1000), "--rooms %d: want 1..1000", c.Rooms)
+	case "s2":
+		check(c.Counties < 1 || c.Counties > 1000, "--counties %d: want 1..1000", c.Counties)
+	default:
+		errs = append(errs, fmt.Sprintf("--scenario %q: want s1, s2 or ramp", c.Scenario))
+	}
+	check(c.VideoKbps < 0 || c.SmallVideoKbps < 0, "video bitrates must not be negative")
+	check(c.FPS < 1 || c.FPS > 120 || c.SmallFPS < 1 || c.SmallFPS > 120, "frame rates: want 1..120")
+	check(c.PacketBytes < 200 || c.PacketBytes > 1400, "--packet-bytes %d: want 200..1400", c.PacketBytes)
+	check(c.Duration < time.Second, "--duration %s: want at least 1s", c.Duration)
+	check(c.SettleTimeout < time.Second, "--settle-timeout %s: want at least 1s", c.SettleTimeout)
+	check(c.Grace < 0 || c.Warmup < 0, "--grace and --warmup must not be negative")
+	check(c.JoinParallel < 1 || c.JoinParallel > 64, "--join-parallel %d: want 1..64", c.JoinParallel)
+	check(c.JoinTimeout < time.Second, "--join-timeout %s: want at least 1s", c.JoinTimeout)
+	if c.PProf != "" {
+		host, _, err := net.SplitHostPort(c.PProf)
+		check(err != nil || !net.ParseIP(host).IsLoopback(), "--pprof %q: want a loopback host:port", c.PProf)
+	}
+	check(c.RampStep < 1, "--ramp-step %d: want at least 1", c.RampStep)
+	check(c.RampMax < c.RampStep, "--ramp-max %d: want at least --ramp-step", c.RampMax)
+	check(c.MaxLoss <= 0 || c.MaxP99Delay <= 0, "--max-loss and --max-p99-delay must be positive")
+	check(c.DownKbps < 0 || c.DownDelay < 0 || c.DownQueue < 0, "downlink settings must not be negative")
+	check(c.DownLoss < 0 || c.DownLoss >= 100, "--down-loss %g: want 0..100 (percent)", c.DownLoss)
+	check(c.DownWho != "all" && c.DownWho != "counties" && c.DownWho != "supervisors",
+		"--down-who %q: want all, counties or supervisors", c.DownWho)
+	check(net.ParseIP(c.LocalIP) == nil || net.ParseIP(c.LocalIP).To4() == nil, "--local-ip %q: want an IPv4 address", c.LocalIP)
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// downFor is the downlink a participant of this role gets.
+func (c *config) downFor(role string) linkShape {
+	s := linkShape{RateKbps: c.DownKbps, Delay: c.DownDelay, Loss: c.DownLoss / 100, Queue: c.DownQueue}
+	switch {
+	case c.DownWho == "counties" && role != "county", c.DownWho == "supervisors" && role != "supervisor":
+		return linkShape{}
+	}
+	return s
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"runtime"
+	"slices"
+	"time"
+)
+
+// Report is the JSON a run writes. Field names are stable: benchmark
+// tables and the smoke test read them.
+type Report struct {
+	Tool      string    `json:"tool"`
+	Scenario  string    `json:"scenario"`
+	StartedAt time.Time `json:"started_at"`
+	Config    config    `json:"config"`
+	// Result is the measurement of s1 and s2; ramp fills Steps instead.
+	Result *Result  `json:"result,omitempty"`
+	Steps  []Result `json:"steps,omitempty"`
+	// LastGoodStep indexes Steps: the largest load within the limits (-1: none).
+	LastGoodStep int      `json:"last_good_step"`
+	StopReason   string   `json:"stop_reason,omitempty"`
+	Notes        []string `json:"notes"`
+}
+
+// Result is one measured load.
+type Result struct {
+	Rooms           int     `json:"rooms"`
+	Participants    int     `json:"participants"`
+	PublishedTracks int     `json:"published_tracks"`
+	WindowSeconds   float64 `json:"window_seconds"`
+	// StreamsExpected is every (receiver, remote track) pair; StreamsForwarded
+	// those that received packets during the window.
+	StreamsExpected       int `json:"streams_expected"`
+	StreamsForwarded      int `json:"streams_forwarded"`
+	ReceiversWithoutMedia int `json:"receivers_without_media"`
+
+	Server           ServerResult     `json:"server"`
+	Clients          ClientResult     `json:"clients"`
+	Delay            DelayResult      `json:"forwarding_delay"`
+	JoinToFirstFrame FirstFrameResult `json:"join_to_first_frame"`
+	// JoinToJoined: websocket dial to the server's joined message.
+	JoinToJoined FirstFrameResult `json:"join_to_joined"`
+	Derived      Derived          `json:"derived"`
+	Machine      MachineResult    `json:"machine"`
+	Receivers    []ReceiverResult `json:"receivers"`
+}
+
+// MachineResult says how busy the whole box was: on a shared machine, other
+// work competes with the server and the load tool and inflates delay.
+type MachineResult struct {
+	CPUs int `json:"cpus"`
+	// BusyCores is the machine's busy CPU time over the window, in cores;
+	// OtherCores what neither the server nor the load tool used.
+	BusyCores      float64 `json:"busy_cores"`
+	OtherCores     float64 `json:"other_cores"`
+	LoadAvgAtStart float64 `json:"load_average_start"`
+	LoadAvgAtEnd   float64 `json:"load_average_end"`
+}
+
+// ServerResult is what the server's /metrics and /proc said over the window.
+type ServerResult struct {
+	PacketsIn        int64   `json:"packets_in"`
+	PacketsOut       int64   `json:"packets_out"`
+	BytesIn          int64   `json:"bytes_in"`
+	BytesOut         int64   `json:"bytes_out"`
+	BitrateInMbps    float64 `json:"bitrate_in_mbps"`
+	BitrateOutMbps   float64 `json:"bitrate_out_mbps"`
+	QueueDrops       int64   `json:"queue_drops"`
+	KeyframeSkips    int64   `json:"keyframe_skips"`
+	NACKs            int64   `json:"nacks"`
+	Retransmits      int64   `json:"retransmits"`
+	RetransmitMisses int64   `json:"retransmit_misses"`
+	KeyframeRequests int64   `json:"keyframe_requests"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUCores         float64 `json:"cpu_cores"`
+	CPUSource        string  `json:"cpu_source"`
+	BaselineRSSBytes int64   `json:"baseline_rss_bytes"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+}
+
+// ClientResult is what the simulated participants counted.
+type ClientResult struct {
+	PacketsSent         int64   `json:"packets_sent"`
+	BytesSent           int64   `json:"bytes_sent"`
+	BitrateSentMbps     float64 `json:"bitrate_sent_mbps"`
+	PacketsReceived     int64   `json:"packets_received"`
+	BytesReceived       int64   `json:"bytes_received"`
+	BitrateReceivedMbps float64 `json:"bitrate_received_mbps"`
+	// Loss after NACK: sequence numbers never received, over those expected.
+	ExpectedPackets int64   `json:"expected_packets"`
+	MissingPackets  int64   `json:"missing_packets"`
+	LossPercent     float64 `json:"loss_percent"`
+	// By kind: audio has no NACK (Opus relies on FEC, as in browsers), so
+	// random link loss stays audio loss.
+	VideoLossPercent float64 `json:"video_loss_percent"`
+	AudioLossPercent float64 `json:"audio_loss_percent"`
+	// The SFU renumbers around its own drops, so sequence numbers cannot
+	// show them; the publishers' counters in the payloads can.
+	EndToEndExpected    int64   `json:"end_to_end_expected"`
+	EndToEndMissing     int64   `json:"end_to_end_missing"`
+	EndToEndLossPercent float64 `json:"end_to_end_loss_percent"`
+	// PLIsSent: keyframe requests receivers sent because their video did
+	// not start with a keyframe (counted from the start of the run).
+	PLIsSent int64 `json:"plis_sent"`
+	// LossCountedAfterGrace: loss was counted after the publishers stopped
+	// and late retransmissions had time to arrive (false for ramp steps).
+	LossCountedAfterGrace bool    `json:"loss_counted_after_grace"`
+	LoadToolCPUSeconds    float64 `json:"load_tool_cpu_seconds"`
+	LoadToolCPUCores      float64 `json:"load_tool_cpu_cores"`
+	LoadToolPeakRSSBytes  int64   `json:"load_tool_peak_rss_bytes"`
+}
+
+// DelayResult is receiver arrival time minus the send time in the payload,
+// for packets that arrived in order (retransmissions excluded). Both ends
+// run on this machine's clock; the figure includes both Pion stacks, the
+// loopback and the scheduling of a shared 2-core box, not only the SFU.
+type DelayResult struct {
+	Samples uint64  `json:"samples"`
+	P50Ms   float64 `json:"p50_ms"`
+	P95Ms   float64 `json:"p95_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+}
+
+// FirstFrameResult summarises durations. For join_to_first_frame: from the
+// later of the receiver's join and the publisher's first publish to the
+// first complete keyframe, per video track; Missing counts video tracks
+// that never completed a keyframe.
+type FirstFrameResult struct {
+	Samples int     `json:"samples"`
+	Missing int     `json:"missing"`
+	P50Ms   float64 `json:"p50_ms"`
+	P95Ms   float64 `json:"p95_ms"`
+	MaxMs   float64 `json:"max_ms"`
+}
+
+// Derived are the figures runs are compared by.
+type Derived struct {
+	ServerCPUUsPerForwardedPacket float64 `json:"server_cpu_us_per_forwarded_packet"`
+	MCPUPerForwardedTrack         float64 `json:"mcpu_per_forwarded_track"`
+	ServerCPUMsPerForwardedMbit   float64 `json:"server_cpu_ms_per_forwarded_mbit"`
+	MemoryPerParticipantMiB       float64 `json:"memory_per_participant_mib"`
+}
+
+// ReceiverResult is one participant's receiving side.
+type ReceiverResult struct {
+	Identity        string      `json:"identity"`
+	Role            string      `json:"role"`
+	Room            string      `json:"room"`
+	TracksExpected  int         `json:"tracks_expected"`
+	TracksReceiving int         `json:"tracks_receiving"`
+	PacketsReceived int64       `json:"packets_received"`
+	MinTrackPackets int64       `json:"min_track_packets"`
+	MissingPackets  int64       `json:"missing_packets"`
+	Downlink        *linkShape  `json:"downlink,omitempty"`
+	Link            *shapeStats `json:"link,omitempty"`
+}
+
+const mib = 1 << 20
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ratio is a/b, or 0 when b is 0 (an empty window divides by nothing).
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// buildResult turns two snapshots into a Result. lossEnd, if not nil, is a
+// later snapshot taken after the grace period; loss is counted up to it.
+func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agents []*agent) Result {
+	secs := end.at.Sub(start.at).Seconds()
+	res := Result{Rooms: r.rooms, Participants: len(r.agents), WindowSeconds: secs}
+	m := func(name string) int64 { return int64(end.server.metrics[name] - start.server.metrics[name]) }
+	sv := &res.Server
+	sv.PacketsIn, sv.PacketsOut = m("ducha_sfu_packets_in_total"), m("ducha_sfu_packets_out_total")
+	sv.BytesIn, sv.BytesOut = m("ducha_sfu_bytes_in_total"), m("ducha_sfu_bytes_out_total")
+	sv.BitrateInMbps = ratio(float64(sv.BytesIn)*8/1e6, secs)
+	sv.BitrateOutMbps = ratio(float64(sv.BytesOut)*8/1e6, secs)
+	sv.QueueDrops, sv.KeyframeSkips = m("ducha_sfu_queue_drops_total"), m("ducha_sfu_keyframe_skips_total")
+	sv.NACKs, sv.Retransmits = m("ducha_sfu_nacks_total"), m("ducha_sfu_retransmits_total")
+	sv.RetransmitMisses, sv.KeyframeRequests = m("ducha_sfu_retransmit_misses_total"), m("ducha_sfu_keyframe_requests_total")
+	sv.CPUSeconds, sv.CPUSource = end.server.cpu-start.server.cpu, end.server.cpuSource
+	sv.CPUCores = ratio(sv.CPUSeconds, secs)
+	sv.BaselineRSSBytes, sv.PeakRSSBytes = r.baseRSS, peakRSS
+
+	cl := &res.Clients
+	cl.PacketsSent, cl.BytesSent = end.sentPackets-start.sentPackets, end.sentBytes-start.sentBytes
+	cl.BitrateSentMbps = ratio(float64(cl.BytesSent)*8/1e6, secs)
+	cl.LoadToolCPUSeconds = end.selfCPU - start.selfCPU
+	cl.LoadToolCPUCores = ratio(cl.LoadToolCPUSeconds, secs)
+	_, cl.LoadToolPeakRSSBytes = selfUsage()
+	lossAt := end
+	if lossEnd != nil {
+		lossAt, cl.LossCountedAfterGrace = lossEnd, true
+	}
+	for t, e := range end.tracks {
+		s := start.tracks[t] // zero for a track that appeared during the window
+		cl.PacketsReceived += e.packets - s.packets
+		cl.BytesReceived += e.bytes - s.bytes
+		cl.PLIsSent += e.plis
+	}
+	var kindExp, kindMiss [2]int64 // audio, video
+	for t, e := range lossAt.tracks {
+		s := start.tracks[t]
+		exp, uniq := e.expected-s.expected, e.unique-s.unique
+		cl.ExpectedPackets += exp
+		cl.MissingPackets += max(exp-uniq, 0)
+		k := 0
+		if t.video {
+			k = 1
+		}
+		kindExp[k] += exp
+		kindMiss[k] += max(exp-uniq, 0)
+		cexp, cuniq := e.ctrExpected-s.ctrExpected, e.ctrUnique-s.ctrUnique
+		cl.EndToEndExpected += cexp
+		cl.EndToEndMissing += max(cexp-cuniq, 0)
+	}
+	cl.BitrateReceivedMbps = ratio(float64(cl.BytesReceived)*8/1e6, secs)
+	cl.LossPercent = 100 * ratio(float64(cl.MissingPackets), float64(cl.ExpectedPackets))
+	cl.AudioLossPercent = 100 * ratio(float64(kindMiss[0]), float64(kindExp[0]))
+	cl.VideoLossPercent = 100 * ratio(float64(kindMiss[1]), float64(kindExp[1]))
+	cl.EndToEndLossPercent = 100 * ratio(float64(cl.EndToEndMissing), float64(cl.EndToEndExpected))
+
+	h := end.hist
+	h.sub(&start.hist)
+	res.Delay = DelayResult{Samples: h.count(), P50Ms: ms(h.percentile(50)), P95Ms: ms(h.percentile(95)),
+		P99Ms: ms(h.percentile(99)), MaxMs: ms(h.max())}
+
+	for _, a := range r.agents {
+		res.PublishedTracks += a.spec.tracks()
+		res.Receivers = append(res.Receivers, r.receiverResult(a, start, end, lossAt))
+	}
+	for _, rr := range res.Receivers {
+		res.StreamsExpected += rr.TracksExpected
+		res.StreamsForwarded += rr.TracksReceiving
+		if rr.TracksReceiving < rr.TracksExpected {
+			res.ReceiversWithoutMedia++
+		}
+	}
+	res.JoinToFirstFrame = r.firstFrames(agents)
+	joins := make([]time.Duration, 0, len(agents))
+	for _, a := range agents {
+		joins = append(joins, a.joined.Sub(a.joinStart))
+	}
+	res.JoinToJoined = durationStats(joins, 0)
+	ncpu := runtime.NumCPU()
+	busy := ratio(float64(end.cpuBusy-start.cpuBusy), float64(end.cpuTotal-start.cpuTotal)) * float64(ncpu)
+	res.Machine = MachineResult{CPUs: ncpu, BusyCores: busy,
+		OtherCores:     max(busy-sv.CPUCores-cl.LoadToolCPUCores, 0),
+		LoadAvgAtStart: start.loadAvg, LoadAvgAtEnd: end.loadAvg}
+	res.Derived = Derived{
+		ServerCPUUsPerForwardedPacket: ratio(sv.CPUSeconds*1e6, float64(sv.PacketsOut)),
+		MCPUPerForwardedTrack:         ratio(sv.CPUCores*1000, float64(res.StreamsForwarded)),
+		ServerCPUMsPerForwardedMbit:   ratio(sv.CPUSeconds*1000, float64(sv.BytesOut)*8/1e6),
+		MemoryPerParticipantMiB:       ratio(float64(max(peakRSS-r.baseRSS, 0))/mib, float64(res.Participants)),
+	}
+	return res
+}
+
+// receiverResult: tracks count as receiving when packets arrived in the window.
+func (r *runner) receiverResult(a *agent, start, end, lossAt *snapshot) ReceiverResult {
+	rr := ReceiverResult{Identity: a.spec.Identity, Role: a.spec.Role, Room: a.spec.Room,
+		TracksExpected: r.expectedTracks(a), MinTrackPackets: -1}
+	for _, t := range a.receiving() {
+		n := end.tracks[t].packets - start.tracks[t].packets
+		rr.PacketsReceived += n
+		if n > 0 {
+			rr.TracksReceiving++
+		}
+		if rr.MinTrackPackets < 0 || n < rr.MinTrackPackets {
+			rr.MinTrackPackets = n
+		}
+		e, s := lossAt.tracks[t], start.tracks[t]
+		rr.MissingPackets += max(e.expected-s.expected-(e.unique-s.unique), 0)
+	}
+	if rr.TracksReceiving < rr.TracksExpected || rr.MinTrackPackets < 0 {
+		rr.MinTrackPackets = 0 // a track that never came received nothing
+	}
+	if a.spec.Down.active() {
+		d := a.spec.Down
+		rr.Downlink = &d
+		if a.shaped != nil {
+			st := a.shaped.stats()
+			rr.Link = &st
+		}
+	}
+	return rr
+}
+
+// firstFrames measures join (or publish) to first complete keyframe for the
+// video tracks the given agents receive.
+func (r *runner) firstFrames(agents []*agent) FirstFrameResult {
+	missing := 0
+	var ds []time.Duration
+	for _, a := range agents {
+		for _, t := range a.receiving() {
+			if !t.video {
+				continue
+			}
+			at := t.firstFrameAt.Load()
+			if at == 0 {
+				missing++
+				continue
+			}
+			from := a.joinStart
+			if pub := r.byID[a.publisherOf(t)]; pub != nil && pub.published.After(from) {
+				from = pub.published
+			}
+			ds = append(ds, time.Unix(0, at).Sub(from))
+		}
+	}
+	return durationStats(ds, missing)
+}
+
+// durationStats summarises durations (Missing is passed through).
+func durationStats(ds []time.Duration, missing int) FirstFrameResult {
+	res := FirstFrameResult{Samples: len(ds), Missing: missing}
+	if len(ds) == 0 {
+		return res
+	}
+	slices.Sort(ds)
+	pick := func(p float64) float64 { return ms(ds[min(int(float64(len(ds))*p/100), len(ds)-1)]) }
+	res.P50Ms, res.P95Ms, res.MaxMs = pick(50), pick(95), ms(ds[len(ds)-1])
+	return res
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ducha-dev/ducha/sfu"
+)
+
+// runner owns the simulated participants of one run.
+type runner struct {
+	cfg   config
+	srv   *serverHandle
+	env   agentEnv
+	log   *slog.Logger
+	now   func() time.Time
+	runID string // keeps rooms of runs against one server apart
+
+	agents  []*agent
+	byID    map[string]*agent // server participant id -> agent
+	rooms   int
+	baseRSS int64 // server RSS before anyone joined
+}
+
+func newRunner(cfg config, srv *serverHandle, now func() time.Time, log *slog.Logger) *runner {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	// The signaling client logs only what went wrong (refused offers and
+	// answers): those belong in the run's log.
+	clientLog := log.With("component", "client")
+	r := &runner{cfg: cfg, srv: srv, log: log, now: now, runID: hex.EncodeToString(b[:]), byID: map[string]*agent{}}
+	r.env = agentEnv{wsURL: srv.wsURL, localIP: cfg.LocalIP, token: srv.token, now: now, log: clientLog, seed: cfg.Seed,
+		pionLogs: cfg.LogLevel == "debug"}
+	return r
+}
+
+// s1Room plans room number i: a supervisor and cfg.Size counties, all
+// sending video (and audio), everyone receiving everyone.
+func (r *runner) s1Room(i int) []agentSpec {
+	room := fmt.Sprintf("load-%s-s1-%03d", r.runID, i)
+	var video *videoSpec
+	if r.cfg.VideoKbps > 0 {
+		video = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 640, Height: 360}
+	}
+	specs := make([]agentSpec, 0, r.cfg.Size+1)
+	for p := 0; p <= r.cfg.Size; p++ {
+		role, id := sfu.RoleCounty, fmt.Sprintf("r%03d-county%03d", i, p)
+		if p == 0 {
+			role, id = sfu.RoleSupervisor, fmt.Sprintf("r%03d-supervisor", i)
+		}
+		specs = append(specs, agentSpec{Room: room, Identity: id, Role: role, Video: video, Audio: r.cfg.Audio,
+			Down: r.cfg.downFor(role), PacketBytes: r.cfg.PacketBytes})
+	}
+	return specs
+}
+
+// s2Room plans the province-wide session: the supervisor's 720p video and
+// audio, and each county's small video and audio.
+func (r *runner) s2Room() []agentSpec {
+	room := fmt.Sprintf("load-%s-s2", r.runID)
+	var big, small *videoSpec
+	if r.cfg.VideoKbps > 0 {
+		big = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 1280, Height: 720}
+	}
+	if r.cfg.SmallVideoKbps > 0 {
+		small = &videoSpec{Kbps: r.cfg.SmallVideoKbps, FPS: r.cfg.SmallFPS, Width: 320, Height: 180}
+	}
+	specs := []agentSpec{{Room: room, Identity: "supervisor", Role: sfu.RoleSupervisor, Video: big, Audio: r.cfg.Audio,
+		Down: r.cfg.downFor(sfu.RoleSupervisor), PacketBytes: r.cfg.PacketBytes}}
+	for c := 1; c <= r.cfg.Counties; c++ {
+		specs = append(specs, agentSpec{Room: room, Identity: fmt.Sprintf("county%03d", c), Role: sfu.RoleCounty,
+			Video: small, Audio: r.cfg.Audio, Down: r.cfg.downFor(sfu.RoleCounty), PacketBytes: r.cfg.PacketBytes})
+	}
+	return specs
+}
+
+// join brings in the planned participants: they connect cfg.JoinParallel
+// at a time, then publish, one at a time within a room (a Pion client
+// cannot resolve glare), rooms side by side. On error the ones that did
+// connect stay in r.agents, so closeAll releases them.
+func (r *runner) join(ctx context.Context, specs []agentSpec) error {
+	results := make(chan joinResult, len(specs))
+	sem := make(chan struct{}, r.cfg.JoinParallel)
+	var wg sync.WaitGroup
+	base := len(r.agents)
+	for i, spec := range specs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			jctx, cancel := context.WithTimeout(ctx, r.cfg.JoinTimeout)
+			defer cancel()
+			a, err := startAgent(jctx, spec, r.env, base+i)
+			results <- joinResult{a, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	if err := r.collect(results); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	byRoom := map[string][]*agent{}
+	var order []string
+	for _, a := range r.agents[base:] {
+		if byRoom[a.spec.Room] == nil {
+			order = append(order, a.spec.Room)
+		}
+		byRoom[a.spec.Room] = append(byRoom[a.spec.Room], a)
+	}
+	errs := make(chan error, len(order))
+	for _, room := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, a := range byRoom[room] {
+				pctx, cancel := context.WithTimeout(ctx, r.cfg.JoinTimeout)
+				err := a.publishAll(pctx)
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+type joinResult struct {
+	a   *agent
+	err error
+}
+
+func (r *runner) collect(results <-chan joinResult) error {
+	var errs []error
+	for res := range results {
+		if res.err != nil {
+			errs = append(errs, res.err)
+			continue
+		}
+		r.agents = append(r.agents, res.a)
+		r.byID[res.a.c.Self().ID] = res.a
+	}
+	return errors.Join(errs...)
+}
+
+// expectedTracks is how many remote tracks agent a should receive: every
+// track of everyone else in its room.
+func (r *runner) expectedTracks(a *agent) int {
+	n := 0
+	for _, o := range r.agents {
+		if o != a && o.spec.Room == a.spec.Room {
+			n += o.spec.tracks()
+		}
+	}
+	return n
+}
+
+// receivingTracks counts a's tracks that got at least one packet.
+func receivingTracks(a *agent) int {
+	n := 0
+	for _, t := range a.receiving() {
+		if t.packets.Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// settle waits until every participant receives every track it should.
+// It returns how many receivers still miss some when the timeout ends.
+func (r *runner) settle(ctx context.Context) (int, error) {
+	deadline := r.now().Add(r.cfg.SettleTimeout)
+	for {
+		missing := 0
+		for _, a := range r.agents {
+			if receivingTracks(a) < r.expectedTracks(a) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return 0, nil
+		}
+		if r.now().After(deadline) {
+			return missing, nil
+		}
+		select {
+		case <-ctx.Done():
+			return missing, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// snapshot is everything counted at one moment.
+type snapshot struct {
+	at          time.Time
+	server      serverSample
+	selfCPU     float64
+	sentPackets int64
+	sentBytes   int64
+	tracks      map[*recvTrack]trackCounts
+	hist        histSnap
+	cpuBusy     uint64 // machine-wide jiffies, /proc/stat
+	cpuTotal    uint64
+	loadAvg     float64
+}
+
+func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
+	s := &snapshot{tracks: map[*recvTrack]trackCounts{}}
+	var err error
+	if s.server, err = r.srv.sample(ctx); err != nil {
+		return nil, err
+	}
+	s.at = r.now()
+	s.selfCPU, _ = selfUsage()
+	s.cpuBusy, s.cpuTotal, _ = machineCPU()
+	s.loadAvg = loadAverage()
+	var h histSnap
+	for _, a := range r.agents {
+		p, b := a.sent()
+		s.sentPackets += p
+		s.sentBytes += b
+		for _, t := range a.receiving() {
+			s.tracks[t] = t.counts()
+		}
+		a.hist.snapshot(&h)
+		s.hist.add(&h)
+	}
+	return s, nil
+}
+
+// window measures for d, after --warmup: snapshots at both ends, and the server's memory
+// sampled every second in between for its peak.
+func (r *runner) window(ctx context.Context, d time.Duration) (start, end *snapshot, peakRSS int64, err error) {
+	select {
+	case <-ctx.Done():
+		return nil, nil, 0, ctx.Err()
+	case <-time.After(r.cfg.Warmup):
+	}
+	if start, err = r.snapshot(ctx); err != nil {
+		return nil, nil, 0, err
+	}
+	peakRSS = start.server.rss
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, nil, 0, ctx.Err()
+		case <-tick.C:
+			if s, err := r.srv.sample(ctx); err == nil {
+				peakRSS = max(peakRSS, s.rss)
+			}
+		case <-timer.C:
+			done = true
+		}
+	}
+	if end, err = r.snapshot(ctx); err != nil {
+		return nil, nil, 0, err
+	}
+	peakRSS = max(peakRSS, end.server.rss, end.server.hwm)
+	return start, end, peakRSS, nil
+}
+
+// stopMedia stops every publisher.
+func (r *runner) stopMedia() {
+	var wg sync.WaitGroup
+	for _, a := range r.agents {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.stopMedia() }()
+	}
+	wg.Wait()
+}
+
+// closeAll makes every participant leave, a few at a time.
+func (r *runner) closeAll() {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, a := range r.agents {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a.close()
+		}()
+	}
+	wg.Wait()
+	r.agents = nil
+}

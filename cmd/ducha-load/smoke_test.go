@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needGo returns the go tool, which --spawn needs to build the server.
+func needGo(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the go tool is not on PATH: the smoke test builds cmd/ducha with it (run it through `make test`)")
+		}
+		t.Skip("the go tool is not on PATH; `make test` runs this with it")
+	}
+	return p
+}
+
+// buildDucha builds the server once for both runs (DUCHA_LOAD_SERVER_BIN
+// names a prebuilt one instead).
+func buildDucha(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("DUCHA_LOAD_SERVER_BIN"); bin != "" {
+		return bin
+	}
+	goBin := needGo(t)
+	bin := filepath.Join(t.TempDir(), "ducha")
+	start := time.Now()
+	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/ducha-dev/ducha/cmd/ducha").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build cmd/ducha: %v\n%s", err, out)
+	}
+	t.Logf("built the server in %s", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+var spawnedPID = regexp.MustCompile(`msg="server spawned".* pid=(\d+)`)
+
+// runLoad runs ducha-load in this process as the command line would, and
+// returns the parsed JSON report and what it printed.
+func runLoad(t *testing.T, args ...string) (map[string]any, string) {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	code := realMain(append(args, "--json", jsonPath, "--log-level", "info"), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("ducha-load %s exited with %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code,
+			stdout.String(), stderr.String())
+	}
+	// The spawned server must be gone: stopped and reaped.
+	m := spawnedPID.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no spawned server in the log:\n%s", stderr.String())
+	}
+	if _, err := os.Stat("/proc/" + m[1]); err == nil {
+		t.Errorf("server pid %s still exists after the run", m[1])
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, b)
+	}
+	return rep, stdout.String()
+}
+
+// field walks a path of object keys and requires a number at its end.
+func field(t *testing.T, v any, path string) float64 {
+	t.Helper()
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %q is not inside an object", path, k)
+		}
+		if v, ok = m[k]; !ok {
+			t.Fatalf("report has no %s (missing %q)", path, k)
+		}
+	}
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%s is %T, want a number", path, v)
+	}
+	return f
+}
+
+// checkMediaFlowed asserts what any healthy run shows, whatever its speed.
+func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participants, streams, videoStreams int) {
+	t.Helper()
+	res := rep["result"]
+	if got := field(t, res, "participants"); int(got) != participants {
+		t.Errorf("participants %v, want %d", got, participants)
+	}
+	if got := field(t, res, "streams_expected"); int(got) != streams {
+		t.Errorf("streams_expected %v, want %d", got, streams)
+	}
+	if got := field(t, res, "streams_forwarded"); int(got) != streams {
+		t.Errorf("streams_forwarded %v, want %d", got, streams)
+	}
+	for _, p := range []string{"server.packets_in", "server.packets_out", "server.bytes_out", "server.cpu_seconds",
+		"server.peak_rss_bytes", "clients.packets_sent", "clients.packets_received", "forwarding_delay.samples",
+		"forwarding_delay.p99_ms", "derived.server_cpu_us_per_forwarded_packet", "derived.mcpu_per_forwarded_track",
+		"derived.server_cpu_ms_per_forwarded_mbit", "clients.load_tool_cpu_seconds"} {
+		if v := field(t, res, p); v <= 0 {
+			t.Errorf("%s = %v, want > 0", p, v)
+		}
+	}
+	for _, p := range []string{"clients.loss_percent", "clients.end_to_end_loss_percent", "derived.memory_per_participant_mib",
+		"forwarding_delay.p50_ms", "forwarding_delay.p95_ms", "join_to_first_frame.p50_ms", "join_to_first_frame.p95_ms"} {
+		if v := field(t, res, p); v < 0 {
+			t.Errorf("%s = %v, want >= 0", p, v)
+		}
+	}
+	if got := field(t, res, "join_to_first_frame.samples"); int(got) != videoStreams {
+		t.Errorf("join_to_first_frame.samples %v, want %d (every video stream shows a first frame)", got, videoStreams)
+	}
+	if got := field(t, res, "join_to_joined.samples"); int(got) != participants {
+		t.Errorf("join_to_joined.samples %v, want %d", got, participants)
+	}
+	receivers, _ := res.(map[string]any)["receivers"].([]any)
+	if len(receivers) != participants {
+		t.Fatalf("%d receivers in the report, want %d", len(receivers), participants)
+	}
+	for _, r := range receivers {
+		id := r.(map[string]any)["identity"]
+		if exp, got := field(t, r, "tracks_expected"), field(t, r, "tracks_receiving"); got != exp || exp == 0 {
+			t.Errorf("%v receives %v of %v tracks", id, got, exp)
+		}
+		if n := field(t, r, "min_track_packets"); n <= 0 {
+			t.Errorf("%v: a track received %v packets in the window", id, n)
+		}
+	}
+	for _, name := range []string{"server CPU us per forwarded packet", "mCPU per forwarded track"} {
+		if !strings.Contains(stdout, name) {
+			t.Errorf("the table lacks %q:\n%s", name, stdout)
+		}
+	}
+}
+
+// A few seconds of S1 and S2 at low bitrate against a spawned server: media
+// flows to every receiver, the report is complete, nothing is left running.
+// It asserts no speed.
+func TestSmoke(t *testing.T) {
+	start := time.Now()
+	base := runtime.NumGoroutine()
+	bin := buildDucha(t)
+	common := []string{"--spawn", "--server-bin", bin, "--duration", "4s", "--grace", "500ms",
+		"--settle-timeout", "20s", "--video-kbps", "200", "--small-video-kbps", "100"}
+
+	t.Run("s1", func(t *testing.T) {
+		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2")...)
+		// 3 participants, each receives the other two's video and audio.
+		checkMediaFlowed(t, rep, out, 3, 3*2*2, 3*2)
+	})
+	t.Run("s2", func(t *testing.T) {
+		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4")...)
+		// The SFU forwards every track to everyone: 5 x 4 x (video + audio).
+		checkMediaFlowed(t, rep, out, 5, 5*4*2, 5*4)
+		if s := rep["scenario"]; s != "s2" {
+			t.Errorf("scenario %v", s)
+		}
+	})
+
+	deadline := time.Now().Add(20 * time.Second)
+	for runtime.NumGoroutine() > base+5 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+5 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines: %d, started with %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+	t.Logf("smoke took %s", time.Since(start).Round(time.Millisecond))
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("smoke took %s, want under 60 s", d.Round(time.Second))
+	}
+}
+
+// Bad flags are usage errors; --server-arg collects the spawned server's
+// extra arguments; --down-who picks who gets the weak link.
+func TestConfigRejects(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "s1"}, // neither --spawn nor --data-dir
+		{"--spawn", "--scenario", "s3"},
+		{"--spawn", "--rooms", "0"},
+		{"--spawn", "--down-loss", "100"},
+		{"--spawn", "--down-who", "mayors"},
+		{"--spawn", "--server-pid", "12"},
+		{"--data-dir", "x", "--server-bin", "ducha"},
+		{"--spawn", "--local-ip", "::1"},
+		{"--spawn", "--duration", "10ms"},
+		{"--spawn", "extra"},
+		{"--spawn", "--pprof", "0.0.0.0:6061"},
+		{"--spawn", "--join-timeout", "0s"},
+	} {
+		var errb bytes.Buffer
+		if code := realMain(args, &bytes.Buffer{}, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage error)", args, code)
+		}
+	}
+	c, err := parseConfig([]string{"--spawn", "--server-arg", "--log-level=warn", "--server-arg", "-x",
+		"--down-kbps", "300", "--down-who", "counties"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strconv.Quote(strings.Join(c.ServerArgs, " ")) != strconv.Quote("--log-level=warn -x") {
+		t.Errorf("server args %q", c.ServerArgs)
+	}
+	if c.downFor("supervisor").active() || c.downFor("county").RateKbps != 300 {
+		t.Errorf("--down-who counties: supervisor %+v, county %+v", c.downFor("supervisor"), c.downFor("county"))
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+)
+
+// printReport writes the human-readable summary. The two figures runs are
+// compared by keep their exact names: "server CPU us per forwarded packet"
+// and "mCPU per forwarded track".
+func printReport(w io.Writer, rep *Report) {
+	if rep.Result != nil {
+		fmt.Fprintf(w, "\nducha-load %s\n", rep.Scenario)
+		printResult(w, rep.Result)
+	}
+	if len(rep.Steps) > 0 {
+		fmt.Fprintf(w, "\nramp stopped: %s\n", rep.StopReason)
+		if rep.LastGoodStep >= 0 {
+			good := rep.Steps[rep.LastGoodStep]
+			fmt.Fprintf(w, "last good step: %d rooms of 1+%d (%d participants)\n", good.Rooms, rep.Config.Size, good.Participants)
+			printResult(w, &good)
+		} else {
+			fmt.Fprintln(w, "no step stayed within the limits")
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+func printResult(w io.Writer, r *Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(name, format string, a ...any) {
+		fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{name}, a...)...)
+	}
+	fmt.Fprintln(tw, "load\t")
+	row("rooms / participants / published tracks", "%d / %d / %d", r.Rooms, r.Participants, r.PublishedTracks)
+	row("streams forwarded (expected)", "%d (%d)", r.StreamsForwarded, r.StreamsExpected)
+	row("receivers missing tracks", "%d", r.ReceiversWithoutMedia)
+	row("window", "%.1f s", r.WindowSeconds)
+	fmt.Fprintln(tw, "server (/metrics deltas)\t")
+	s := r.Server
+	row("packets in / out", "%d / %d", s.PacketsIn, s.PacketsOut)
+	row("bitrate in / out", "%.2f / %.2f Mbit/s", s.BitrateInMbps, s.BitrateOutMbps)
+	row("queue drops / keyframe skips", "%d / %d", s.QueueDrops, s.KeyframeSkips)
+	row("NACKs / retransmits / misses", "%d / %d / %d", s.NACKs, s.Retransmits, s.RetransmitMisses)
+	row("keyframe requests", "%d", s.KeyframeRequests)
+	row("CPU", "%.2f s = %.2f cores (%s)", s.CPUSeconds, s.CPUCores, s.CPUSource)
+	row("RSS baseline / peak", "%.1f / %.1f MiB", float64(s.BaselineRSSBytes)/mib, float64(s.PeakRSSBytes)/mib)
+	fmt.Fprintln(tw, "clients\t")
+	c := r.Clients
+	row("packets sent / received", "%d / %d", c.PacketsSent, c.PacketsReceived)
+	row("bitrate sent / received", "%.2f / %.2f Mbit/s", c.BitrateSentMbps, c.BitrateReceivedMbps)
+	after := "at window end"
+	if c.LossCountedAfterGrace {
+		after = "after grace"
+	}
+	row("loss after NACK", "%.3f%% (%d of %d, %s)", c.LossPercent, c.MissingPackets, c.ExpectedPackets, after)
+	row("loss after NACK video / audio", "%.3f%% / %.3f%% (audio has no NACK)", c.VideoLossPercent, c.AudioLossPercent)
+	row("end-to-end loss (SFU drops included)", "%.3f%% (%d of %d)", c.EndToEndLossPercent, c.EndToEndMissing, c.EndToEndExpected)
+	row("forwarding delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples)",
+		r.Delay.P50Ms, r.Delay.P95Ms, r.Delay.P99Ms, r.Delay.MaxMs, r.Delay.Samples)
+	row("join to first frame p50 / p95 / max", "%.0f / %.0f / %.0f ms (%d tracks, %d without a frame)",
+		r.JoinToFirstFrame.P50Ms, r.JoinToFirstFrame.P95Ms, r.JoinToFirstFrame.MaxMs, r.JoinToFirstFrame.Samples,
+		r.JoinToFirstFrame.Missing)
+	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
+		r.JoinToJoined.MaxMs)
+	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
+	row("load tool CPU / peak RSS", "%.2f cores / %.0f MiB", c.LoadToolCPUCores, float64(c.LoadToolPeakRSSBytes)/mib)
+	m := r.Machine
+	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f)",
+		m.BusyCores, m.OtherCores, m.CPUs, m.LoadAvgAtStart, m.LoadAvgAtEnd)
+	fmt.Fprintln(tw, "derived\t")
+	d := r.Derived
+	row("server CPU us per forwarded packet", "%.2f", d.ServerCPUUsPerForwardedPacket)
+	row("mCPU per forwarded track", "%.3f", d.MCPUPerForwardedTrack)
+	row("server CPU ms per forwarded megabit", "%.3f", d.ServerCPUMsPerForwardedMbit)
+	row("memory per participant", "%.2f MiB", d.MemoryPerParticipantMiB)
+	_ = tw.Flush()
+}
+
+func printRampHeader(w io.Writer) {
+	fmt.Fprintf(w, "%6s %6s %8s %8s %9s %12s %9s %8s %8s %9s %9s  %s\n", "rooms", "parts", "streams", "cores",
+		"us/pkt", "mCPU/track", "loss%", "e2e%", "p99ms", "tool-cpu", "others", "verdict")
+}
+
+func printRampStep(w io.Writer, r Result, verdict string) {
+	if verdict == "" {
+		verdict = "ok"
+	}
+	fmt.Fprintf(w, "%6d %6d %8d %8.2f %9.2f %12.3f %9.3f %8.3f %8.2f %9.2f %9.2f  %s\n", r.Rooms, r.Participants,
+		r.StreamsForwarded, r.Server.CPUCores, r.Derived.ServerCPUUsPerForwardedPacket, r.Derived.MCPUPerForwardedTrack,
+		r.Clients.LossPercent, r.Clients.EndToEndLossPercent, r.Delay.P99Ms, r.Clients.LoadToolCPUCores,
+		r.Machine.OtherCores, verdict)
+}
+
+// writeJSON writes the report, indented, replacing path atomically.
+func writeJSON(path string, rep *Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
