@@ -14,6 +14,10 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// keyframeRetry is how often a subscriber waiting for its first keyframe
+// asks the publisher again.
+const keyframeRetry = 500 * time.Millisecond
+
 // downTrack forwards one published track to one browser subscriber. It is
 // a webrtc.TrackLocal (Pion binds it to the subscriber's connection) and a
 // Subscriber (the fan-out writes to it). It rewrites SSRC, payload type,
@@ -38,6 +42,7 @@ type downTrack struct {
 	sender *webrtc.RTPSender
 	closed bool
 	rtx    rtxLimiter
+	kfAsk  time.Time // last keyframe request made while waiting for one
 	// ready is the subscriber connection's "media can flow" flag: before
 	// DTLS completes, Pion drops what we write, and a keyframe sent into
 	// that void would leave the subscriber waiting for the next one.
@@ -166,13 +171,20 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 	if !d.bound || d.closed || !d.ready.Load() {
 		return nil
 	}
+	now := d.up.clock.Now()
 	if d.needKF {
 		if !isKeyframeStart(d.up.codec, p.Payload) {
+			// A browser never asks for a keyframe of a stream it has not
+			// received yet, so keep asking until one is forwarded (the
+			// first may have come before this subscription could send).
+			if now.Sub(d.kfAsk) >= keyframeRetry {
+				d.kfAsk = now
+				go d.up.RequestKeyframe()
+			}
 			return nil
 		}
 		d.needKF = false
 	}
-	now := d.up.clock.Now()
 	seq, ts, ok := d.mung.rewrite(p.SequenceNumber, p.Timestamp, now, d.up.clockRate)
 	if !ok {
 		return nil

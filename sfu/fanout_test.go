@@ -138,3 +138,58 @@ func TestFanoutUnsubscribeStopsWriter(t *testing.T) {
 		t.Fatal("an unsubscribed subscriber still receives")
 	}
 }
+
+// A subscriber waiting for its first keyframe keeps asking the publisher
+// (a browser never asks for a stream it has not received), at most every
+// keyframeRetry, and stops once a keyframe went out.
+func TestWaitingSubscriberKeepsAskingForKeyframe(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	var ctr counters
+	var plis atomic.Int64
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, clk,
+		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
+		func(uint32) { plis.Add(1) })
+	defer u.close()
+	var ready atomic.Bool
+	ready.Store(true)
+	w := &countingWriter{}
+	dt := newDownTrack(u, &ctr, discardLogger(), &ready)
+	dt.bound, dt.writer, dt.ssrc, dt.pt = true, w, 9, 96
+	var pkt rtp.Packet
+	send := func(seq uint16, key bool) {
+		if err := pkt.Unmarshal(vp8Packet(seq, key)); err != nil {
+			t.Fatal(err)
+		}
+		if err := dt.WriteRTP(&pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 30; i++ { // 3 s of inter frames at 100 ms
+		send(uint16(i), false)
+		time.Sleep(2 * time.Millisecond) // the request runs on its own goroutine
+		clk.advance(100 * time.Millisecond)
+	}
+	eventually(t, 5*time.Second, "repeated keyframe requests", func() bool {
+		t.Logf("plis %d reqs %d ask %v", plis.Load(), ctr.keyframeRequests.Load(), dt.kfAsk)
+		return plis.Load() >= 5
+	})
+	if n := plis.Load(); n > 7 {
+		t.Fatalf("%d requests in 3 s, want about one per %v", n, keyframeRetry)
+	}
+	if w.n.Load() != 0 {
+		t.Fatal("inter frames forwarded before the first keyframe")
+	}
+	send(30, true)
+	before := plis.Load()
+	for i := 31; i < 60; i++ {
+		send(uint16(i), false)
+		clk.advance(100 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if plis.Load() != before {
+		t.Fatal("still asking after the keyframe was forwarded")
+	}
+	if w.n.Load() != 30 {
+		t.Fatalf("forwarded %d packets after the keyframe, want 30", w.n.Load())
+	}
+}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -195,6 +196,7 @@ func TestKeyframeDetection(t *testing.T) {
 
 // manualClock is an injected clock for throttling tests.
 type manualClock struct {
+	mu     sync.Mutex
 	now    time.Time
 	timers []*manualTimer
 }
@@ -207,19 +209,33 @@ type manualTimer struct {
 
 func (t *manualTimer) Stop() bool { s := !t.stopped; t.stopped = true; return s }
 
-func (c *manualClock) Now() time.Time { return c.now }
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
 func (c *manualClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	t := &manualTimer{at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
 	return t
 }
+
 func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
 	c.now = c.now.Add(d)
+	var due []*manualTimer
 	for _, t := range c.timers {
 		if !t.stopped && !t.at.After(c.now) {
 			t.stopped = true
-			t.f()
+			due = append(due, t)
 		}
+	}
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
 	}
 }
 
