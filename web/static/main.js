@@ -6,26 +6,13 @@ import { Signaling, socketURL, PROTOCOL_VERSION, FATAL_ERROR_CODES, FATAL_CLOSE_
 import { Peer } from './peer.js';
 import { UI } from './ui.js';
 import { openMedia } from './media.js';
+import { parseLink, fatalDialog } from './link.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 const CLOSE_PEER_FAILED = 4901;
-const FIRST_OFFER_WAIT_MS = 3000;
-
-// parseLink reads /join/{room}#t=TOKEN. The token stays in the fragment:
-// browsers never send fragments to servers or in Referer headers.
-export function parseLink(loc) {
-  const m = /^\/join\/([^/]+)\/?$/.exec(loc.pathname);
-  let room = '';
-  if (m) {
-    try {
-      room = decodeURIComponent(m[1]);
-    } catch {
-      room = '';
-    }
-  }
-  const token = new URLSearchParams(loc.hash.replace(/^#/, '')).get('t') || '';
-  return { room, token };
-}
+// A track the server announced but never sends (it may forward only some)
+// must not hold our camera back for long.
+const SUBSCRIBE_WAIT_MS = 3000;
 
 class Call {
   constructor(link, i18n) {
@@ -48,7 +35,6 @@ class Call {
     this.reconnects = 0;
     this.wasDisconnected = false;
     this.retryTimer = null;
-    this.publishGate = Promise.resolve();
     this.membersDefaultApplied = false;
     this.ui = new UI(document, i18n, {
       onMic: () => this.toggle('audio'),
@@ -159,7 +145,6 @@ class Call {
 
   onJoined(d) {
     this.phase = 'joined';
-    this.attempt = 0;
     this.self = d.self;
     this.participants = new Map();
     for (const p of d.participants || []) if (p.id !== d.self.id) this.participants.set(p.id, p);
@@ -179,17 +164,13 @@ class Call {
       signal: (type, data) => this.sig && this.sig.send(type, data),
       onTrack: (ev) => this.onRemoteTrack(ev),
       onFailed: (reason) => this.dropAndReconnect(reason),
+      // Back-off restarts only once media flows: a join that keeps failing
+      // to negotiate must not retry every second.
+      onConnected: () => {
+        this.attempt = 0;
+      },
       log: (...a) => this.log(...a),
     });
-    // When others already publish, the server's first offer is on its way.
-    // Offering our own tracks at the same moment would be glare, and
-    // Chromium mishandles the rollback that follows (see sdp.js), so we
-    // answer first and publish right after, or after a short wait.
-    const othersPublish = [...this.tracks.values()].some((t) => t.participantId !== this.self.id);
-    const peer = this.peer;
-    this.publishGate = othersPublish
-      ? Promise.race([peer.firstOffer, new Promise((r) => setTimeout(r, FIRST_OFFER_WAIT_MS))])
-      : Promise.resolve();
     if (this.self.role === 'observer') {
       this.mediaState = 'declined';
     } else if (this.localStream) {
@@ -253,7 +234,7 @@ class Call {
       this.mediaState = 'none';
       this.render();
       return this.ui.dialog({
-        titleKey: 'err.title',
+        titleKey: 'err.mediaTitle',
         textKey: res.error,
         actions: [
           {
@@ -270,6 +251,7 @@ class Call {
     }
     this.localStream = res.stream;
     this.mediaState = 'open';
+    this.ui.retryAudio();
     for (const t of res.stream.getAudioTracks()) t.enabled = !this.audioMuted;
     for (const t of res.stream.getVideoTracks()) t.enabled = !this.videoMuted;
     if (this.phase === 'joined') this.publish();
@@ -282,10 +264,14 @@ class Call {
     this.render();
   }
 
+  // publish sends our tracks once the server's pending offers are through.
+  // Offering while the server offers is glare, and Chromium mishandles the
+  // rollback that follows (see sdp.js): the server announces each track it
+  // will offer us (joined, track-published), so wait until those arrived.
   publish() {
     const peer = this.peer;
     if (!peer) return;
-    this.publishGate.then(() => {
+    this.whenSubscribed(peer).then(() => {
       if (this.peer !== peer || !this.localStream || peer.sources.size > 0) return;
       for (const t of this.localStream.getTracks()) {
         peer.addTrack(t, this.localStream, t.kind === 'audio' ? 'microphone' : 'camera');
@@ -293,6 +279,18 @@ class Call {
       // The server forgets mute state with the old connection.
       if (this.audioMuted && this.sig) this.sig.send('mute', { kind: 'audio', muted: true });
       if (this.videoMuted && this.sig) this.sig.send('mute', { kind: 'video', muted: true });
+    });
+  }
+
+  whenSubscribed(peer) {
+    const deadline = Date.now() + SUBSCRIBE_WAIT_MS;
+    return new Promise((resolve) => {
+      const check = () => {
+        const pending = [...this.tracks.values()].some((t) => t.participantId !== this.self.id && !this.remote.has(t.id));
+        if (!pending || this.peer !== peer || Date.now() > deadline) resolve();
+        else setTimeout(check, 100);
+      };
+      check();
     });
   }
 
@@ -345,17 +343,7 @@ class Call {
     this.teardownPeer();
     this.stopLocal();
     this.ui.hideBanner();
-    const rejoin = { key: 'btn.rejoin', primary: true, onClick: () => window.location.reload() };
-    const spec = {
-      invalid_link: { textKey: 'err.invalidLink' },
-      invalid_token: { textKey: 'err.invalidLink' },
-      token_expired: { textKey: 'err.invalidLink' },
-      wrong_room: { textKey: 'err.invalidLink' },
-      unsupported_version: { textKey: 'err.version', actions: [rejoin] },
-      unsupported: { textKey: 'err.unsupported' },
-      replaced: { textKey: 'err.replaced', detailKey: 'err.replacedDetail', actions: [rejoin] },
-    }[code] || { textKey: 'err.server', actions: [rejoin] };
-    this.ui.dialog({ titleKey: code === 'replaced' ? '' : 'err.title', ...spec });
+    this.ui.dialog(fatalDialog(code, () => window.location.reload()));
     this.render();
   }
 

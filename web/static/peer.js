@@ -2,7 +2,7 @@
 // negotiation" (PROTOCOL.md, flow step 3). The server is impolite and this
 // client polite: when both sides offer at once, ours is rolled back.
 
-import { fixExtmapIds } from './sdp.js';
+import { fixExtmapIds, extmapIds } from './sdp.js';
 
 // How long "disconnected" may last before we give up on the connection. Chrome
 // reports "failed" on its own only after about half a minute, which is a long
@@ -26,10 +26,6 @@ export class Peer {
     this.makingOffer = false;
     this.pending = []; // remote candidates that arrived before a remote description
     this.queue = Promise.resolve();
-    // firstOffer settles once the server's first offer has been handled.
-    this.firstOffer = new Promise((resolve) => {
-      this.resolveFirstOffer = resolve;
-    });
     this.closed = false;
     this.disconnectTimer = null;
 
@@ -52,7 +48,10 @@ export class Peer {
   // addTrack sends a local track, declared to the server as source.
   addTrack(track, stream, source) {
     this.sources.set(track.id, source || defaultSource(track.kind));
-    const sender = this.pc.addTrack(track, stream);
+    // addTransceiver, not addTrack: addTrack would reuse an m-line the
+    // server opened to send us someone else's track, mixing directions on one
+    // m-line. Our own m-lines, send-only, keep the two directions apart.
+    const { sender } = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     if (track.kind === 'video') this.keepResolution(sender);
     return sender;
   }
@@ -89,7 +88,8 @@ export class Peer {
         // Chromium can produce an offer it then refuses after a glare
         // rollback (see fixExtmapIds); repair the ids and apply it ourselves.
         const offer = await this.pc.createOffer();
-        const fixed = fixExtmapIds(offer.sdp);
+        const server = this.pc.currentRemoteDescription || this.pc.remoteDescription;
+        const fixed = fixExtmapIds(offer.sdp, extmapIds(server && server.sdp));
         if (!fixed.changed) throw err;
         this.log('peer: offer refused, retrying with repaired extension ids', err.message);
         await this.pc.setLocalDescription({ type: 'offer', sdp: fixed.sdp });
@@ -132,8 +132,6 @@ export class Peer {
         this.signal('answer', { sdp: this.pc.localDescription.sdp });
       } catch (err) {
         this.negotiationFailed('applying the server offer', err);
-      } finally {
-        this.resolveFirstOffer();
       }
     });
   }
@@ -213,7 +211,6 @@ export class Peer {
   close() {
     if (this.closed) return;
     this.closed = true;
-    this.resolveFirstOffer();
     clearTimeout(this.disconnectTimer);
     const pc = this.pc;
     pc.onnegotiationneeded = null;

@@ -71,7 +71,7 @@ export class UI {
     this.$('btn-members-close').addEventListener('click', () => this.showMembers(false));
     this.$('btn-lang').addEventListener('click', () => i18n.toggle());
     this.$('banner').addEventListener('click', () => {
-      if (this.audioBlocked) this.unblockAudio();
+      if (this.audioBlocked) this.retryAudio();
     });
     i18n.onChange(() => {
       if (this.last) this.render(this.last);
@@ -234,7 +234,8 @@ export class UI {
     tile.querySelector('.role').textContent = spec.screen ? '' : this.t(ROLE_KEYS[spec.role] || 'role.unknown');
     tile.querySelector('.avatar-letter').textContent = spec.local ? this.t('me') : initial(spec.name);
     const badge = tile.querySelector('.muted-badge');
-    badge.hidden = !spec.audioMuted || !!spec.screen;
+    // Observers never have a microphone; "muted" would suggest they could speak.
+    badge.hidden = !spec.audioMuted || !!spec.screen || spec.role === 'observer';
     badge.querySelector('.muted-text').textContent = this.t('tile.muted');
     const showVideo = !!spec.video && !spec.videoMuted;
     tile.classList.toggle('no-video', !showVideo);
@@ -256,10 +257,12 @@ export class UI {
       const name = el('span', 'member-name', (p.name || p.identity || '') + (p.me ? this.t('members.me') : ''));
       const role = el('span', `role-chip role-${p.role}`, this.t(ROLE_KEYS[p.role] || 'role.unknown'));
       const state = el('span', 'member-state');
-      const mic = icon('mic', { crossed: audioMuted });
-      mic.setAttribute('aria-label', this.t(audioMuted ? 'tile.muted' : 'members.micOn'));
-      state.append(mic);
-      if (videoMuted) state.append(icon('camera', { crossed: true }));
+      if (p.role !== 'observer') {
+        const mic = icon('mic', { crossed: audioMuted });
+        mic.setAttribute('aria-label', this.t(audioMuted ? 'tile.muted' : 'members.micOn'));
+        state.append(mic);
+        if (videoMuted) state.append(icon('camera', { crossed: true }));
+      }
       li.append(el('span', 'member-avatar', initial(p.name || p.identity)), name, role, state);
       list.append(li);
     }
@@ -291,9 +294,15 @@ export class UI {
     else this.hideBanner('banner.audioBlocked');
   }
 
-  unblockAudio() {
-    for (const a of this.doc.querySelectorAll('.tile audio')) if (a.srcObject) a.play().catch(() => {});
-    this.setAudioBlocked(false);
+  // retryAudio starts every remote <audio> again; the banner goes away only
+  // if the browser now allows it. Called on a click, and when our camera
+  // opens (Chromium allows sound while a page captures).
+  async retryAudio() {
+    if (!this.audioBlocked) return;
+    const results = await Promise.allSettled(
+      [...this.doc.querySelectorAll('.tile audio')].filter((a) => a.srcObject).map((a) => a.play()),
+    );
+    if (results.every((r) => r.status === 'fulfilled')) this.setAudioBlocked(false);
   }
 
   // dialog covers the page with a message and buttons:
