@@ -20,7 +20,7 @@ import (
 // make test with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci).
 func playwrightPath(t *testing.T) string {
 	t.Helper()
-	for _, dir := range []string{"../../web/e2e/node_modules", "testdata/node/node_modules"} {
+	for _, dir := range []string{"../../web/e2e/node_modules"} {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			continue
@@ -30,7 +30,7 @@ func playwrightPath(t *testing.T) string {
 		}
 	}
 	const msg = "playwright-core not installed: run `make test` (it runs " +
-		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in recording/mux/testdata/node)"
+		"npm ci in web/e2e)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
