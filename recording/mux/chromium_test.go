@@ -15,9 +15,8 @@ import (
 	"time"
 )
 
-// playwrightPath returns a node_modules directory holding playwright-core:
-// the web e2e suite's, or this package's own (testdata/node, installed by
-// make test with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci).
+// playwrightPath returns the node_modules directory holding playwright-core:
+// the web e2e suite's (make test runs npm ci there).
 func playwrightPath(t *testing.T) string {
 	t.Helper()
 	for _, dir := range []string{"../../web/e2e/node_modules"} {
