@@ -110,6 +110,6 @@ func newAPI(cfg config, store rooms.Store, joinKey ed25519.PrivateKey, ctl *live
 		Store: store, Accounts: accts, Moderator: moderator{ctl, store}, Recordings: recordings{ev},
 		ErrBadAction: signaling.ErrBadAction, Tokens: token.NewIssuer(joinKey, time.Now), PublicURL: publicURL,
 		CookieKey: cookieKey, SecureCookies: strings.HasPrefix(publicURL, "https://"),
-		Logger: log.With("component", "api"),
+		Logger: log.With("component", "api"), OnCancel: ctl.Cancelled,
 	})
 }

@@ -405,6 +405,9 @@ func (s *Server) cancelSession(w http.ResponseWriter, r *http.Request, c caller)
 		return err
 	}
 	s.log.Info("session cancelled", "session", updated.ID, "by", c.acct.Username)
+	if s.cfg.OnCancel != nil {
+		s.cfg.OnCancel(updated.ID) // whoever waits in the lobby is sent home
+	}
 	setETag(w, updated)
 	writeJSON(w, http.StatusOK, s.view(r.Context(), updated))
 	return nil

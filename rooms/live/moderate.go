@@ -196,6 +196,16 @@ func (c *Controller) updateSession(ctx context.Context, sessionID, actor string,
 	return nil
 }
 
+// Cancelled disconnects everyone still connected to a session that was
+// cancelled (county officials waiting in its lobby, typically).
+func (c *Controller) Cancelled(sessionID string) {
+	if ls := c.lookup(sessionID); ls != nil {
+		for _, m := range ls.all() {
+			m.kick("session_ended")
+		}
+	}
+}
+
 // LiveParticipant is a connected participant, for the API.
 type LiveParticipant struct {
 	ID, Identity, Name, Role, Unit string
