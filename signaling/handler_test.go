@@ -457,3 +457,33 @@ func TestJoinRefusedBySession(t *testing.T) {
 		})
 	}
 }
+
+// A participant in the lobby hears nothing of the call until `admitted`,
+// then gets the held events after it; session events pass meanwhile.
+func TestLobbyHoldsCallEventsUntilAdmitted(t *testing.T) {
+	e := newEnv(t, nil)
+	e.conf.mu.Lock()
+	e.conf.result = sfu.JoinResult{}
+	e.conf.lobby = true
+	e.conf.mu.Unlock()
+	c, j, sess := e.joinAs("r", "u", sfu.RoleCounty)
+	if !j.Lobby {
+		t.Fatal("joined without lobby")
+	}
+	n := sess.n
+	n.Offer("v=0 early")
+	n.Candidate(webrtc.ICECandidateInit{Candidate: "candidate:early"})
+	n.SessionUpdated(SessionState{ID: "r", Status: "lobby"})
+	var su SessionUpdated
+	c.expect(TypeSessionUpdated, &su) // session events are not held
+	n.Admitted(JoinResult{})
+	var adm Joined
+	c.expect(TypeAdmitted, &adm)
+	var off SDP
+	c.expect(TypeOffer, &off)
+	if off.SDP != "v=0 early" {
+		t.Fatalf("held offer %q", off.SDP)
+	}
+	var cand webrtc.ICECandidateInit
+	c.expect(TypeCandidate, &cand)
+}

@@ -73,6 +73,7 @@ type fakeConf struct {
 	mu       sync.Mutex
 	joinErr  error
 	result   sfu.JoinResult
+	lobby    bool // Join answers as if the participant waits in the lobby
 	onJoin   func(info sfu.ParticipantInfo, n sfu.Notifier)
 	errFor   func(method string) error
 	sessions []*fakeSession
@@ -83,7 +84,7 @@ func newFakeConf() *fakeConf { return &fakeConf{joined: make(chan *fakeSession, 
 
 func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n Notifier) (Session, JoinResult, error) {
 	f.mu.Lock()
-	joinErr, res, onJoin := f.joinErr, f.result, f.onJoin
+	joinErr, res, onJoin, lobby := f.joinErr, f.result, f.onJoin, f.lobby
 	f.mu.Unlock()
 	if onJoin != nil {
 		onJoin(info, n)
@@ -97,7 +98,7 @@ func (f *fakeConf) Join(room string, info sfu.ParticipantInfo, n Notifier) (Sess
 	f.mu.Unlock()
 	f.joined <- s
 	res.Self = sfu.ParticipantState{ParticipantInfo: info}
-	return s, JoinResult{JoinResult: res}, nil
+	return s, JoinResult{JoinResult: res, Lobby: lobby}, nil
 }
 
 func (f *fakeConf) err(method string) error {
@@ -120,7 +121,7 @@ type fakeSession struct {
 	conf   *fakeConf
 	room   string
 	info   sfu.ParticipantInfo
-	n      sfu.Notifier
+	n      Notifier
 	leaves chan string
 
 	mu    sync.Mutex

@@ -8,10 +8,12 @@ import (
 	"github.com/ducha-dev/ducha/sfu"
 )
 
-// notifier is the sfu.Notifier of one connection. The SFU may call it
-// during Conference.Join, before the client has been sent `joined`; those
-// events are held back so that `joined` is always the first thing a client
-// hears about the room.
+// notifier is the Notifier of one connection. The SFU may call it during
+// Conference.Join, before the client has been sent `joined`; those events
+// are held back so that `joined` is always the first thing a client hears
+// about the room. Likewise a participant in the lobby hears nothing of the
+// call (offers, candidates, participants, tracks) until `admitted` went out:
+// the conference joins it to the SFU just before admitting it.
 type notifier struct {
 	c    *conn
 	room string
@@ -19,7 +21,9 @@ type notifier struct {
 	mu      sync.Mutex
 	open    bool
 	dead    bool
-	pending []outMsg
+	lobby   bool     // the call's events wait in held
+	pending []outMsg // before `joined`
+	held    []outMsg // in the lobby, before `admitted`
 }
 
 var _ Notifier = (*notifier)(nil)
@@ -35,11 +39,50 @@ func (n *notifier) start(first outMsg) {
 		return
 	}
 	n.c.enqueue(first)
+	if j, ok := first.Data.(Joined); ok && j.Lobby {
+		n.lobby = true
+	}
 	for _, m := range n.pending {
-		n.c.enqueue(m)
+		n.deliverLocked(m)
 	}
 	n.pending = nil
 	n.open = true
+}
+
+// callEvent reports whether a message belongs to the call (held in the
+// lobby) rather than to the session (lobby and session state, chat, closed).
+func callEvent(typ string) bool {
+	switch typ {
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeParticipantJoined, TypeParticipantLeft,
+		TypeParticipantUpdated, TypeTrackPublished, TypeTrackRemoved:
+		return true
+	}
+	return false
+}
+
+// deliverLocked queues m for the client, or holds it while in the lobby.
+// `admitted` ends the lobby: it goes out first, then what was held.
+func (n *notifier) deliverLocked(m outMsg) {
+	if m.Type == TypeAdmitted {
+		n.c.enqueue(m)
+		n.lobby = false
+		for _, h := range n.held {
+			n.c.enqueue(h)
+		}
+		n.held = nil
+		return
+	}
+	if n.lobby && callEvent(m.Type) {
+		if len(n.held) >= n.c.lim.OutboundQueue {
+			n.dead = true
+			n.held = nil
+			n.c.slowConsumer()
+			return
+		}
+		n.held = append(n.held, m)
+		return
+	}
+	n.c.enqueue(m)
 }
 
 // discard drops everything: the join failed and the SFU has no business
@@ -57,7 +100,7 @@ func (n *notifier) send(m outMsg) {
 	switch {
 	case n.dead:
 	case n.open:
-		n.c.enqueue(m)
+		n.deliverLocked(m)
 	case len(n.pending) >= n.c.lim.OutboundQueue:
 		n.dead = true
 		n.pending = nil
