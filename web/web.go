@@ -64,6 +64,8 @@ type handler struct {
 //
 //	GET /               the landing page
 //	GET /join/{room}    the join page (room and token are read by the page itself)
+//	GET /console/       the supervisor console (it routes by the URL fragment)
+//	GET /console/x.html another console page, e.g. report.html?session=ID
 //	GET /static/...     the embedded files
 //
 // Anything else is 404. Mount it at "/" beside /ws and the API routes.
@@ -71,6 +73,8 @@ func Handler() http.Handler {
 	h := &handler{assets: loadAssets(), mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /{$}", h.page("index.html"))
 	h.mux.HandleFunc("GET /join/{room}", h.page("join.html"))
+	// "/console" alone is redirected here by the mux.
+	h.mux.HandleFunc("GET /console/{path...}", h.console)
 	h.mux.HandleFunc("GET /static/{file...}", h.static)
 	return h
 }
@@ -113,6 +117,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) page(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, name) }
+}
+
+// console serves the console's pages. Its screens are routed by the URL
+// fragment, so any other extension-less path (a bookmark of an older
+// layout, a typed URL) gets the console too rather than a bare 404; files
+// with an extension must exist, so a broken link to one stays visible.
+func (h *handler) console(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("path")
+	switch {
+	case name == "" || (path.Ext(name) == "" && !strings.Contains(name, "..")):
+		h.serve(w, r, "console/index.html")
+	case path.Ext(name) == ".html" && !strings.Contains(name, "/"):
+		h.serve(w, r, "console/"+name)
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 func (h *handler) static(w http.ResponseWriter, r *http.Request) {

@@ -44,6 +44,11 @@ func TestRoutes(t *testing.T) {
 		{"/static/i18n.js", "text/javascript; charset=utf-8", "摄像头或麦克风被其他程序占用，请关闭其他程序后重试"},
 		{"/static/style.css", "text/css; charset=utf-8", ".tile"},
 		{"/static/favicon.svg", "image/svg+xml", "<svg"},
+		{"/console/", "text/html; charset=utf-8", `src="/static/console/app.js"`},
+		{"/console/sessions/XS3TJPABN5VKKJ2JHN3MLOV4DK", "text/html; charset=utf-8", `src="/static/console/app.js"`},
+		{"/console/report.html?session=XS3TJPABN5VKKJ2JHN3MLOV4DK", "text/html; charset=utf-8", `src="/static/console/report.js"`},
+		{"/static/console/app.js", "text/javascript; charset=utf-8", "mountSession"},
+		{"/static/console/console.css", "text/css; charset=utf-8", ".rec-dot"},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -66,7 +71,8 @@ func TestRoutes(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	h := Handler()
-	for _, p := range []string{"/join/", "/join", "/join/a/b", "/static/", "/static/nope.js", "/static/../web.go", "/index.html", "/ws-not-here"} {
+	for _, p := range []string{"/join/", "/join", "/join/a/b", "/static/", "/static/nope.js", "/static/../web.go", "/index.html", "/ws-not-here",
+		"/console/app.js", "/console/nope.html", "/console/a/report.html", "/console/../web.go"} {
 		res := get(t, h, http.MethodGet, p, nil)
 		if res.StatusCode != http.StatusNotFound && res.StatusCode != http.StatusTemporaryRedirect {
 			t.Errorf("%s: status %d, want 404 (or 307 to the cleaned path)", p, res.StatusCode)
@@ -77,6 +83,10 @@ func TestNotFound(t *testing.T) {
 	}
 	if res := get(t, h, http.MethodPost, "/", nil); res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /: status %d, want 405", res.StatusCode)
+	}
+	res := get(t, h, http.MethodGet, "/console", nil)
+	if res.StatusCode/100 != 3 || res.Header.Get("Location") != "/console/" {
+		t.Errorf("GET /console: status %d, Location %q, want a redirect to /console/", res.StatusCode, res.Header.Get("Location"))
 	}
 }
 
@@ -197,10 +207,24 @@ func dictKeys(t *testing.T, src, start string) map[string]bool {
 }
 
 // Both languages must carry the same keys, and every key the call pages use
-// must exist, or a user sees a raw key such as "err.deviceBusy". Pages in
-// subdirectories (the console) keep their own dictionaries.
+// must exist, or a user sees a raw key such as "err.deviceBusy". The console
+// (console/) keeps its own dictionary, checked below.
 func TestI18nComplete(t *testing.T) {
-	src := staticFiles(t, ".js")["i18n.js"]
+	i18nComplete(t, "i18n.js", func(name string) bool { return !strings.Contains(name, "/") },
+		`'((?:app|landing|lang|room|role|btn|tile|members|status|banner|toast|err|left|lobby|chat|mod|rec)\.[A-Za-z]+)'`)
+}
+
+// The console has its own dictionary (console/i18n.js) and key namespaces.
+func TestConsoleI18nComplete(t *testing.T) {
+	i18nComplete(t, "console/i18n.js", func(name string) bool { return strings.HasPrefix(name, "console/") },
+		`'((?:con|nav|login|prole|st|list|form|sess|inv|lobby|part|att|ev|ov|rep|dur|cerr)\.[A-Za-z_.]+)'`)
+}
+
+// i18nComplete checks one dictionary file against the pages it serves
+// (mine picks them by path); usedPattern finds the keys quoted in scripts.
+func i18nComplete(t *testing.T, dictFile string, mine func(string) bool, usedPattern string) {
+	t.Helper()
+	src := staticFiles(t, ".js")[dictFile]
 	zh, en := dictKeys(t, src, "const zh = {"), dictKeys(t, src, "const en = {")
 	if len(zh) < 40 {
 		t.Fatalf("only %d zh keys parsed", len(zh))
@@ -220,7 +244,7 @@ func TestI18nComplete(t *testing.T) {
 	for _, d := range diff {
 		t.Error(d)
 	}
-	used := regexp.MustCompile(`'((?:app|landing|lang|room|role|btn|tile|members|status|banner|toast|err|left)\.[A-Za-z]+)'`)
+	used := regexp.MustCompile(usedPattern)
 	attr := regexp.MustCompile(`data-i18n(?:-[a-z-]+)?="([\w.]+)"`)
 	check := func(file string, keys [][]string) {
 		for _, m := range keys {
@@ -230,12 +254,12 @@ func TestI18nComplete(t *testing.T) {
 		}
 	}
 	for name, js := range staticFiles(t, ".js") {
-		if name != "i18n.js" && !strings.Contains(name, "/") {
+		if name != dictFile && mine(name) {
 			check(name, used.FindAllStringSubmatch(js, -1))
 		}
 	}
 	for name, html := range staticFiles(t, ".html") {
-		if !strings.Contains(name, "/") {
+		if mine(name) {
 			check(name, attr.FindAllStringSubmatch(html, -1))
 		}
 	}

@@ -291,6 +291,22 @@ async function story(browser, opts, result) {
     await poll(n, () => consoleState(con), (s) => s.status === 'live');
   });
 
+  await run('overview', async (n) => {
+    // The bureau's overview lists the running session with county A's link quality.
+    await con.evaluate(() => { window.location.hash = '#/overview'; });
+    const o = await poll(n, () => con.evaluate((id) => {
+      const card = document.querySelector(`#overview article[data-session-id="${id}"]`);
+      if (!card) return null;
+      return Array.from(card.querySelectorAll('tbody tr'), (tr) => {
+        const q = tr.querySelector('[data-quality]');
+        return { unit: tr.dataset.unit, quality: q ? q.dataset.quality : '' };
+      });
+    }, sessionId), (rows) => rows && rows.some((r) => r.unit === UNIT_A.code));
+    result.overview = o;
+    await con.evaluate((id) => { window.location.hash = `#/session/${id}`; }, sessionId);
+    await poll(`${n} (back)`, () => consoleState(con), (s) => s.status === 'live' && s.participants.some((p) => p.unit === UNIT_A.code));
+  });
+
   const countyPid = (await callState(county)).state.self.id;
   await run('mute-from-console', async (n) => {
     await con.click(`#panel-participants li[data-participant-id="${countyPid}"] [data-action="mute"]`);

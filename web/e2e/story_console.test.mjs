@@ -7,6 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MESSAGES, createI18n } from '../static/console/i18n.js';
+import { MESSAGES as JOIN_MESSAGES } from '../static/i18n.js';
+import { fatalDialog } from '../static/link.js';
 import { createApi, ApiError, errorText } from '../static/console/api.js';
 import {
   toRFC3339, inputValue, fromInput, duration, attendanceText, quality, allowedControls,
@@ -134,6 +136,8 @@ test('eventText words the log, telling self-mute from the supervisor’s', () =>
   assert.equal(e('mute', { name: '小店区信访局', kind: 'video' }), '小店区信访局 关闭摄像头');
   assert.equal(e('chat', { name: '张督查', text: '请汇报' }), '张督查：请汇报');
   assert.equal(e('legal_hold_on', {}), 'legal_hold_on');
+  assert.equal(eventText({ type: 'invite', data: { unit: '140105' } }, t, { 140105: '小店区信访局' }), '为 小店区信访局 生成邀请链接');
+  assert.equal(eventText({ type: 'revoke', data: { unit: '140199' } }, t, { 140105: '小店区信访局' }), '140199 的邀请链接已撤销');
 });
 
 function fakeFetch(script) {
@@ -206,4 +210,27 @@ test('API errors keep their code; a lost sign-in is reported once', async () => 
   assert.equal(errorText(e5, t), '无法连接服务器，请检查网络后重试');
   assert.equal(await api.me(), null, 'me() answers null when signed out');
   assert.equal(lost, 1);
+});
+
+test('the join page ends a supervision session with the supervisor’s reason, in plain Chinese', () => {
+  const zhJoin = JOIN_MESSAGES.zh;
+  const reload = () => {};
+  const text = (code) => zhJoin[fatalDialog(code, reload).textKey];
+  assert.equal(text('removed'), '您已被督查人员移出本次督查');
+  assert.equal(text('session_ended'), '本次督查已结束');
+  assert.equal(text('invitation_revoked'), '邀请链接已被撤销，请联系督查人员获取新的链接');
+  assert.match(text('invitation_not_yet_valid'), /30 分钟/);
+  // Only "too early" may be retried with the same link; the others are final.
+  for (const code of ['removed', 'session_ended', 'invitation_revoked']) {
+    assert.deepEqual(fatalDialog(code, reload).actions || [], [], code);
+  }
+  assert.equal(fatalDialog('invitation_not_yet_valid', reload).actions[0].onClick, reload);
+  for (const code of ['removed', 'session_ended', 'invitation_revoked', 'invitation_not_yet_valid']) {
+    const d = fatalDialog(code, reload);
+    for (const k of [d.titleKey, d.textKey, d.detailKey].filter(Boolean)) {
+      assert.ok(zhJoin[k] && JOIN_MESSAGES.en[k], `${code}: key ${k} missing`);
+    }
+  }
+  assert.equal(zhJoin['lobby.text'], '请在候会室等候，督查人员准入后自动进入');
+  assert.equal(zhJoin['mod.muted'], '您已被督查人员静音');
 });

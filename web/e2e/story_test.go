@@ -174,7 +174,7 @@ func TestSupervisionStory(t *testing.T) {
 
 	r := runStory(t, node, srv.base)
 	requireStorySteps(t, r, "sign-in", "schedule", "invite", "open-lobby", "supervisor-joins", "county-waits-in-lobby",
-		"supervisor-sees-lobby", "admit", "media-both-ways", "recording-dot", "start", "mute-from-console",
+		"supervisor-sees-lobby", "admit", "media-both-ways", "recording-dot", "start", "overview", "mute-from-console",
 		"unmute-from-call-page", "chat", "remove", "removed-stays-out", "link-refused", "end", "attendance-panel", "report-page")
 	for name, v := range map[string]*videoStats{"supervisor": r.Supervisor, "county A": r.County} {
 		if v == nil || v.FrameWidth != 640 || v.FramesDecoded < 10 {

@@ -20,6 +20,7 @@ const SHAPES = {
   ],
   leave: [['path', { d: 'M2.5 14.5c5.2-5.3 13.8-5.3 19 0l-2.6 3-3.6-1.6v-2.6c-2.2-.8-4.4-.8-6.6 0v2.6L5.1 17.5z' }]],
   close: [['path', { d: 'M6 6l12 12M18 6L6 18' }]],
+  chat: [['path', { d: 'M4 5.5h16v10.5H10l-4.5 3.5V16H4z' }], ['path', { d: 'M8 9.5h8M8 12.5h5' }]],
   slash: [['path', { d: 'M3.5 3.5l17 17', class: 'icon-slash' }]],
 };
 

@@ -30,6 +30,11 @@ export function fatalDialog(code, onRejoin) {
     unsupported_version: { textKey: 'err.version', actions: [rejoin] },
     unsupported: { textKey: 'err.unsupported' },
     replaced: { titleKey: '', textKey: 'err.replaced', detailKey: 'err.replacedDetail', actions: [rejoin] },
+    // Supervision sessions: the supervisor's decisions end the page for good.
+    removed: { titleKey: 'err.removedTitle', textKey: 'err.removed', detailKey: 'err.removedDetail' },
+    session_ended: { titleKey: 'err.endedTitle', textKey: 'err.sessionEnded', detailKey: 'err.sessionEndedDetail' },
+    invitation_revoked: { textKey: 'err.revoked' },
+    invitation_not_yet_valid: { textKey: 'err.notYetValid', actions: [{ ...rejoin, key: 'btn.retry' }] },
   };
   return { titleKey: 'err.title', ...(specs[code] || { textKey: 'err.server', actions: [rejoin] }) };
 }

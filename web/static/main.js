@@ -7,9 +7,16 @@ import { Peer } from './peer.js';
 import { UI } from './ui.js';
 import { openMedia } from './media.js';
 import { parseLink, fatalDialog } from './link.js';
+import { ChatPanel } from './chat.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 const CLOSE_PEER_FAILED = 4901;
+// Refusals of a supervision session (PROTOCOL.md): the same link cannot
+// succeed later, so the page ends instead of reconnecting.
+const SESSION_FATAL_CODES = new Set(['session_ended', 'invitation_revoked', 'invitation_not_yet_valid']);
+const CLOSE_SESSION_REFUSED = 4003;
+// `closed` reasons that are someone's decision: reconnecting would undo it.
+const FINAL_CLOSE_REASONS = new Set(['replaced', 'removed', 'session_ended']);
 // A track the server announced but never sends (it may forward only some)
 // must not hold our camera back for long.
 const SUBSCRIBE_WAIT_MS = 3000;
@@ -19,7 +26,7 @@ class Call {
     this.room = link.room;
     this.token = link.token;
     this.i18n = i18n;
-    this.phase = 'starting'; // starting, connecting, joined, reconnecting, left, error
+    this.phase = 'starting'; // starting, connecting, lobby, joined, reconnecting, left, error
     this.errorCode = '';
     this.self = null;
     this.participants = new Map(); // id -> Participant (others only)
@@ -36,10 +43,18 @@ class Call {
     this.wasDisconnected = false;
     this.retryTimer = null;
     this.membersDefaultApplied = false;
+    this.session = null; // the supervision session; null in ad-hoc rooms
+    this.waiting = []; // the lobby, as told to supervisors (lobby-updated)
+    this.modMuted = false; // muted by the supervisor
+    this.early = []; // offer and candidates that overtook `admitted`
     this.ui = new UI(document, i18n, {
       onMic: () => this.toggle('audio'),
       onCam: () => this.toggle('video'),
       onLeave: () => this.leave(),
+      onModerate: (action, p) => this.moderate(action, p),
+    });
+    this.chat = new ChatPanel(document, i18n, {
+      onSend: (text) => this.phase === 'joined' && !!this.sig && this.sig.send('chat', { text }) !== null,
     });
   }
 
@@ -77,6 +92,11 @@ class Call {
     this.log('socket closed', info);
     if (this.phase === 'left' || this.phase === 'error') return;
     if (FATAL_CLOSE_CODES.has(info.code)) return this.fatal(info.code === 4001 ? 'invalid_token' : 'unsupported_version');
+    // The error that explains a 4003 comes first; the close reason carries
+    // the same code in case it was lost.
+    if (info.code === CLOSE_SESSION_REFUSED) {
+      return this.fatal(SESSION_FATAL_CODES.has(info.reason) ? info.reason : 'session_ended');
+    }
     this.scheduleReconnect();
   }
 
@@ -106,11 +126,23 @@ class Call {
     switch (msg.type) {
       case 'joined':
         return this.onJoined(d);
+      case 'admitted':
+        // The same data as joined: the call starts now.
+        this.ui.toast('toast.admitted');
+        return this.onJoined(d);
+      case 'session-updated':
+        return this.onSessionUpdated(d.session);
+      case 'lobby-updated':
+        return this.onLobbyUpdated(d.waiting || []);
+      case 'chat':
+        return this.chat.add(d, this.self ? this.self.id : '');
       case 'offer':
+        if (this.holdEarly(msg)) return;
         return this.peer && this.peer.handleOffer(d.sdp);
       case 'answer':
         return this.peer && this.peer.handleAnswer(d.sdp);
       case 'candidate':
+        if (this.holdEarly(msg)) return;
         return this.peer && this.peer.handleCandidate(d);
       case 'participant-joined':
         return this.upsertParticipant(d.participant, true);
@@ -128,7 +160,7 @@ class Call {
         }
         return this.render();
       case 'closed':
-        if (d.reason === 'replaced') return this.fatal('replaced');
+        if (FINAL_CLOSE_REASONS.has(d.reason)) return this.fatal(d.reason);
         return; // the socket close that follows decides about reconnecting
       case 'error':
         return this.onError(d);
@@ -139,13 +171,18 @@ class Call {
 
   onError(d) {
     this.log('server error', d.code, d.message, d.ref);
-    if (FATAL_ERROR_CODES.has(d.code)) return this.fatal(d.code);
+    if (FATAL_ERROR_CODES.has(d.code) || SESSION_FATAL_CODES.has(d.code)) return this.fatal(d.code);
     if (d.code === 'forbidden') this.ui.toast('err.forbidden');
+    if (d.code === 'bad_action') this.ui.toast('err.badAction');
   }
 
   onJoined(d) {
+    this.session = d.session || null;
+    if (d.lobby) return this.enterLobby(d);
     this.phase = 'joined';
+    this.chat.setEnabled(true);
     this.self = d.self;
+    this.setModMuted(!!d.self.modMuted); // a mute outlives a reconnect
     this.participants = new Map();
     for (const p of d.participants || []) if (p.id !== d.self.id) this.participants.set(p.id, p);
     this.tracks = new Map((d.tracks || []).map((t) => [t.id, t]));
@@ -171,6 +208,9 @@ class Call {
       },
       log: (...a) => this.log(...a),
     });
+    const early = this.early;
+    this.early = [];
+    for (const m of early) this.onMessage(m);
     if (this.self.role === 'observer') {
       this.mediaState = 'declined';
     } else if (this.localStream) {
@@ -181,10 +221,103 @@ class Call {
     this.render();
   }
 
+  // holdEarly keeps media negotiation that reaches a lobby participant before
+  // its `admitted`: the server joins the media session first and may offer
+  // at once. Dropping that offer would leave both sides waiting for the other.
+  holdEarly(msg) {
+    if (this.phase !== 'lobby') return false;
+    this.early.push(msg);
+    return true;
+  }
+
+  // enterLobby waits for the supervisor: no PeerConnection and nothing
+  // sent, but the camera opens so the official can check it meanwhile and
+  // the call starts at once on `admitted`.
+  enterLobby(d) {
+    this.phase = 'lobby';
+    this.early = [];
+    this.self = d.self;
+    this.participants = new Map();
+    this.tracks = new Map();
+    this.remote = new Map();
+    this.chat.setEnabled(false);
+    if (this.wasDisconnected) {
+      this.wasDisconnected = false;
+      this.reconnects++;
+      this.ui.banner('banner.reconnected', 'ok', 3000);
+    }
+    if (this.self.role !== 'observer' && this.mediaState === 'none') this.acquireMedia();
+    this.render();
+  }
+
+  onSessionUpdated(sess) {
+    if (!sess) return;
+    const prev = this.session || {};
+    this.session = sess;
+    if (this.phase === 'joined') {
+      if (sess.status === 'live' && prev.status && prev.status !== 'live') this.ui.toast('toast.sessionLive');
+      if (prev.recording !== undefined && prev.recording !== sess.recording) {
+        this.ui.toast(sess.recording ? 'toast.recordingOn' : 'toast.recordingOff');
+      }
+      if (prev.locked !== undefined && prev.locked !== sess.locked) this.ui.toast(sess.locked ? 'toast.locked' : 'toast.unlocked');
+    }
+    this.render();
+  }
+
+  // onLobbyUpdated reaches supervisors only: show who waits, and open the
+  // member list when someone new arrives so the chair notices.
+  onLobbyUpdated(waiting) {
+    const known = new Set(this.waiting.map((w) => w.id));
+    const fresh = waiting.filter((w) => !known.has(w.id));
+    this.waiting = waiting;
+    for (const w of fresh) this.ui.toast('toast.lobby', { name: w.name || w.identity });
+    if (fresh.length) this.ui.showMembers(true);
+    this.render();
+  }
+
+  // setModMuted follows the supervisor's mute of this participant. While it
+  // lasts the microphone is off and cannot be turned on; when lifted it
+  // stays off until the official chooses to speak, so nobody is put on air
+  // by surprise.
+  setModMuted(on) {
+    if (on === this.modMuted) return;
+    this.modMuted = on;
+    if (on) {
+      this.ui.toast('toast.modMuted');
+      if (!this.audioMuted && this.localStream) this.toggle('audio', true);
+    } else {
+      this.ui.toast('toast.modUnmuted');
+    }
+  }
+
+  moderate(action, p) {
+    if (this.phase !== 'joined' || !this.sig) return;
+    const send = () => this.sig && this.sig.send('moderate', { action, target: p.id });
+    if (action !== 'remove') return send();
+    this.ui.dialog({
+      kind: 'confirm',
+      titleKey: 'mod.removeTitle',
+      textKey: 'mod.removeConfirm',
+      textParams: { name: p.name },
+      actions: [
+        { key: 'btn.cancel', onClick: () => this.ui.closeDialog() },
+        {
+          key: 'mod.remove',
+          primary: true,
+          onClick: () => {
+            this.ui.closeDialog();
+            send();
+          },
+        },
+      ],
+    });
+  }
+
   upsertParticipant(p, announce) {
     if (!p) return;
     if (this.self && p.id === this.self.id) {
       this.self = { ...this.self, ...p };
+      this.setModMuted(!!p.modMuted);
       return this.render();
     }
     const isNew = !this.participants.has(p.id);
@@ -294,8 +427,11 @@ class Call {
     });
   }
 
-  toggle(kind) {
+  // toggle switches our microphone or camera; force is the supervisor's
+  // mute, which is the only way to turn the microphone off while modMuted.
+  toggle(kind, force = false) {
     if (!this.localStream) return;
+    if (kind === 'audio' && this.modMuted && !force) return;
     const muted = kind === 'audio' ? (this.audioMuted = !this.audioMuted) : (this.videoMuted = !this.videoMuted);
     const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
     // enabled=false keeps the sender and its negotiation: unmuting is instant
@@ -342,6 +478,7 @@ class Call {
     }
     this.teardownPeer();
     this.stopLocal();
+    this.chat.setEnabled(false);
     this.ui.hideBanner();
     this.ui.dialog(fatalDialog(code, () => window.location.reload()));
     this.render();
@@ -380,8 +517,12 @@ class Call {
       media.set(info.participantId, m);
     }
     const active = this.phase !== 'left' && this.phase !== 'error';
+    const chair = !!this.self && this.self.role === 'supervisor';
     this.ui.render({
       room: this.room,
+      session: active ? this.session : null,
+      lobby: this.phase === 'lobby',
+      waiting: active && chair ? this.waiting : [],
       self: active ? this.self : null,
       participants: active ? [...this.participants.values()] : [],
       media,
@@ -393,6 +534,7 @@ class Call {
         hasVideo: !!this.localStream && this.localStream.getVideoTracks().length > 0,
         audioMuted: this.audioMuted,
         videoMuted: this.videoMuted,
+        modMuted: this.modMuted,
       },
     });
   }
@@ -410,6 +552,9 @@ class Call {
         videoMuted: this.videoMuted,
         reconnects: this.reconnects,
         lang: this.i18n.lang(),
+        session: copy(this.session),
+        modMuted: this.modMuted,
+        waiting: copy(this.waiting),
       }),
       pc: () => (this.peer ? this.peer.pc : null),
       participants: () => copy([...this.participants.values()]),

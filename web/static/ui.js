@@ -51,7 +51,7 @@ export class UI {
   constructor(doc, i18n, handlers) {
     this.doc = doc;
     this.i18n = i18n;
-    this.handlers = handlers; // onMic, onCam, onLeave, onAudioUnblock
+    this.handlers = handlers; // onMic, onCam, onLeave, onModerate(action, {id, name})
     this.$ = (id) => doc.getElementById(id);
     this.tiles = new Map(); // tile key -> element
     this.last = null;
@@ -70,6 +70,15 @@ export class UI {
     this.$('btn-members').addEventListener('click', () => this.showMembers(!this.membersShown));
     this.$('btn-members-close').addEventListener('click', () => this.showMembers(false));
     this.$('btn-lang').addEventListener('click', () => i18n.toggle());
+    // Supervisor buttons in the member and lobby lists (drawn only for
+    // supervisors; the server checks the role again).
+    for (const list of ['member-list', 'lobby-list']) {
+      this.$(list).addEventListener('click', (ev) => {
+        const b = ev.target.closest('button[data-action]');
+        const li = b && b.closest('li[data-participant-id]');
+        if (li) handlers.onModerate(b.dataset.action, { id: li.dataset.participantId, name: li.dataset.name || '' });
+      });
+    }
     this.$('banner').addEventListener('click', () => {
       if (this.audioBlocked) this.retryAudio();
     });
@@ -98,16 +107,41 @@ export class UI {
 
   // render draws a snapshot: {room, self, participants: [P], media: Map(pid ->
   // {camera, microphone, screen}), local: {stream, audioMuted, videoMuted,
-  // sending}, note}.
+  // modMuted, sending}, note, session (null in ad-hoc rooms), lobby (we wait
+  // in it), waiting (the lobby, for supervisors)}.
   render(s) {
     this.last = s;
-    this.$('room-label').textContent = s.room ? this.t('room.label', { room: s.room }) : '';
+    this.renderSession(s);
     this.renderToolbar(s);
     this.renderTiles(s);
     this.renderMembers(s);
+    this.renderLobbyList(s);
     const note = this.$('stage-note');
     note.textContent = s.note ? this.t(s.note) : '';
     note.hidden = !s.note;
+  }
+
+  // renderSession draws what a supervision session adds: its title, the
+  // red recording dot, the lobby card and the supervisor's mute.
+  renderSession(s) {
+    const sess = s.session;
+    let label = s.room ? this.t('room.label', { room: s.room }) : '';
+    if (sess && sess.title) {
+      label = sess.caseNumber
+        ? this.t('room.sessionCase', { title: sess.title, case: sess.caseNumber })
+        : this.t('room.session', { title: sess.title });
+    }
+    this.$('room-label').textContent = label;
+    const open = !!sess && sess.status !== 'ended' && sess.status !== 'cancelled' && !!s.self;
+    this.$('rec-indicator').hidden = !(open && sess.recording);
+    this.$('lobby').hidden = !s.lobby;
+    if (s.lobby) {
+      this.$('lobby-title').textContent = sess ? sess.title : '';
+      const c = this.$('lobby-case');
+      c.textContent = sess && sess.caseNumber ? this.t('lobby.case', { case: sess.caseNumber }) : '';
+      c.hidden = !c.textContent;
+    }
+    this.$('mod-muted').hidden = !s.local.modMuted || !s.self;
   }
 
   renderToolbar(s) {
@@ -116,6 +150,9 @@ export class UI {
     const canSend = s.local.sending;
     mic.hidden = !canSend || !s.local.hasAudio;
     cam.hidden = !canSend || !s.local.hasVideo;
+    // Muted by the supervisor: no unmute until it is lifted (PROTOCOL.md).
+    mic.disabled = !!s.local.modMuted;
+    mic.title = s.local.modMuted ? this.t('mod.muted') : '';
     mic.querySelector('.label').textContent = this.t(s.local.audioMuted ? 'btn.unmute' : 'btn.mute');
     cam.querySelector('.label').textContent = this.t(s.local.videoMuted ? 'btn.videoOn' : 'btn.videoOff');
     mic.classList.toggle('off', s.local.audioMuted);
@@ -138,7 +175,7 @@ export class UI {
         local: true,
         name: this.t('me'),
         role: s.self.role,
-        audioMuted: s.local.sending ? s.local.audioMuted : true,
+        audioMuted: s.local.sending ? s.local.audioMuted || !!s.local.modMuted : true,
         videoMuted: s.local.videoMuted || videoTracks.length === 0,
         video: videoTracks[0] || null,
         audio: null,
@@ -152,7 +189,7 @@ export class UI {
         local: false,
         name: p.name || p.identity || this.t('role.unknown'),
         role: p.role,
-        audioMuted: !!p.audioMuted || !m.microphone,
+        audioMuted: !!p.audioMuted || !!p.modMuted || !m.microphone,
         videoMuted: !!p.videoMuted || !m.camera,
         video: m.camera || null,
         audio: m.microphone || null,
@@ -249,10 +286,12 @@ export class UI {
     const people = s.self ? [{ ...s.self, me: true }, ...s.participants] : [...s.participants];
     this.$('members-title').textContent = this.t('members.title', { n: people.length });
     list.replaceChildren();
+    const chair = !!s.self && s.self.role === 'supervisor' && !!s.session;
     for (const p of people) {
       const li = el('li', 'member');
       li.dataset.participantId = p.id;
-      const audioMuted = p.me ? !s.local.sending || s.local.audioMuted : !!p.audioMuted;
+      li.dataset.name = p.name || p.identity || '';
+      const audioMuted = p.me ? !s.local.sending || s.local.audioMuted || !!s.local.modMuted : !!p.audioMuted || !!p.modMuted;
       const videoMuted = p.me ? !s.local.sending || s.local.videoMuted : !!p.videoMuted;
       const name = el('span', 'member-name', (p.name || p.identity || '') + (p.me ? this.t('members.me') : ''));
       const role = el('span', `role-chip role-${p.role}`, this.t(ROLE_KEYS[p.role] || 'role.unknown'));
@@ -264,6 +303,40 @@ export class UI {
         if (videoMuted) state.append(icon('camera', { crossed: true }));
       }
       li.append(el('span', 'member-avatar', initial(p.name || p.identity)), name, role, state);
+      if (p.modMuted && !p.me) li.append(el('span', 'mod-chip', this.t('mod.mutedChip')));
+      if (chair && !p.me && p.role !== 'supervisor') li.append(this.moderationButtons(p));
+      list.append(li);
+    }
+  }
+
+  moderationButtons(p) {
+    const box = el('span', 'member-actions');
+    const mute = el('button', 'btn small', this.t(p.modMuted ? 'mod.unmute' : 'mod.mute'));
+    mute.type = 'button';
+    mute.dataset.action = p.modMuted ? 'unmute' : 'mute';
+    const remove = el('button', 'btn small danger', this.t('mod.remove'));
+    remove.type = 'button';
+    remove.dataset.action = 'remove';
+    box.append(mute, remove);
+    return box;
+  }
+
+  // renderLobbyList shows supervisors who waits in the lobby, with 准入.
+  renderLobbyList(s) {
+    const waiting = s.waiting || [];
+    const section = this.$('lobby-section');
+    section.hidden = waiting.length === 0;
+    this.$('lobby-list-title').textContent = this.t('lobby.listTitle', { n: waiting.length });
+    const list = this.$('lobby-list');
+    list.replaceChildren();
+    for (const w of waiting) {
+      const li = el('li', 'member waiting');
+      li.dataset.participantId = w.id;
+      li.dataset.name = w.name || w.identity || '';
+      const admit = el('button', 'btn small primary', this.t('lobby.admit'));
+      admit.type = 'button';
+      admit.dataset.action = 'admit';
+      li.append(el('span', 'member-avatar', initial(w.name || w.identity)), el('span', 'member-name', w.name || w.identity || ''), admit);
       list.append(li);
     }
   }
@@ -307,12 +380,12 @@ export class UI {
 
   // dialog covers the page with a message and buttons:
   // actions = [{key, onClick, primary}].
-  dialog({ titleKey, textKey, detailKey, actions = [], kind = 'error' }) {
+  dialog({ titleKey, textKey, textParams, detailKey, actions = [], kind = 'error' }) {
     const o = this.$('overlay');
     o.dataset.kind = kind;
     o.dataset.textKey = textKey || '';
     this.$('overlay-title').textContent = titleKey ? this.t(titleKey) : '';
-    this.$('overlay-text').textContent = textKey ? this.t(textKey) : '';
+    this.$('overlay-text').textContent = textKey ? this.t(textKey, textParams) : '';
     const detail = this.$('overlay-detail');
     detail.textContent = detailKey ? this.t(detailKey) : '';
     detail.hidden = !detailKey;
@@ -326,7 +399,7 @@ export class UI {
     }
     o.hidden = false;
     // Re-translate the open dialog when the language is switched.
-    this.dialogSpec = { titleKey, textKey, detailKey, actions, kind };
+    this.dialogSpec = { titleKey, textKey, textParams, detailKey, actions, kind };
     const first = box.querySelector('button.primary') || box.querySelector('button');
     if (first) first.focus();
   }

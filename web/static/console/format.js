@@ -136,10 +136,12 @@ export function cleanUnits(rows) {
     .filter((r) => r.code !== '' || r.name !== '');
 }
 
-// eventText words one event-log entry; names come from the event data.
-export function eventText(e, t) {
+// eventText words one event-log entry; names come from the event data, or
+// from unitNames (code -> name) for events that carry only a unit code.
+export function eventText(e, t, unitNames = {}) {
   const d = e.data || {};
-  const name = d.name || d.unit || e.subject || '';
+  const unit = d.unit ? unitNames[d.unit] || d.unit : '';
+  const name = d.name || unit || e.subject || '';
   let key = `ev.${e.type}`;
   if (e.type === 'mute' || e.type === 'unmute') {
     const on = e.type === 'unmute';
@@ -148,5 +150,5 @@ export function eventText(e, t) {
   }
   const known = t(key) !== key;
   if (!known) return t('ev.other', { type: e.type });
-  return t(key, { name, unit: d.unit || '', text: d.text || '' });
+  return t(key, { name, unit, text: d.text || '' });
 }

@@ -2,7 +2,7 @@
 // state: session.js owns the data and redraws a panel when its data changes.
 
 import { h, chip } from './dom.js';
-import { dateTime, clock, duration, attendanceText, quality, rttText, lossText, currentInvitations, eventText } from './format.js';
+import { dateTime, clock, duration, attendanceText, quality, currentInvitations, eventText } from './format.js';
 
 const ROLE_TONES = { supervisor: 'blue', county: '', observer: 'amber' };
 
@@ -102,15 +102,20 @@ const ATT_TONES = { on_time: 'green', late: 'amber', absent: 'red', pending: '' 
 // attendanceRows draws the units of an attendance report; once the session
 // is over (final) the last column keeps only removals, as "online" would
 // mean nothing.
-export function attendanceRows(t, report, final = false) {
+export function attendanceRows(t, report, final = false, lobbyUnits = new Set()) {
   return report.units.map((u) => h('tr', { 'data-unit': u.unit.code, 'data-status': u.status },
     h('td', {}, h('div', { class: 'att-name' }, u.unit.name), h('div', { class: 'muted small' }, u.unit.code)),
     h('td', {}, chip(attendanceText(u, t), ATT_TONES[u.status] || '', { class: 'att-status' })),
     h('td', { class: 'nowrap' }, u.firstArrival ? dateTime(u.firstArrival, true) : t('con.none')),
     h('td', { class: 'nowrap' }, duration(u.presentSeconds, t)),
     h('td', { class: 'num' }, String(u.reconnects)),
-    h('td', {}, u.removed ? chip(t('att.removed'), 'red')
-      : final ? '' : chip(t(u.connected ? 'att.connected' : 'att.offline'), u.connected ? 'green' : ''))));
+    h('td', {}, u.removed ? chip(t('att.removed'), 'red') : final ? '' : nowChip(t, u, lobbyUnits))));
+}
+
+function nowChip(t, u, lobbyUnits) {
+  if (u.connected) return chip(t('att.connected'), 'green');
+  if (lobbyUnits.has(u.unit.code)) return chip(t('att.inLobby'), 'amber');
+  return chip(t('att.offline'), '');
 }
 
 export function attendanceHead(t, final = false) {
@@ -123,21 +128,24 @@ export function attendanceSummary(t, report) {
   return t('att.summary', s);
 }
 
-export function attendancePanel(t, report, reportURL) {
+// lobbyUnits are the unit codes waiting in the lobby now: the report counts
+// them as arrived but not connected to the call.
+export function attendancePanel(t, report, reportURL, lobbyUnits) {
   const final = report.sessionStatus === 'ended' || report.sessionStatus === 'cancelled';
   return h('section', { class: 'panel', id: 'panel-attendance' },
     h('div', { class: 'panel-head' }, h('h2', {}, t('att.title')),
       h('a', { class: 'btn small', href: reportURL, target: '_blank', rel: 'noopener', id: 'link-report' }, t('att.report'))),
     h('p', { class: 'att-summary', id: 'att-summary' }, attendanceSummary(t, report)),
     h('p', { class: 'muted small' }, t('att.reference', { time: dateTime(report.reference), grace: duration(report.graceSeconds, t) })),
-    h('table', { class: 'table compact' }, h('thead', {}, attendanceHead(t, final)), h('tbody', {}, attendanceRows(t, report, final))));
+    h('table', { class: 'table compact' }, h('thead', {}, attendanceHead(t, final)), h('tbody', {}, attendanceRows(t, report, final, lobbyUnits))));
 }
 
-export function eventsPanel(t, events) {
+// unitNames maps unit codes to names, for events that carry only the code.
+export function eventsPanel(t, events, unitNames = {}) {
   const recent = events.slice(-60).reverse();
   return h('section', { class: 'panel', id: 'panel-events' },
     h('div', { class: 'panel-head' }, h('h2', {}, t('ev.title'))),
     recent.length ? h('ol', { class: 'events' }, recent.map((e) => h('li', { 'data-type': e.type },
-      h('span', { class: 'ev-time' }, clock(e.time)), h('span', { class: 'ev-text' }, eventText(e, t)))))
+      h('span', { class: 'ev-time' }, clock(e.time)), h('span', { class: 'ev-text' }, eventText(e, t, unitNames)))))
       : h('p', { class: 'empty' }, t('ev.empty')));
 }

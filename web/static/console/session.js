@@ -94,6 +94,7 @@ export function mountSession(ctx, root, id) {
     const allowed = allowedControls(s);
     const buttons = CONTROLS.filter(([c]) => allowed[c]).map(([c, key, tone]) =>
       h('button', { type: 'button', class: `btn ${tone}`.trim(), 'data-control': c, disabled: busy.has(c) }, t(key)));
+    el.controls.hidden = buttons.length === 0; // an ended session has nothing left to control
     replace(el.controls,
       h('div', { class: 'control-row' }, buttons),
       allowed.join ? h('p', { class: 'muted small' }, t('sess.joinHelp')) : null,
@@ -107,15 +108,21 @@ export function mountSession(ctx, root, id) {
     const waiting = state.participants.filter((p) => p.lobby);
     const inCall = state.participants.filter((p) => !p.lobby);
     const canIssue = allowedControls(s).invite;
+    const final = s.status === 'ended' || s.status === 'cancelled';
+    // Nobody can wait or be in the call of a finished session.
+    el.lobby.hidden = final;
+    el.participants.hidden = final;
+    const lobbyUnits = new Set(waiting.map((p) => p.unit).filter(Boolean));
+    const unitNames = Object.fromEntries(s.invitedUnits.map((u) => [u.code, u.name]));
     if (changed('inv', [s.invitedUnits, s.status, state.invitations, [...qrOpen]]) || force) {
       replace(el.invitations, invitationsPanel(t, s, state.invitations, { canIssue, qrOpen, qrURL: (inv) => api.qrURL(id, inv) }));
     }
     if (changed('lobby', waiting) || force) replace(el.lobby, lobbyPanel(t, waiting));
     if (changed('part', inCall) || force) replace(el.participants, participantsPanel(t, inCall, me));
-    if (state.attendance && (changed('att', state.attendance) || force)) {
-      replace(el.attendance, attendancePanel(t, state.attendance, reportURL));
+    if (state.attendance && (changed('att', [state.attendance, [...lobbyUnits]]) || force)) {
+      replace(el.attendance, attendancePanel(t, state.attendance, reportURL, lobbyUnits));
     }
-    if (changed('ev', state.events.length) || force) replace(el.events, eventsPanel(t, state.events));
+    if (changed('ev', state.events.length) || force) replace(el.events, eventsPanel(t, state.events, unitNames));
   }
 
   function drawAll() {
