@@ -80,6 +80,9 @@ type Notifier interface {
 	ParticipantUpdated(p ParticipantState)
 	TrackPublished(t TrackInfo)
 	TrackRemoved(t TrackInfo)
+	// ActiveSpeakers names the participants speaking now, loudest first
+	// (sent when the set changes).
+	ActiveSpeakers(participantIDs []string)
 	// Closed tells the client its media session ended on the server side
 	// (for example, the same identity joined again elsewhere).
 	Closed(reason string)

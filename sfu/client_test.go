@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -40,7 +41,10 @@ type testClient struct {
 	left       map[string]string     // participant-left id -> reason
 	updates    []ParticipantState
 	closedWhy  string
+	speakers   []string
 	pliCount   atomic.Int64
+	audioLevel atomic.Uint32 // RFC 6464 level stamped on audio (0 loudest, 127 silence); set before publishing
+	levelIDs   sync.Map      // track -> negotiated audio-level extension id
 	closing    atomic.Bool
 	sendTracks []*webrtc.TrackLocalStaticRTP
 }
@@ -114,6 +118,10 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
+	// Like browsers, stamp audio with its level (RFC 6464).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		t.Fatal(err)
@@ -128,6 +136,7 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 		sources: map[string]string{}, received: map[string]*recvTrack{}, published: map[string]bool{},
 		removed: map[string]bool{}, left: map[string]string{}, mux: mux, conn: conn,
 	}
+	c.audioLevel.Store(127) // silent unless a test makes it speak
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
 			init := cand.ToJSON()
@@ -371,6 +380,13 @@ func (n *clientNotifier) TrackRemoved(t TrackInfo) {
 	c.mu.Unlock()
 }
 
+func (n *clientNotifier) ActiveSpeakers(ids []string) {
+	c := n.c()
+	c.mu.Lock()
+	c.speakers = append([]string(nil), ids...)
+	c.mu.Unlock()
+}
+
 func (n *clientNotifier) Closed(reason string) {
 	c := n.c()
 	c.mu.Lock()
@@ -411,8 +427,12 @@ func (c *testClient) sendMedia(stop <-chan struct{}) {
 				if !video {
 					ts += 960
 					seq++
-					_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts,
-						Marker: true}, Payload: payload[:80]})
+					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts,
+						Marker: true}, Payload: payload[:80]}
+					if id := c.levelExtID(tr); id != 0 {
+						_ = pkt.SetExtension(id, []byte{byte(c.audioLevel.Load())})
+					}
+					_ = tr.WriteRTP(pkt)
 					continue
 				}
 				ts += 3000
@@ -498,4 +518,23 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// levelExtID is the audio-level extension id negotiated for tr's sender.
+func (c *testClient) levelExtID(tr *webrtc.TrackLocalStaticRTP) uint8 {
+	if v, ok := c.levelIDs.Load(tr); ok {
+		return v.(uint8)
+	}
+	for _, s := range c.pc.GetSenders() {
+		if s.Track() != tr {
+			continue
+		}
+		for _, e := range s.GetParameters().HeaderExtensions {
+			if e.URI == sdp.AudioLevelURI {
+				c.levelIDs.Store(tr, uint8(e.ID))
+				return uint8(e.ID)
+			}
+		}
+	}
+	return 0
 }

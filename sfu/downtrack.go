@@ -43,6 +43,7 @@ type downTrack struct {
 	closed bool
 	rtx    rtxLimiter
 	kfAsk  time.Time // last keyframe request made while waiting for one
+	gapped bool      // audio was held back (not a loudest speaker): resync on resume
 	// ready is the subscriber connection's "media can flow" flag: before
 	// DTLS completes, Pion drops what we write, and a keyframe sent into
 	// that void would leave the subscriber waiting for the next one.
@@ -170,6 +171,14 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 	defer d.mu.Unlock()
 	if !d.bound || d.closed || !d.ready.Load() {
 		return nil
+	}
+	if d.up.gated.Load() {
+		d.gapped = true
+		return nil
+	}
+	if d.gapped {
+		d.gapped = false
+		d.mung.requestResync() // continuous sequence numbers: no NACKs for what was held back
 	}
 	now := d.up.clock.Now()
 	if d.needKF {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -427,6 +428,7 @@ func (n *nopNotifier) ParticipantLeft(string, string)      {}
 func (n *nopNotifier) ParticipantUpdated(ParticipantState) {}
 func (n *nopNotifier) TrackPublished(TrackInfo)            {}
 func (n *nopNotifier) TrackRemoved(TrackInfo)              {}
+func (n *nopNotifier) ActiveSpeakers([]string)             {}
 func (n *nopNotifier) Closed(r string)                     { n.mu.Lock(); n.closed = r; n.mu.Unlock() }
 
 // An unusable answer to the server's offer ends that participant (Pion
@@ -463,4 +465,64 @@ func TestBadAnswerEndsOnlyThatParticipant(t *testing.T) {
 	if st := s.Stats(); st.Participants != 1 {
 		t.Fatalf("participants = %d, want the publisher only", st.Participants)
 	}
+}
+
+// Who speaks is announced to everyone; in a large room only the loudest
+// speakers' audio reaches browsers, and the others' is held back.
+func TestLoudestSpeakers(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, MaxSpeakers: 1, LargeRoom: 2},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	loud, _ := newTestClient(t, s, "big", "loud", RoleCounty, clientOpts{})
+	defer loud.close()
+	quiet, _ := newTestClient(t, s, "big", "quiet", RoleCounty, clientOpts{})
+	defer quiet.close()
+	ear, _ := newTestClient(t, s, "big", "ear", RoleSupervisor, clientOpts{})
+	defer ear.close()
+	loud.audioLevel.Store(25) // -25 dBov: speech
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, c := range []*testClient{loud, quiet} {
+		c.publish("audio")
+		c.sendMedia(stop)
+	}
+	eventually(t, 20*time.Second, "everyone is told who speaks", func() bool {
+		for _, c := range []*testClient{loud, quiet, ear} {
+			c.mu.Lock()
+			ok := slices.Equal(c.speakers, []string{loud.part.info.ID})
+			c.mu.Unlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	var l, q *recvTrack
+	eventually(t, 20*time.Second, "the loud speaker's audio arrives", func() bool {
+		l = ear.track(publishedBy(s, "big", loud.part.info.ID, "audio"))
+		return l != nil && l.packets.Load() > 50
+	})
+	q = ear.track(publishedBy(s, "big", quiet.part.info.ID, "audio"))
+	var qn int64
+	if q != nil {
+		qn = q.packets.Load()
+	}
+	time.Sleep(time.Second)
+	if q != nil && q.packets.Load() > qn+5 {
+		t.Fatalf("the silent participant's audio is still forwarded in a large room: %d -> %d", qn, q.packets.Load())
+	}
+	// The quiet one starts speaking, louder: it takes over.
+	quiet.audioLevel.Store(10)
+	eventually(t, 20*time.Second, "the new speaker is announced", func() bool {
+		ear.mu.Lock()
+		defer ear.mu.Unlock()
+		return slices.Equal(ear.speakers, []string{quiet.part.info.ID})
+	})
+	eventually(t, 20*time.Second, "its audio flows", func() bool {
+		q = ear.track(publishedBy(s, "big", quiet.part.info.ID, "audio"))
+		return q != nil && q.packets.Load() > qn+30
+	})
 }

@@ -358,6 +358,11 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	up := newUpTrack(info, uint32(remote.SSRC()), remote.Codec(), cache, cfg.Clock, p.log,
 		&p.room.sfu.ctr, opts, p.sendPLI)
 
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI && kind == "audio" {
+			up.levelExt = uint8(e.ID)
+		}
+	}
 	go readSenderReports(recv, remote.RID(), up)
 	p.mu.Lock()
 	if kind == "audio" && p.modMuted {

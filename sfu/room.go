@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Room is one conference on this node: its participants and published
@@ -21,16 +22,61 @@ type Room struct {
 	tracks     map[string]*UpTrack // by track id
 	order      uint64
 	dead       bool // dropped from the SFU; a join must go to a new room
+	spkTimer   Timer
+	spk        *speakerSelector // used by the speaker tick only
 }
 
 // errRoomGone: the room was dropped between lookup and join.
 var errRoomGone = errors.New("sfu: room gone")
 
 func newRoom(s *SFU, id string) *Room {
-	return &Room{
+	r := &Room{
 		id: id, sfu: s, log: s.log.With("room", id),
 		parts: map[string]*Participant{}, byIdentity: map[string]*Participant{}, tracks: map[string]*UpTrack{},
+		spk: newSpeakerSelector(s.cfg.MaxSpeakers, speakingLoudness, 2*time.Second),
 	}
+	r.spkTimer = s.cfg.Clock.AfterFunc(s.cfg.SpeakerInterval, r.tickSpeakers)
+	return r
+}
+
+// speakingLoudness: louder than -50 dBov counts as speaking (speech is
+// typically -20 to -40; a quiet office's noise floor -60 or below).
+const speakingLoudness = 127 - 50
+
+// tickSpeakers chooses the loudest speakers, tells everyone when they
+// change, and in large rooms holds back the others' audio from browsers.
+func (r *Room) tickSpeakers() {
+	r.mu.Lock()
+	if r.dead {
+		r.mu.Unlock()
+		return
+	}
+	var levels []trackLevel
+	var audio []*UpTrack
+	for _, t := range r.tracks {
+		if t.info.Kind == "audio" && t.levelExt != 0 {
+			levels = append(levels, trackLevel{track: t.info.ID, participant: t.info.ParticipantID, loudness: t.loudness.Load()})
+			audio = append(audio, t)
+		}
+	}
+	all := r.othersLocked(nil)
+	large := len(r.parts) > r.sfu.cfg.LargeRoom
+	r.mu.Unlock()
+
+	speakers, selected, changed := r.spk.update(levels, r.sfu.cfg.Clock.Now())
+	for _, t := range audio {
+		t.gated.Store(large && !selected[t.info.ID])
+	}
+	if changed {
+		for _, p := range all {
+			p.n.ActiveSpeakers(speakers)
+		}
+	}
+	r.mu.Lock()
+	if !r.dead {
+		r.spkTimer = r.sfu.cfg.Clock.AfterFunc(r.sfu.cfg.SpeakerInterval, r.tickSpeakers)
+	}
+	r.mu.Unlock()
 }
 
 // ID is the room id.

@@ -48,6 +48,15 @@ type Config struct {
 	Clock Clock
 	// Observer, if set, is told of every published track (the recorder).
 	Observer TrackObserver
+	// MaxSpeakers is how many loudest speakers are announced, and in large
+	// rooms forwarded (default 3).
+	MaxSpeakers int
+	// LargeRoom: with more participants than this, only the loudest
+	// speakers' audio is forwarded to browsers (default 10). The recorder
+	// always gets every track.
+	LargeRoom int
+	// SpeakerInterval is how often speakers are chosen (default 200 ms).
+	SpeakerInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -74,6 +83,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
+	}
+	if c.MaxSpeakers == 0 {
+		c.MaxSpeakers = 3
+	}
+	if c.LargeRoom == 0 {
+		c.LargeRoom = 10
+	}
+	if c.SpeakerInterval == 0 {
+		c.SpeakerInterval = 200 * time.Millisecond
 	}
 }
 
@@ -303,6 +321,9 @@ func (s *SFU) dropRoomIfEmpty(r *Room) {
 	if s.rooms[r.id] == r && len(r.parts) == 0 {
 		delete(s.rooms, r.id)
 		r.dead = true
+		if r.spkTimer != nil {
+			r.spkTimer.Stop()
+		}
 	}
 }
 

@@ -38,7 +38,13 @@ type UpTrack struct {
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
 	blocked atomic.Bool // moderation: packets are dropped at the reader
-	seq     uint64      // publication order in the room, set once before the track is shared
+	// Audio level (RFC 6464): the negotiated extension id (0: none), the
+	// smoothed loudness (written by the reader only), and whether browsers
+	// are spared this track because it is not among the loudest.
+	levelExt uint8
+	loudness atomic.Int32
+	gated    atomic.Bool
+	seq      uint64 // publication order in the room, set once before the track is shared
 
 	mu        sync.Mutex // guards the fields below
 	subs      map[Subscriber]*fanWriter
@@ -114,6 +120,11 @@ func (u *UpTrack) ingest(pkt []byte) {
 	if u.blocked.Load() {
 		u.ctr.moderatedDrops.Add(1)
 		return
+	}
+	if u.levelExt != 0 {
+		if ext := rtpExtension(pkt, u.levelExt); len(ext) > 0 {
+			u.loudness.Store((3*u.loudness.Load() + levelLoudness(ext[0])) / 4)
+		}
 	}
 	seq := binary.BigEndian.Uint16(pkt[2:4])
 	switch u.cache.store(seq, pkt) {

@@ -42,6 +42,7 @@ const (
 	TypeAdmitted       = "admitted"
 	TypeSessionUpdated = "session-updated"
 	TypeLobbyUpdated   = "lobby-updated"
+	TypeActiveSpeakers = "active-speakers"
 )
 
 // Error codes sent in `error` messages. Clients switch on these.

@@ -54,7 +54,7 @@ func (n *notifier) start(first outMsg) {
 func callEvent(typ string) bool {
 	switch typ {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeParticipantJoined, TypeParticipantLeft,
-		TypeParticipantUpdated, TypeTrackPublished, TypeTrackRemoved:
+		TypeParticipantUpdated, TypeTrackPublished, TypeTrackRemoved, TypeActiveSpeakers:
 		return true
 	}
 	return false
@@ -155,6 +155,13 @@ func (n *notifier) LobbyUpdated(w []Waiting) {
 }
 
 func (n *notifier) Chat(m ChatMessage) { n.send(outMsg{Type: TypeChat, Data: m}) }
+
+func (n *notifier) ActiveSpeakers(ids []string) {
+	if ids == nil {
+		ids = []string{}
+	}
+	n.send(outMsg{Type: TypeActiveSpeakers, Data: ActiveSpeakers{IDs: ids}})
+}
 
 // Closed ends the connection: the server-side session is gone (replaced by
 // a newer connection of the same identity, or the room ended).

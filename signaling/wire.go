@@ -53,6 +53,11 @@ type LobbyUpdated struct {
 	Waiting []Waiting `json:"waiting"`
 }
 
+// ActiveSpeakers is the data of `active-speakers`.
+type ActiveSpeakers struct {
+	IDs []string `json:"ids"`
+}
+
 // ChatMessage is the data of a server `chat`.
 type ChatMessage struct {
 	ID   string    `json:"id"`

@@ -99,6 +99,7 @@ type Client struct {
 	session      *signaling.SessionState
 	waiting      []signaling.Waiting
 	chats        []signaling.ChatMessage
+	speakers     []string
 	admitted     chan struct{} // closed when a lobby participant is admitted
 }
 
@@ -237,6 +238,13 @@ func (c *Client) Waiting() []signaling.Waiting {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]signaling.Waiting(nil), c.waiting...)
+}
+
+// Speakers returns the participants the server last named as speaking.
+func (c *Client) Speakers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.speakers...)
 }
 
 // Chats returns the chat messages received.

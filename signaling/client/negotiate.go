@@ -155,6 +155,13 @@ func (c *Client) handle(env signaling.Envelope) {
 			c.waiting = e.Waiting
 			c.mu.Unlock()
 		}
+	case signaling.TypeActiveSpeakers:
+		var e signaling.ActiveSpeakers
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			c.speakers = e.IDs
+			c.mu.Unlock()
+		}
 	case signaling.TypeChat:
 		var e signaling.ChatMessage
 		if json.Unmarshal(env.Data, &e) == nil {

@@ -136,6 +136,8 @@ class Call {
         return this.onLobbyUpdated(d.waiting || []);
       case 'chat':
         return this.chat.add(d, this.self ? this.self.id : '');
+      case 'active-speakers':
+        return this.ui.setSpeakers(d.ids || []);
       case 'offer':
         if (this.holdEarly(msg)) return;
         return this.peer && this.peer.handleOffer(d.sdp);

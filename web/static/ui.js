@@ -413,6 +413,14 @@ export class UI {
     if (this.dialogSpec) this.dialog(this.dialogSpec);
   }
 
+  // setSpeakers outlines the tiles of the participants speaking now.
+  setSpeakers(ids) {
+    const speaking = new Set(ids);
+    for (const tile of document.querySelectorAll('.tile[data-participant-id]')) {
+      tile.classList.toggle('speaking', speaking.has(tile.dataset.participantId));
+    }
+  }
+
   toast(key, params) {
     const box = this.$('toasts');
     const t = el('div', 'toast', this.t(key, params));
