@@ -526,3 +526,27 @@ func TestLoudestSpeakers(t *testing.T) {
 		return q != nil && q.packets.Load() > qn+30
 	})
 }
+
+// With batched sends (sendmmsg) media still flows, NACKs still repair.
+func TestBatchSend(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, BatchSend: true},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	defer pub.close()
+	sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{dropIn: 15})
+	defer sub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	var tr *recvTrack
+	eventually(t, 30*time.Second, "video through batched sends", func() bool {
+		tr = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return tr != nil && tr.packets.Load() > 200
+	})
+	eventually(t, 20*time.Second, "retransmissions fill the gaps", func() bool { return contiguousRun(tr, 150) })
+}

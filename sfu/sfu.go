@@ -16,6 +16,8 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
+	tudp "github.com/pion/transport/v5/udp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -57,6 +59,11 @@ type Config struct {
 	LargeRoom int
 	// SpeakerInterval is how often speakers are chosen (default 200 ms).
 	SpeakerInterval time.Duration
+	// BatchSend queues outgoing packets (up to 64, or 1 ms) and writes them
+	// with one sendmmsg. Off by default: over loopback it saved no CPU (the
+	// kernel's per-packet work dominates, see docs/benchmarks.md) and added
+	// about a millisecond of delay; worth measuring on real NICs.
+	BatchSend bool
 }
 
 func (c *Config) setDefaults() {
@@ -119,17 +126,31 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}}
 
-	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
+	network := "udp"
+	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.To4() != nil {
+		network = "udp4" // batched sends go through an IPv4 packet conn
+	}
+	udp, err := net.ListenPacket(network, net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media UDP port: %w", err)
 	}
 	if uc, ok := udp.(*net.UDPConn); ok {
-		// Media arrives in bursts (a keyframe is dozens of packets).
+		// Media arrives and leaves in bursts (a keyframe is dozens of packets).
 		_ = uc.SetReadBuffer(4 << 20)
 		_ = uc.SetWriteBuffer(4 << 20)
 	}
 	s.udp = udp
-	s.umux = webrtc.NewICEUDPMux(nil, udp)
+	var muxConn net.PacketConn = udp
+	if cfg.BatchSend && network == "udp4" {
+		muxConn = tudp.NewBatchConn(udp, 64, time.Millisecond)
+	}
+	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
+	stdNet, err := stdnet.NewNet()
+	if err != nil {
+		_ = udp.Close()
+		return nil, fmt.Errorf("sfu: network interfaces: %w", err)
+	}
+	s.umux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: muxConn, Net: stdNet})
 
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(s.umux)

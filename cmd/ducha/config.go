@@ -33,6 +33,8 @@ type config struct {
 	RetentionMode   archive.Mode
 	RetentionDays   int
 	Segment         time.Duration
+	PprofAddr       string
+	BatchSend       bool
 
 	// store, when set (tests), is used instead of opening one.
 	store rooms.Store
@@ -84,6 +86,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.RetentionDays, "retention-days", 3650, "days archived recordings stay locked")
 	fs.DurationVar(&c.Segment, "segment", 60*time.Second, "longest recording segment (cut at the next keyframe)")
+	fs.BoolVar(&c.BatchSend, "batch-send", false, "write media with sendmmsg batches (up to 1 ms of queueing)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 }
 
 func splitList(s string) []string {

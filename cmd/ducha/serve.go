@@ -92,7 +92,7 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	media, err := sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,
-		Observer: ev.recorder,
+		Observer: ev.recorder, BatchSend: cfg.BatchSend,
 	}, log.With("component", "sfu"))
 	if err != nil {
 		return err
@@ -160,6 +160,13 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	select {
 	case err := <-errc:
