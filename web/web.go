@@ -75,6 +75,8 @@ func Handler() http.Handler {
 	h.mux.HandleFunc("GET /join/{room}", h.page("join.html"))
 	// "/console" alone is redirected here by the mux.
 	h.mux.HandleFunc("GET /console/{path...}", h.console)
+	// The auditors' replay page lives with its modules under /static/replay/.
+	h.mux.Handle("GET /replay/", http.RedirectHandler("/static/replay/index.html", http.StatusFound))
 	h.mux.HandleFunc("GET /static/{file...}", h.static)
 	return h
 }

@@ -264,3 +264,11 @@ func i18nComplete(t *testing.T, dictFile string, mine func(string) bool, usedPat
 		}
 	}
 }
+
+func TestReplayRedirect(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/replay/", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/static/replay/index.html" {
+		t.Fatalf("GET /replay/: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}

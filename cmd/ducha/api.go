@@ -107,7 +107,7 @@ func newAPI(cfg config, store rooms.Store, joinKey ed25519.PrivateKey, ctl *live
 		return nil, err
 	}
 	return httpapi.New(httpapi.Config{
-		Store: store, Accounts: accts, Moderator: moderator{ctl, store}, Recordings: recordings{ev},
+		Store: store, Accounts: accts, Moderator: moderator{ctl, store}, Recordings: recordings{ev}, Replay: ev.replay,
 		ErrBadAction: signaling.ErrBadAction, Tokens: token.NewIssuer(joinKey, time.Now), PublicURL: publicURL,
 		CookieKey: cookieKey, SecureCookies: strings.HasPrefix(publicURL, "https://"),
 		Logger: log.With("component", "api"), OnCancel: ctl.Cancelled,

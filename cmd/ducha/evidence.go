@@ -13,6 +13,7 @@ import (
 	"github.com/ducha-dev/ducha/recording"
 	"github.com/ducha-dev/ducha/recording/archive"
 	"github.com/ducha-dev/ducha/recording/evidence"
+	"github.com/ducha-dev/ducha/recording/replay"
 	"github.com/ducha-dev/ducha/rooms"
 )
 
@@ -27,6 +28,8 @@ type evidenceParts struct {
 		archive.Archive
 	}
 	pubPEM []byte
+	// replay is the auditors' index, verification, export and access log.
+	replay *replay.Service
 }
 
 func setupEvidence(ctx context.Context, cfg config, store rooms.Store, log *slog.Logger) (*evidenceParts, error) {
@@ -72,7 +75,18 @@ func setupEvidence(ctx context.Context, cfg config, store rooms.Store, log *slog
 	if err != nil {
 		return nil, err
 	}
-	up, err := evidence.NewUploader(spool, arch, evidence.UploaderConfig{Retention: policy, Signer: key,
+	idx, err := replay.NewDirStore(replay.DefaultDirStorePath(cfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	rp, err := replay.New(ctx, replay.Config{Archive: arch, Index: idx, PublicKey: pub, Directory: store,
+		AccessRetention: policy, Logger: log.With("component", "replay")})
+	if err != nil {
+		return nil, err
+	}
+	// The uploader's writes go through the replay index's watcher, so a
+	// sealed recording is searchable at once.
+	up, err := evidence.NewUploader(spool, rp.WatchSeals(arch), evidence.UploaderConfig{Retention: policy, Signer: key,
 		NodeID: cfg.Node, Logger: log.With("component", "uploader")})
 	if err != nil {
 		return nil, err
@@ -87,7 +101,7 @@ func setupEvidence(ctx context.Context, cfg config, store rooms.Store, log *slog
 	}
 	log.Info("evidence archive ready", "s3", useS3, "retention", string(policy.Mode), "days", policy.Days,
 		"node_key", evidence.Fingerprint(pub))
-	return &evidenceParts{recorder: rec, spool: spool, uploader: up, archive: arch, pubPEM: pubPEM}, nil
+	return &evidenceParts{recorder: rec, spool: spool, uploader: up, archive: arch, pubPEM: pubPEM, replay: rp}, nil
 }
 
 // publicKeyHandler publishes the node's manifest-signing key so anyone can

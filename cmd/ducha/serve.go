@@ -89,6 +89,17 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		}
 	}()
 	defer func() { stopUploads(); <-uploadsDone }()
+	// The replay index: catches up with the archive at start, then verifies
+	// what gets sealed and rescans now and then.
+	replayCtx, stopReplay := context.WithCancel(context.Background())
+	replayDone := make(chan struct{})
+	go func() {
+		defer close(replayDone)
+		if err := ev.replay.Run(replayCtx); err != nil {
+			log.Error("replay index stopped", "err", err)
+		}
+	}()
+	defer func() { stopReplay(); <-replayDone }()
 
 	media, err := sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,

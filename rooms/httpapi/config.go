@@ -33,6 +33,10 @@ type Config struct {
 	// OnCancel, if set, is called after a session was cancelled (the live
 	// controller disconnects anyone waiting in its lobby).
 	OnCancel func(sessionID string)
+	// Replay serves auditors' search, replay, verification, export and the
+	// access log (recording/replay.Service); may be nil (those endpoints
+	// then answer 404).
+	Replay Replay
 	// ErrBadAction is the live controller's error for an unknown action or
 	// target (live.ErrBadAction); matched with errors.Is and answered 422
 	// bad_action. Nil: such errors answer 500.
@@ -152,6 +156,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/overview", anyAccount, s.overview)
 	s.handle("GET /api/v1/sessions/{id}/recording", anyAccount, s.recordingStatus)
 	s.handle("POST /api/v1/sessions/{id}/legal-hold", []rooms.Role{rooms.RoleAdmin, rooms.RoleAuditor}, s.legalHold)
+	s.replayRoutes()
 
 	s.handle("GET /api/v1/accounts", adminsOnly, s.listAccounts)
 	s.handle("POST /api/v1/accounts", adminsOnly, s.createAccount)
