@@ -143,7 +143,15 @@ func TestSealedRecordingsAreIndexedAndVerified(t *testing.T) {
 	files := randomFiles(t)
 	s := samples()
 	replaytest.Seal(t, watched{Archive: a.arch, w: svc.WatchSeals(a.arch)}, key, s[0].recording(files), archive.Policy{})
-	if got := search(t, svc, replay.Query{}); !slices.Equal(got, []string{"S-A"}) {
+	// Seal returns when the signature is in the archive; the watcher indexes
+	// right after that Put returns, so give it a moment.
+	var got []string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if got = search(t, svc, replay.Query{}); slices.Equal(got, []string{"S-A"}) {
+			break
+		}
+	}
+	if !slices.Equal(got, []string{"S-A"}) {
 		t.Fatalf("after the seal: %v, want S-A indexed", got)
 	}
 	// Sealed directly in the archive: only a scan can know.
