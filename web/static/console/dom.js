@@ -12,7 +12,7 @@ export function h(tag, attrs = {}, ...children) {
       for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
     } else if (k === 'class') {
       e.className = v;
-    } else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'hidden') {
+    } else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'muted') {
       e[k] = v;
     } else {
       e.setAttribute(k, v === true ? '' : String(v));
