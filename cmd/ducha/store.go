@@ -39,7 +39,7 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (rooms.Store, 
 		}
 		return st, func() { _ = st.Close() }, nil
 	}
-	st, err := filestore.Open(filepath.Join(cfg.DataDir, "state"), rooms.SystemClock{}, log.With("component", "store"))
+	st, err := filestore.Open(filepath.Join(cfg.DataDir, "state"), rooms.SystemClock{}, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("state in %s: %w", cfg.DataDir, err)
 	}
