@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/ducha-dev/ducha/recording/archive"
 )
@@ -33,7 +34,12 @@ func (w sealWatcher) Put(ctx context.Context, req archive.PutRequest) (archive.O
 	if id, ok := sealedID(req.Key); ok {
 		// The upload succeeded whatever happens here; a failure is caught up
 		// by Run's next scan.
-		if ierr := w.s.Sealed(ctx, id); ierr != nil {
+		// Index even if the uploader is being stopped right now: the
+		// recording is sealed, and an index that lags until the next scan
+		// would hide it from auditors meanwhile.
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if ierr := w.s.Sealed(ictx, id); ierr != nil {
 			w.s.log.Warn("replay: sealed recording not indexed yet", slog.String("recording", id), slog.Any("err", ierr))
 		}
 	}
