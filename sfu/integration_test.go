@@ -550,3 +550,46 @@ func TestBatchSend(t *testing.T) {
 	})
 	eventually(t, 20*time.Second, "retransmissions fill the gaps", func() bool { return contiguousRun(tr, 150) })
 }
+
+// In a large room a county receives the supervisor's video, not the other
+// counties'; the supervisor receives everyone's.
+func TestLargeRoomSubscriptionPolicy(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, LargeRoom: 2},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sup, _ := newTestClient(t, s, "prov", "sup", RoleSupervisor, clientOpts{})
+	defer sup.close()
+	a, _ := newTestClient(t, s, "prov", "countyA", RoleCounty, clientOpts{})
+	defer a.close()
+	b, _ := newTestClient(t, s, "prov", "countyB", RoleCounty, clientOpts{})
+	defer b.close()
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, c := range []*testClient{sup, a} {
+		c.publish("video")
+		c.sendMedia(stop)
+	}
+	supVid := func() string { return publishedBy(s, "prov", sup.part.info.ID, "video") }
+	aVid := func() string { return publishedBy(s, "prov", a.part.info.ID, "video") }
+	eventually(t, 30*time.Second, "county B receives the supervisor", func() bool {
+		r := b.track(supVid())
+		return r != nil && r.packets.Load() > 20
+	})
+	eventually(t, 30*time.Second, "the supervisor receives county A", func() bool {
+		r := sup.track(aVid())
+		return r != nil && r.packets.Load() > 20
+	})
+	time.Sleep(time.Second)
+	if r := b.track(aVid()); r != nil {
+		t.Fatal("county B subscribed to county A's video in a large room")
+	}
+	b.mu.Lock()
+	told := b.published[aVid()]
+	b.mu.Unlock()
+	if !told {
+		t.Fatal("county B was not told county A's track exists")
+	}
+}

@@ -358,6 +358,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	up := newUpTrack(info, uint32(remote.SSRC()), remote.Codec(), cache, cfg.Clock, p.log,
 		&p.room.sfu.ctr, opts, p.sendPLI)
 
+	up.pubRole = p.info.Role
 	for _, e := range recv.GetParameters().HeaderExtensions {
 		if e.URI == sdp.AudioLevelURI && kind == "audio" {
 			up.levelExt = uint8(e.ID)

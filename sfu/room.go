@@ -124,6 +124,7 @@ func (r *Room) join(info ParticipantInfo, n Notifier) (*Participant, JoinResult,
 	r.byIdentity[p.info.Identity] = p
 	others := r.othersLocked(p)
 	tracks := r.tracksLocked()
+	large := len(r.parts) > r.sfu.cfg.LargeRoom
 	r.mu.Unlock()
 
 	res := JoinResult{Self: p.state()}
@@ -137,8 +138,24 @@ func (r *Room) join(info ParticipantInfo, n Notifier) (*Participant, JoinResult,
 	r.log.Info("participant joined", "participant", p.info.ID, "identity", p.info.Identity, "role", p.info.Role)
 	// The first offer may reach the notifier before Join returns: signaling
 	// holds notifications until it has sent `joined`.
-	p.subscribe(tracks)
+	wanted := tracks[:0:0]
+	for _, t := range tracks {
+		if wants(p.info.Role, t, large) {
+			wanted = append(wanted, t)
+		}
+	}
+	p.subscribe(wanted)
 	return p, res, nil
+}
+
+// wants is the subscription policy. In a large room (a province-wide
+// session) a county receives the supervisor's and observers' video but not
+// the other counties': 117 counties each receiving 116 videos is neither
+// watchable nor carriable. Supervisors and observers receive every video
+// (the supervisor watches the grid); everyone receives audio, of which only
+// the loudest speakers are forwarded in large rooms.
+func wants(role string, t *UpTrack, large bool) bool {
+	return !large || t.info.Kind != "video" || role != RoleCounty || t.pubRole != RoleCounty
 }
 
 func (r *Room) othersLocked(p *Participant) []*Participant {
@@ -202,13 +219,14 @@ func (r *Room) publish(p *Participant, t *UpTrack) bool {
 	t.seq = r.order
 	r.tracks[t.info.ID] = t
 	all := r.othersLocked(nil)
+	large := len(r.parts) > r.sfu.cfg.LargeRoom
 	r.mu.Unlock()
 
 	for _, o := range all {
 		o.n.TrackPublished(t.info)
 	}
 	for _, o := range all {
-		if o != p {
+		if o != p && wants(o.info.Role, t, large) {
 			o.subscribe([]*UpTrack{t})
 		}
 	}

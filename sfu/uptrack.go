@@ -42,6 +42,7 @@ type UpTrack struct {
 	// smoothed loudness (written by the reader only), and whether browsers
 	// are spared this track because it is not among the loudest.
 	levelExt uint8
+	pubRole  string // the publisher's role, for the subscription policy
 	loudness atomic.Int32
 	gated    atomic.Bool
 	seq      uint64 // publication order in the room, set once before the track is shared
