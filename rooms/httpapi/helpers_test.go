@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ducha-dev/ducha/rooms/live"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -66,14 +67,14 @@ func (m *fakeModerator) Moderate(ctx context.Context, sessionID string, actor ro
 	if err != nil {
 		return err
 	}
-	to := map[string]rooms.Status{ActionOpenLobby: rooms.StatusLobby, ActionStart: rooms.StatusLive, ActionEnd: rooms.StatusEnded}
+	to := map[string]rooms.Status{live.ActionOpenLobby: rooms.StatusLobby, live.ActionStart: rooms.StatusLive, live.ActionEnd: rooms.StatusEnded}
 	if st, ok := to[action]; ok {
 		now := m.clock.Now()
 		_, err := m.store.UpdateSession(ctx, sessionID, func(s *rooms.Session) error { return s.Transition(st, now) })
 		if err != nil {
 			return err
 		}
-		typ := map[string]rooms.EventType{ActionOpenLobby: rooms.EventLobbyOpen, ActionStart: rooms.EventSessionStart, ActionEnd: rooms.EventSessionEnd}[action]
+		typ := map[string]rooms.EventType{live.ActionOpenLobby: rooms.EventLobbyOpen, live.ActionStart: rooms.EventSessionStart, live.ActionEnd: rooms.EventSessionEnd}[action]
 		_, err = m.store.AppendEvent(ctx, rooms.Event{SessionID: sessionID, Time: now, Actor: actor.ID, Type: typ})
 		return err
 	}

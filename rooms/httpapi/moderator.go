@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/rooms"
+	"github.com/ducha-dev/ducha/rooms/live"
 )
 
 // Moderator runs moderation actions on a session; the same actions as the
@@ -15,10 +16,9 @@ import (
 //
 // Errors: rooms.ErrNotFound (no such session or participant) answers 404,
 // rooms.ErrInvalidTransition 409 invalid_transition, and the controller's
-// "bad action" error 422 bad_action. This package cannot import the live
-// controller, so that last error is matched with errors.Is against
-// Config.ErrBadAction (pass live.ErrBadAction there). Any other error is a
-// 500 internal.
+// "bad action" error 422 bad_action, matched with errors.Is against
+// Config.ErrBadAction (pass signaling.ErrBadAction there). Any other error is
+// a 500 internal. The action names are the live controller's.
 type Moderator interface {
 	Moderate(ctx context.Context, sessionID string, actor rooms.Account, action, target string) error
 	// Live returns who is connected to the session now, lobby included.
@@ -45,28 +45,14 @@ type LiveSession struct {
 	Participants                 []LiveParticipant
 }
 
-// Moderation actions, as in signaling/PROTOCOL.md.
-const (
-	ActionAdmit        = "admit"
-	ActionMute         = "mute"
-	ActionUnmute       = "unmute"
-	ActionRemove       = "remove"
-	ActionLock         = "lock"
-	ActionUnlock       = "unlock"
-	ActionRecordingOn  = "recording-on"
-	ActionRecordingOff = "recording-off"
-	ActionOpenLobby    = "open-lobby"
-	ActionStart        = "start"
-	ActionEnd          = "end"
-)
-
 // knownAction reports whether action is a moderation action and whether it
 // needs a participant id.
 func knownAction(action string) (needsTarget, ok bool) {
 	switch action {
-	case ActionAdmit, ActionMute, ActionUnmute, ActionRemove:
+	case live.ActionAdmit, live.ActionMute, live.ActionUnmute, live.ActionRemove:
 		return true, true
-	case ActionLock, ActionUnlock, ActionRecordingOn, ActionRecordingOff, ActionOpenLobby, ActionStart, ActionEnd:
+	case live.ActionLock, live.ActionUnlock, live.ActionRecordingOn, live.ActionRecordingOff, live.ActionOpenLobby,
+		live.ActionStart, live.ActionEnd:
 		return false, true
 	}
 	return false, false
