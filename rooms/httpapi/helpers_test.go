@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ducha-dev/ducha/rooms/live"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ducha-dev/ducha/rooms"
+	"github.com/ducha-dev/ducha/rooms/live"
 	"github.com/ducha-dev/ducha/rooms/accounts"
 	"github.com/ducha-dev/ducha/rooms/memstore"
 	"github.com/ducha-dev/ducha/rooms/redisstore"
