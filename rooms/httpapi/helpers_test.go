@@ -22,8 +22,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ducha-dev/ducha/rooms"
-	"github.com/ducha-dev/ducha/rooms/live"
 	"github.com/ducha-dev/ducha/rooms/accounts"
+	"github.com/ducha-dev/ducha/rooms/live"
 	"github.com/ducha-dev/ducha/rooms/memstore"
 	"github.com/ducha-dev/ducha/rooms/redisstore"
 	"github.com/ducha-dev/ducha/rooms/storetest"
