@@ -46,7 +46,6 @@ class Call {
     this.session = null; // the supervision session; null in ad-hoc rooms
     this.waiting = []; // the lobby, as told to supervisors (lobby-updated)
     this.modMuted = false; // muted by the supervisor
-    this.early = []; // offer and candidates that overtook `admitted`
     this.ui = new UI(document, i18n, {
       onMic: () => this.toggle('audio'),
       onCam: () => this.toggle('video'),
@@ -139,12 +138,10 @@ class Call {
       case 'active-speakers':
         return this.ui.setSpeakers(d.ids || []);
       case 'offer':
-        if (this.holdEarly(msg)) return;
         return this.peer && this.peer.handleOffer(d.sdp);
       case 'answer':
         return this.peer && this.peer.handleAnswer(d.sdp);
       case 'candidate':
-        if (this.holdEarly(msg)) return;
         return this.peer && this.peer.handleCandidate(d);
       case 'participant-joined':
         return this.upsertParticipant(d.participant, true);
@@ -210,9 +207,6 @@ class Call {
       },
       log: (...a) => this.log(...a),
     });
-    const early = this.early;
-    this.early = [];
-    for (const m of early) this.onMessage(m);
     if (this.self.role === 'observer') {
       this.mediaState = 'declined';
     } else if (this.localStream) {
@@ -223,21 +217,11 @@ class Call {
     this.render();
   }
 
-  // holdEarly keeps media negotiation that reaches a lobby participant before
-  // its `admitted`: the server joins the media session first and may offer
-  // at once. Dropping that offer would leave both sides waiting for the other.
-  holdEarly(msg) {
-    if (this.phase !== 'lobby') return false;
-    this.early.push(msg);
-    return true;
-  }
-
   // enterLobby waits for the supervisor: no PeerConnection and nothing
   // sent, but the camera opens so the official can check it meanwhile and
   // the call starts at once on `admitted`.
   enterLobby(d) {
     this.phase = 'lobby';
-    this.early = [];
     this.self = d.self;
     this.participants = new Map();
     this.tracks = new Map();
