@@ -13,121 +13,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
-
 	"github.com/ducha-dev/ducha/recording/archive"
 	"github.com/ducha-dev/ducha/recording/evidence"
 	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling/client"
+	"github.com/ducha-dev/ducha/signaling/client/cliptest"
 )
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (CI=true): `make test` installs it", name)
-	}
-	t.Skipf("%s not found; run `make test`", name)
-	return ""
-}
+func requireTool(t *testing.T, name string) string { return cliptest.RequireTool(t, name) }
 
-// encodeClip makes real VP8 and Opus with ffmpeg: a 640x480 test pattern
-// with a keyframe every second, and a tone.
-func encodeClip(t *testing.T, seconds int) (ivf, ogg string) {
-	t.Helper()
-	ff := requireTool(t, "ffmpeg")
-	dir := t.TempDir()
-	ivf, ogg = filepath.Join(dir, "v.ivf"), filepath.Join(dir, "a.ogg")
-	d := strconv.Itoa(seconds)
-	for _, args := range [][]string{
-		{"-f", "lavfi", "-i", "testsrc=size=640x480:rate=20", "-t", d, "-c:v", "libvpx", "-g", "20", "-b:v", "400k", "-deadline", "realtime", ivf},
-		{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", d, "-c:a", "libopus", "-b:a", "32k", "-page_duration", "20000", ogg},
-	} {
-		out, err := exec.Command(ff, append([]string{"-y", "-v", "error"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-		}
-	}
-	return ivf, ogg
-}
+func encodeClip(t *testing.T, seconds int) (ivf, ogg string) { return cliptest.Encode(t, seconds) }
 
-// publishClip sends the clip in real time on sample tracks.
-func publishClip(t *testing.T, c *client.Client, ivf, ogg string) (done chan struct{}) {
-	t.Helper()
-	vt, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(vt, sfu.SourceCamera); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(at, sfu.SourceMicrophone); err != nil {
-		t.Fatal(err)
-	}
-	done = make(chan struct{})
-	vdone, adone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(vdone)
-		f, err := os.Open(ivf)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		r, _, err := ivfreader.NewWith(f)
-		if err != nil {
-			return
-		}
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			frame, _, err := r.ParseNextFrame()
-			if err != nil {
-				return
-			}
-			<-tick.C
-			_ = vt.WriteSample(media.Sample{Data: frame, Duration: 50 * time.Millisecond})
-		}
-	}()
-	go func() {
-		defer close(adone)
-		f, err := os.Open(ogg)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		r, _, err := oggreader.NewWith(f)
-		if err != nil {
-			return
-		}
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		var last uint64
-		for {
-			page, hdr, err := r.ParseNextPage()
-			if err != nil {
-				return
-			}
-			if hdr.GranulePosition == 0 || hdr.GranulePosition == last {
-				continue // header pages
-			}
-			dur := time.Duration(hdr.GranulePosition-last) * time.Second / 48000
-			last = hdr.GranulePosition
-			<-tick.C
-			_ = at.WriteSample(media.Sample{Data: page, Duration: dur})
-		}
-	}()
-	go func() { <-vdone; <-adone; close(done) }()
-	return done
+func publishClip(t *testing.T, c *client.Client, ivf, ogg string) <-chan struct{} {
+	return cliptest.Publish(t, c, ivf, ogg, nil)
 }
 
 type probeResult struct {

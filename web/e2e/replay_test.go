@@ -25,13 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
-
-	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling/client"
+	"github.com/ducha-dev/ducha/signaling/client/cliptest"
 )
 
 const replayPassword = "replay-pass-2026"
@@ -148,107 +143,6 @@ func startReplayServer(t *testing.T, bin, dataDir, dir string) string {
 }
 
 // replayClip encodes a 640x480 VP8 test pattern and an Opus tone.
-func replayClip(t *testing.T, seconds int) (ivf, ogg string) {
-	t.Helper()
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		missing(t, "ffmpeg")
-	}
-	dir := t.TempDir()
-	ivf, ogg = filepath.Join(dir, "v.ivf"), filepath.Join(dir, "a.ogg")
-	d := strconv.Itoa(seconds)
-	for _, args := range [][]string{
-		{"-f", "lavfi", "-i", "testsrc=size=640x480:rate=20", "-t", d, "-c:v", "libvpx", "-g", "20", "-b:v", "300k", "-deadline", "realtime", ivf},
-		{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", d, "-c:a", "libopus", "-b:a", "24k", "-page_duration", "20000", ogg},
-	} {
-		if out, err := exec.Command(ff, append([]string{"-y", "-v", "error"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-		}
-	}
-	return ivf, ogg
-}
-
-// publishReplayClip sends the clip in real time; the returned channel
-// closes when both tracks are done (or stop is closed).
-func publishReplayClip(t *testing.T, c *client.Client, ivf, ogg string, stop <-chan struct{}) <-chan struct{} {
-	t.Helper()
-	vt, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(vt, sfu.SourceCamera); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(at, sfu.SourceMicrophone); err != nil {
-		t.Fatal(err)
-	}
-	vdone, adone, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(vdone)
-		f, err := os.Open(ivf)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		r, _, err := ivfreader.NewWith(f)
-		if err != nil {
-			return
-		}
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			frame, _, err := r.ParseNextFrame()
-			if err != nil {
-				return
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = vt.WriteSample(media.Sample{Data: frame, Duration: 50 * time.Millisecond})
-		}
-	}()
-	go func() {
-		defer close(adone)
-		f, err := os.Open(ogg)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		r, _, err := oggreader.NewWith(f)
-		if err != nil {
-			return
-		}
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		var last uint64
-		for {
-			page, hdr, err := r.ParseNextPage()
-			if err != nil {
-				return
-			}
-			if hdr.GranulePosition == 0 || hdr.GranulePosition == last {
-				continue
-			}
-			dur := time.Duration(hdr.GranulePosition-last) * time.Second / 48000
-			last = hdr.GranulePosition
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = at.WriteSample(media.Sample{Data: page, Duration: dur})
-		}
-	}()
-	go func() { <-vdone; <-adone; close(done) }()
-	return done
-}
-
 func dialLink(t *testing.T, base, link string) *client.Client {
 	t.Helper()
 	u, err := url.Parse(link)
@@ -319,7 +213,7 @@ func runReplayPage(t *testing.T, node, base, user, caseNo, phase string) replayR
 
 func TestAuditorReplay(t *testing.T) {
 	node := requireBrowserTools(t)
-	ivf, ogg := replayClip(t, 14)
+	ivf, ogg := cliptest.Encode(t, 14)
 	root := repoRoot(t)
 	dir := t.TempDir()
 	bin := buildDucha(t, root, dir)
@@ -362,7 +256,7 @@ func TestAuditorReplay(t *testing.T) {
 	defer close(stop)
 	var dones []<-chan struct{}
 	for _, c := range []*client.Client{s, a, b} {
-		dones = append(dones, publishReplayClip(t, c, ivf, ogg, stop))
+		dones = append(dones, cliptest.Publish(t, c, ivf, ogg, stop))
 	}
 	time.Sleep(3 * time.Second)
 	if err := a.Chat("已按期办结，请审阅"); err != nil {
