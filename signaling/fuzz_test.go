@@ -15,6 +15,7 @@ var protocolExamples = []string{
 	`{"type": "candidate", "data": {"candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd"}}`,
 	`{"type": "candidate", "data": {"candidate": ""}}`,
 	`{"type": "mute", "data": {"kind": "audio", "muted": true}}`,
+	`{"type": "video-size", "data": {"track": "T1", "width": 640, "height": 360}}`,
 	`{"type": "ping", "data": {}}`,
 	`{"type": "leave", "data": {}}`,
 	`{"type": "join", "data": {"version": 2, "room": "R", "token": ""}}`,

@@ -157,8 +157,10 @@ func TestSessionCallsPassThrough(t *testing.T) {
 	c.send(TypeCandidate, "3", map[string]any{"candidate": "candidate:1", "sdpMid": "0", "sdpMLineIndex": 0})
 	c.send(TypeCandidate, "4", map[string]any{"candidate": ""})
 	c.send(TypeMute, "5", map[string]any{"kind": "video", "muted": true})
-	c.ping("6") // the reader handles messages in order: all calls are done
-	want := []string{"offer v=0 offer map[tr1:screen]", "answer v=0 answer", "candidate candidate:1", "candidate ", "mute video true"}
+	c.send(TypeVideoSize, "6", map[string]any{"track": "T1", "width": 320, "height": 180})
+	c.ping("7") // the reader handles messages in order: all calls are done
+	want := []string{"offer v=0 offer map[tr1:screen]", "answer v=0 answer", "candidate candidate:1", "candidate ",
+		"mute video true", "video-size T1 320x180"}
 	if got := s.Calls(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("calls %q, want %q", got, want)
 	}
@@ -240,6 +242,9 @@ func TestMalformedMessagesKeepConnection(t *testing.T) {
 		{`{"type":"offer","id":"b","data":{"sdp":5}}`, "b"},
 		{`{"type":"mute","id":"c","data":{"kind":"smell","muted":true}}`, "c"},
 		{`{"type":"offer","id":"d","data":"sdp"}`, "d"},
+		{`{"type":"video-size","id":"e","data":{"track":"T1","width":-1,"height":10}}`, "e"},
+		{`{"type":"video-size","id":"f","data":{"track":"T1","width":99999,"height":10}}`, "f"},
+		{`{"type":"video-size","id":"g","data":{"width":10,"height":10}}`, "g"},
 		{`{"type":"ping","id":"` + strings.Repeat("x", 65) + `"}`, ""},
 	}
 	for _, tc := range cases {

@@ -160,6 +160,11 @@ func (s *fakeSession) SetMuted(kind string, muted bool) error {
 	return s.conf.err("mute")
 }
 
+func (s *fakeSession) SetVideoSize(track string, width, height int) error {
+	s.record("video-size %s %dx%d", track, width, height)
+	return s.conf.err("video-size")
+}
+
 func (s *fakeSession) Leave(reason string) { s.leaves <- reason }
 
 func (s *fakeSession) Chat(text string) error {

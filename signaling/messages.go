@@ -43,6 +43,9 @@ const (
 	TypeSessionUpdated = "session-updated"
 	TypeLobbyUpdated   = "lobby-updated"
 	TypeActiveSpeakers = "active-speakers"
+	// Simulcast (additive).
+	TypeVideoSize = "video-size"
+	TypeLayers    = "layers"
 )
 
 // Error codes sent in `error` messages. Clients switch on these.
@@ -120,6 +123,14 @@ type Answer struct {
 type Mute struct {
 	Kind  string `json:"kind"`
 	Muted bool   `json:"muted"`
+}
+
+// VideoSize is the data of `video-size`: the size, in device pixels, at
+// which the client shows a received video (0x0: not shown).
+type VideoSize struct {
+	Track  string `json:"track"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
 }
 
 // Chat is the data of a client `chat`.
@@ -209,6 +220,8 @@ func DecodeData(env Envelope) (any, error) {
 		v, err = DecodeChat(env.Data)
 	case TypeModerate:
 		v, err = DecodeModerate(env.Data)
+	case TypeVideoSize:
+		v, err = DecodeVideoSize(env.Data)
 	case TypePing, TypeLeave:
 		v = Empty{}
 	default:
@@ -223,7 +236,8 @@ func DecodeData(env Envelope) (any, error) {
 // KnownType reports whether t is a client-to-server type of version 1.
 func KnownType(t string) bool {
 	switch t {
-	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypePing, TypeLeave, TypeChat, TypeModerate:
+	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMute, TypePing, TypeLeave, TypeChat, TypeModerate,
+		TypeVideoSize:
 		return true
 	}
 	return false
@@ -355,6 +369,31 @@ func DecodeMute(data json.RawMessage) (Mute, error) {
 		return Mute{}, fmt.Errorf("%w: muted is missing", ErrBadMessage)
 	}
 	return Mute{Kind: *w.Kind, Muted: *w.Muted}, nil
+}
+
+// maxVideoDimension bounds video-size: no screen is 16k pixels wide.
+const maxVideoDimension = 16384
+
+// DecodeVideoSize decodes a video-size's data.
+func DecodeVideoSize(data json.RawMessage) (VideoSize, error) {
+	var w struct {
+		Track  *string `json:"track"`
+		Width  *int    `json:"width"`
+		Height *int    `json:"height"`
+	}
+	if err := unmarshalData(data, &w); err != nil {
+		return VideoSize{}, err
+	}
+	if w.Track == nil || *w.Track == "" || len(*w.Track) > 64 {
+		return VideoSize{}, fmt.Errorf("%w: track must be a track id", ErrBadMessage)
+	}
+	if w.Width == nil || w.Height == nil {
+		return VideoSize{}, fmt.Errorf("%w: width and height are required", ErrBadMessage)
+	}
+	if *w.Width < 0 || *w.Height < 0 || *w.Width > maxVideoDimension || *w.Height > maxVideoDimension {
+		return VideoSize{}, fmt.Errorf("%w: width and height must be 0..%d", ErrBadMessage, maxVideoDimension)
+	}
+	return VideoSize{Track: *w.Track, Width: *w.Width, Height: *w.Height}, nil
 }
 
 func requireSDP(s *string) (string, error) {

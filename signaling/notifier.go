@@ -54,7 +54,7 @@ func (n *notifier) start(first outMsg) {
 func callEvent(typ string) bool {
 	switch typ {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeParticipantJoined, TypeParticipantLeft,
-		TypeParticipantUpdated, TypeTrackPublished, TypeTrackRemoved, TypeActiveSpeakers:
+		TypeParticipantUpdated, TypeTrackPublished, TypeTrackRemoved, TypeActiveSpeakers, TypeLayers:
 		return true
 	}
 	return false
@@ -161,6 +161,13 @@ func (n *notifier) ActiveSpeakers(ids []string) {
 		ids = []string{}
 	}
 	n.send(outMsg{Type: TypeActiveSpeakers, Data: ActiveSpeakers{IDs: ids}})
+}
+
+func (n *notifier) Layers(track string, active []string) {
+	if active == nil {
+		active = []string{}
+	}
+	n.send(outMsg{Type: TypeLayers, Data: Layers{Track: track, Active: active}})
 }
 
 // Closed ends the connection: the server-side session is gone (replaced by

@@ -53,6 +53,13 @@ type LobbyUpdated struct {
 	Waiting []Waiting `json:"waiting"`
 }
 
+// Layers is the data of `layers`: the simulcast layers (rids) of one of
+// the client's tracks that somebody receives.
+type Layers struct {
+	Track  string   `json:"track"`
+	Active []string `json:"active"`
+}
+
 // ActiveSpeakers is the data of `active-speakers`.
 type ActiveSpeakers struct {
 	IDs []string `json:"ids"`

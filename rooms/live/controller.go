@@ -31,6 +31,7 @@ type MediaSession interface {
 	HandleAnswer(sdp string) error
 	AddCandidate(c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error
+	SetVideoSize(track string, width, height int) error
 	Leave(reason string)
 	SetModMuted(muted bool)
 	Kick(reason string)

@@ -50,6 +50,7 @@ func (s *fakeSession) HandleOffer(string, map[string]string) error { return nil 
 func (s *fakeSession) HandleAnswer(string) error                   { return nil }
 func (s *fakeSession) AddCandidate(webrtc.ICECandidateInit) error  { return nil }
 func (s *fakeSession) SetMuted(string, bool) error                 { return nil }
+func (s *fakeSession) SetVideoSize(string, int, int) error         { return nil }
 func (s *fakeSession) Quality() sfu.Quality                        { return sfu.Quality{} }
 func (s *fakeSession) SetModMuted(m bool)                          { s.mu.Lock(); s.modMuted = m; s.mu.Unlock() }
 func (s *fakeSession) Leave(reason string)                         { s.mu.Lock(); s.left = reason; s.mu.Unlock() }
@@ -74,6 +75,7 @@ func (r *recorder) ParticipantUpdated(sfu.ParticipantState) {}
 func (r *recorder) TrackPublished(sfu.TrackInfo)            {}
 func (r *recorder) TrackRemoved(sfu.TrackInfo)              {}
 func (r *recorder) ActiveSpeakers([]string)                 {}
+func (r *recorder) Layers(string, []string)                 {}
 func (r *recorder) Admitted(signaling.JoinResult)           { r.mu.Lock(); r.admitted++; r.mu.Unlock() }
 func (r *recorder) SessionUpdated(s signaling.SessionState) {
 	r.mu.Lock()

@@ -72,6 +72,16 @@ func (m *member) AddCandidate(cand webrtc.ICECandidateInit) error {
 	return ms.AddCandidate(cand)
 }
 
+// SetVideoSize passes the client's tile size to its media session; it is
+// not session state (nothing to keep in the store).
+func (m *member) SetVideoSize(track string, width, height int) error {
+	ms, err := m.mediaSession()
+	if err != nil {
+		return err
+	}
+	return ms.SetVideoSize(track, width, height)
+}
+
 // SetMuted records the participant's own microphone/camera switch.
 func (m *member) SetMuted(kind string, muted bool) error {
 	ms, err := m.mediaSession()
