@@ -85,8 +85,9 @@ type Notifier interface {
 	ActiveSpeakers(participantIDs []string)
 	// Layers tells a publisher which simulcast layers (by rid) of one of its
 	// tracks somebody receives; it may pause the others and must resume a
-	// layer as soon as it is listed again.
-	Layers(trackID string, active []string)
+	// layer as soon as it is listed again. mid is the track's media section
+	// in the publisher's own SDP, so the client finds its sender.
+	Layers(trackID, mid string, active []string)
 	// Closed tells the client its media session ended on the server side
 	// (for example, the same identity joined again elsewhere).
 	Closed(reason string)

@@ -393,7 +393,7 @@ func (n *clientNotifier) ActiveSpeakers(ids []string) {
 	c.mu.Unlock()
 }
 
-func (n *clientNotifier) Layers(track string, active []string) {
+func (n *clientNotifier) Layers(track, _ string, active []string) {
 	c := n.c()
 	c.mu.Lock()
 	c.layers = append(c.layers, layersMsg{track: track, active: append([]string(nil), active...)})

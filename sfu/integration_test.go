@@ -429,7 +429,7 @@ func (n *nopNotifier) ParticipantUpdated(ParticipantState) {}
 func (n *nopNotifier) TrackPublished(TrackInfo)            {}
 func (n *nopNotifier) TrackRemoved(TrackInfo)              {}
 func (n *nopNotifier) ActiveSpeakers([]string)             {}
-func (n *nopNotifier) Layers(string, []string)             {}
+func (n *nopNotifier) Layers(string, string, []string)     {}
 func (n *nopNotifier) Closed(r string)                     { n.mu.Lock(); n.closed = r; n.mu.Unlock() }
 
 // An unusable answer to the server's offer ends that participant (Pion

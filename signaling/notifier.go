@@ -163,11 +163,11 @@ func (n *notifier) ActiveSpeakers(ids []string) {
 	n.send(outMsg{Type: TypeActiveSpeakers, Data: ActiveSpeakers{IDs: ids}})
 }
 
-func (n *notifier) Layers(track string, active []string) {
+func (n *notifier) Layers(track, mid string, active []string) {
 	if active == nil {
 		active = []string{}
 	}
-	n.send(outMsg{Type: TypeLayers, Data: Layers{Track: track, Active: active}})
+	n.send(outMsg{Type: TypeLayers, Data: Layers{Track: track, Mid: mid, Active: active}})
 }
 
 // Closed ends the connection: the server-side session is gone (replaced by

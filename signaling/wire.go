@@ -57,6 +57,7 @@ type LobbyUpdated struct {
 // the client's tracks that somebody receives.
 type Layers struct {
 	Track  string   `json:"track"`
+	Mid    string   `json:"mid"` // the track's media section in the publisher's SDP
 	Active []string `json:"active"`
 }
 

@@ -75,7 +75,7 @@ func (r *recorder) ParticipantUpdated(sfu.ParticipantState) {}
 func (r *recorder) TrackPublished(sfu.TrackInfo)            {}
 func (r *recorder) TrackRemoved(sfu.TrackInfo)              {}
 func (r *recorder) ActiveSpeakers([]string)                 {}
-func (r *recorder) Layers(string, []string)                 {}
+func (r *recorder) Layers(string, string, []string)         {}
 func (r *recorder) Admitted(signaling.JoinResult)           { r.mu.Lock(); r.admitted++; r.mu.Unlock() }
 func (r *recorder) SessionUpdated(s signaling.SessionState) {
 	r.mu.Lock()
