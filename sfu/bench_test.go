@@ -52,8 +52,8 @@ func BenchmarkForward(b *testing.B) {
 			opts := fanoutOptions{queueLen: 1024, perWriter: 1 << 30, maxWriters: 1, kfMinSpacing: time.Hour}
 			u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 1, vp8Params(), 512, clk,
 				discardLogger(), &ctr, opts, nil)
-			w := newFanWriter(u, opts.queueLen)
-			u.writers.Store(&[]*fanWriter{w})
+			w := newFanWriter(u.base(), opts.queueLen)
+			u.base().writers.Store(&[]*fanWriter{w})
 			var ready atomic.Bool
 			ready.Store(true)
 			writers := make([]*countingWriter, subs)

@@ -28,6 +28,9 @@ type downTrack struct {
 	up  *UpTrack
 	ctr *counters
 	log *slog.Logger
+	// sw picks the layer of a simulcast track (nil for an ordinary one);
+	// set once before the downTrack is shared.
+	sw *layerSwitch
 
 	mu     sync.Mutex // guards everything below; the writer and the RTCP reader both send
 	bound  bool
@@ -39,6 +42,7 @@ type downTrack struct {
 	hdr    rtp.Header // reused: no allocation per packet
 	rtxBuf []byte
 	rtxPkt rtp.Packet
+	cache  *packetCache // of the stream being forwarded, for retransmissions
 	sender *webrtc.RTPSender
 	closed bool
 	rtx    rtxLimiter
@@ -95,11 +99,61 @@ func compactNTP(t time.Time) uint32 {
 }
 
 func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool) *downTrack {
-	return &downTrack{
+	d := &downTrack{
 		up: up, ctr: ctr, log: log, ready: ready,
 		needKF: up.info.Kind == "video",
 		rtxBuf: make([]byte, slotSize),
 	}
+	if up.simulcast {
+		d.sw = up.addSwitch(d)
+	} else if l := up.base(); l != nil {
+		d.cache = l.cache
+	}
+	return d
+}
+
+// attach starts the flow of packets: the ordinary track's stream, or the
+// simulcast layer given.
+func (d *downTrack) attach(layer int) {
+	if d.sw != nil {
+		d.sw.setTarget(layer)
+		return
+	}
+	if l := d.up.base(); l != nil {
+		l.subscribe(d)
+	}
+}
+
+// detach stops the flow of packets.
+func (d *downTrack) detach() {
+	if d.sw != nil {
+		d.up.dropSwitch(d.sw)
+		return
+	}
+	if l := d.up.base(); l != nil {
+		l.unsubscribe(d)
+	}
+}
+
+// switchLayer implements switchSink: the next packet is a keyframe of
+// another layer; it starts a new epoch, and NACKs are answered from that
+// layer's cache from now on.
+func (d *downTrack) switchLayer(l *upLayer) {
+	d.mu.Lock()
+	d.cache = l.cache
+	d.needKF = true
+	d.mung.requestResync()
+	d.mu.Unlock()
+}
+
+// askKeyframe asks the publisher for a keyframe of what this subscriber
+// receives or waits for.
+func (d *downTrack) askKeyframe() {
+	if d.sw != nil {
+		d.sw.requestKeyframe()
+		return
+	}
+	d.up.RequestKeyframe()
 }
 
 // ID is the track id in the subscriber's SDP.
@@ -131,7 +185,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(codec.PayloadType)
 	d.mu.Unlock()
-	d.up.RequestKeyframe()
+	d.askKeyframe()
 	return codec, nil
 }
 
@@ -188,7 +242,7 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 			// first may have come before this subscription could send).
 			if now.Sub(d.kfAsk) >= keyframeRetry {
 				d.kfAsk = now
-				go d.up.RequestKeyframe()
+				go d.askKeyframe()
 			}
 			return nil
 		}
@@ -256,7 +310,7 @@ func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
 					})
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.RequestKeyframe()
+				d.askKeyframe()
 			case *rtcp.ReceiverReport:
 				d.onReceiverReport(p, d.up.clock.Now())
 			}
@@ -285,7 +339,11 @@ func (d *downTrack) retransmit(outSeq uint16) {
 		d.ctr.retransmitThrottled.Add(1)
 		return
 	}
-	n := d.up.cache.get(seq, d.rtxBuf)
+	if d.cache == nil {
+		d.ctr.retransmitMisses.Add(1)
+		return
+	}
+	n := d.cache.get(seq, d.rtxBuf)
 	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
 		d.ctr.retransmitMisses.Add(1)
 		return

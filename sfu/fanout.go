@@ -17,7 +17,7 @@ import (
 // resync, so they see a clean cut instead of a broken frame; audio just
 // loses the packet.
 type fanWriter struct {
-	up       *UpTrack
+	l        *upLayer
 	queue    chan uint16
 	subs     atomic.Pointer[[]Subscriber]
 	overflow atomic.Bool
@@ -26,8 +26,8 @@ type fanWriter struct {
 	mu       sync.Mutex // serialises add/remove (copy-on-write of subs)
 }
 
-func newFanWriter(u *UpTrack, queueLen int) *fanWriter {
-	w := &fanWriter{up: u, queue: make(chan uint16, queueLen), done: make(chan struct{})}
+func newFanWriter(l *upLayer, queueLen int) *fanWriter {
+	w := &fanWriter{l: l, queue: make(chan uint16, queueLen), done: make(chan struct{})}
 	empty := []Subscriber{}
 	w.subs.Store(&empty)
 	return w
@@ -39,7 +39,7 @@ func (w *fanWriter) enqueue(seq uint16) {
 	case w.queue <- seq:
 	default:
 		w.overflow.Store(true)
-		w.up.ctr.queueDrops.Add(1)
+		w.l.track.ctr.queueDrops.Add(1)
 	}
 }
 
@@ -87,12 +87,12 @@ func (w *fanWriter) run() {
 // forward sends one cached packet to the group. It is split from run so the
 // benchmark can drive it without goroutines.
 func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyframe *bool) {
-	u := w.up
+	u := w.l.track
 	if w.overflow.Swap(false) && u.codec != codecNone {
 		*waitKeyframe = true
-		u.RequestKeyframe()
+		w.l.requestKeyframe()
 	}
-	n := u.cache.get(seq, buf)
+	n := w.l.cache.get(seq, buf)
 	if n == 0 {
 		return
 	}

@@ -66,7 +66,7 @@ func TestSlowSubscriberDoesNotBlockReader(t *testing.T) {
 	fast := &countingSub{}
 	u.Subscribe(slow)
 	u.Subscribe(fast)
-	if n := len(*u.writers.Load()); n != 2 {
+	if n := len(*u.base().writers.Load()); n != 2 {
 		t.Fatalf("writers = %d, want one per subscriber with perWriter=1", n)
 	}
 
@@ -120,11 +120,11 @@ func TestFanoutUnsubscribeStopsWriter(t *testing.T) {
 	for _, s := range subs {
 		u.Subscribe(s)
 	}
-	if n := len(*u.writers.Load()); n != 2 {
+	if n := len(*u.base().writers.Load()); n != 2 {
 		t.Fatalf("writers = %d, want 2 for 3 subscribers at 2 per writer", n)
 	}
 	u.Unsubscribe(subs[2])
-	if n := len(*u.writers.Load()); n != 1 {
+	if n := len(*u.base().writers.Load()); n != 1 {
 		t.Fatalf("writers = %d after the lone subscriber left, want 1", n)
 	}
 	if u.SubscriberCount() != 2 {

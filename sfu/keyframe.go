@@ -43,23 +43,30 @@ func isKeyframeStart(c videoCodec, payload []byte) bool {
 // 0 mark the start of a frame; the VP8 payload header's P bit is 0 for a key
 // frame.
 func vp8Keyframe(p []byte) bool {
+	i, ok := vp8FrameStart(p)
+	return ok && p[i]&0x01 == 0
+}
+
+// vp8FrameStart returns the offset of the VP8 payload header when p starts
+// a frame.
+func vp8FrameStart(p []byte) (int, bool) {
 	if len(p) < 1 {
-		return false
+		return 0, false
 	}
 	x, s, pid := p[0]&0x80 != 0, p[0]&0x10 != 0, p[0]&0x07
 	if !s || pid != 0 {
-		return false
+		return 0, false
 	}
 	i := 1
 	if x {
 		if len(p) < 2 {
-			return false
+			return 0, false
 		}
 		ext := p[1]
 		i = 2
 		if ext&0x80 != 0 { // I: picture id
 			if len(p) <= i {
-				return false
+				return 0, false
 			}
 			if p[i]&0x80 != 0 { // 15-bit picture id
 				i++
@@ -74,9 +81,26 @@ func vp8Keyframe(p []byte) bool {
 		}
 	}
 	if len(p) <= i {
-		return false
+		return 0, false
 	}
-	return p[i]&0x01 == 0
+	return i, true
+}
+
+// vp8KeyframeSize reads the picture size of a VP8 key frame (RFC 6386
+// 9.1: a 3-byte frame tag, the start code 9d 01 2a, then 14-bit width and
+// height with 2 scaling bits each, little-endian).
+func vp8KeyframeSize(p []byte) (w, h int, ok bool) {
+	i, ok := vp8FrameStart(p)
+	if !ok || p[i]&0x01 != 0 || len(p) < i+10 {
+		return 0, 0, false
+	}
+	f := p[i:]
+	if f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return 0, 0, false
+	}
+	w = int(f[6]) | int(f[7]&0x3f)<<8
+	h = int(f[8]) | int(f[9]&0x3f)<<8
+	return w, h, w > 0 && h > 0
 }
 
 // vp9Keyframe: the VP9 payload descriptor (draft-ietf-payload-vp9). A frame

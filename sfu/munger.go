@@ -23,7 +23,14 @@ type munger struct {
 	lastOutSeq uint16
 	lastOutTS  uint32
 	lastAt     time.Time
+	// A known timestamp offset for the next epoch (from sender reports),
+	// used instead of the wall-clock estimate.
+	hint   uint32
+	hintOK bool
 }
+
+// hintTSOffset gives the offset the next epoch's timestamps should get.
+func (m *munger) hintTSOffset(off uint32) { m.hint, m.hintOK = off, true }
 
 // requestResync makes the next accepted packet start a new epoch.
 func (m *munger) requestResync() { m.resync = true }
@@ -37,9 +44,12 @@ func (m *munger) rewrite(seq uint16, ts uint32, now time.Time, clockRate uint32)
 	case !m.started:
 		m.started, m.resync = true, false
 		m.seqOffset, m.tsOffset = 0, 0
+		if m.hintOK {
+			m.tsOffset, m.hintOK = m.hint, false
+		}
 		m.epochIn, m.epochOut, m.settled = seq, seq, false
-		m.lastOutSeq, m.lastOutTS, m.lastAt = seq, ts, now
-		return seq, ts, true
+		m.lastOutSeq, m.lastOutTS, m.lastAt = seq, ts+m.tsOffset, now
+		return seq, ts + m.tsOffset, true
 	case m.resync:
 		m.resync = false
 		nextSeq := m.lastOutSeq + 1
@@ -50,6 +60,9 @@ func (m *munger) rewrite(seq uint16, ts uint32, now time.Time, clockRate uint32)
 			}
 		}
 		nextTS := m.lastOutTS + step
+		if m.hintOK {
+			nextTS, m.hintOK = ts+m.hint, false
+		}
 		m.seqOffset, m.tsOffset = nextSeq-seq, nextTS-ts
 		m.epochIn, m.epochOut, m.settled = seq, nextSeq, false
 		m.lastOutSeq, m.lastOutTS, m.lastAt = nextSeq, nextTS, now

@@ -41,8 +41,23 @@ type Participant struct {
 	modMuted     bool
 	ready        atomic.Bool           // the connection is up: media written now reaches the client
 	ups          map[*UpTrack]struct{} // what this participant publishes
+	simul        map[*webrtc.RTPReceiver]*UpTrack
 	downs        map[*UpTrack]*downEntry
+	sizes        map[*UpTrack]videoSize // from video-size, for subscribed tracks
 	leaveOnce    sync.Once
+
+	// Layer allocation: the bandwidth estimator toward this client and the
+	// allocator state (allocMu: the room tick and video-size both run it).
+	bwe     bandwidthEstimator
+	allocMu sync.Mutex
+	alloc   allocator
+}
+
+type videoSize struct{ w, h int }
+
+// bandwidthEstimator is what the allocator needs of Pion's GCC.
+type bandwidthEstimator interface {
+	GetTargetBitrate() int
 }
 
 type downEntry struct {
@@ -64,6 +79,11 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		sources: map[string]string{},
 		downs:   map[*UpTrack]*downEntry{},
 		ups:     map[*UpTrack]struct{}{},
+		simul:   map[*webrtc.RTPReceiver]*UpTrack{},
+		sizes:   map[*UpTrack]videoSize{},
+	}
+	if est := r.sfu.takeEstimator(pc.ID()); est != nil {
+		p.bwe = est
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
@@ -243,9 +263,28 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 }
 
 // SetVideoSize records the size at which the client shows a received video;
-// it bounds the simulcast layer that client is sent (0x0: none).
+// it bounds the simulcast layer that client is sent (0x0: none). Sizes for
+// tracks the client does not receive (gone meanwhile, or not sent to it by
+// the room's policy) are ignored.
 func (p *Participant) SetVideoSize(trackID string, width, height int) error {
-	// Implemented with the layer allocator.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	var up *UpTrack
+	for u := range p.downs {
+		if u.info.ID == trackID {
+			up = u
+		}
+	}
+	if up == nil || !up.simulcast {
+		p.mu.Unlock()
+		return nil
+	}
+	p.sizes[up] = videoSize{w: width, h: height}
+	p.mu.Unlock()
+	p.allocate(p.room.sfu.cfg.Clock.Now())
 	return nil
 }
 
@@ -258,8 +297,8 @@ func (p *Participant) Leave(reason string) {
 		downs := p.downs
 		p.downs = map[*UpTrack]*downEntry{}
 		p.mu.Unlock()
-		for up, e := range downs {
-			up.Unsubscribe(e.dt)
+		for _, e := range downs {
+			e.dt.detach()
 			e.dt.close()
 		}
 		if err := p.pc.Close(); err != nil {
@@ -289,13 +328,13 @@ func (p *Participant) SetModMuted(muted bool) {
 // keyframe: its connection just came up and nothing reached it before.
 func (p *Participant) requestKeyframes() {
 	p.mu.Lock()
-	ups := make([]*UpTrack, 0, len(p.downs))
-	for up := range p.downs {
-		ups = append(ups, up)
+	dts := make([]*downTrack, 0, len(p.downs))
+	for _, e := range p.downs {
+		dts = append(dts, e.dt)
 	}
 	p.mu.Unlock()
-	for _, up := range ups {
-		up.RequestKeyframe()
+	for _, dt := range dts {
+		dt.askKeyframe()
 	}
 }
 
@@ -336,13 +375,103 @@ func (p *Participant) closeWith(reason string) {
 	p.Leave(reason)
 }
 
-// onTrack runs on Pion's goroutine for each incoming track and becomes
-// that track's reader until it ends.
+// onTrack runs on Pion's goroutine for each incoming track, or each
+// simulcast layer, and becomes its reader until it ends.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if !p.info.CanPublish() {
 		_ = recv.Stop()
 		return
 	}
+	if remote.RID() != "" && remote.Kind() == webrtc.RTPCodecTypeVideo {
+		p.onLayer(remote, recv)
+		return
+	}
+	up := p.newUpTrack(remote)
+	l := up.addLayer("", 0, uint32(remote.SSRC()), p.cacheSize(remote.Kind()))
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI && up.info.Kind == "audio" {
+			up.levelExt = uint8(e.ID)
+		}
+	}
+	go readSenderReports(recv, "", l)
+	p.mu.Lock()
+	if up.info.Kind == "audio" && p.modMuted {
+		up.blocked.Store(true)
+	}
+	p.ups[up] = struct{}{}
+	p.mu.Unlock()
+	if !p.room.publish(p, up) {
+		up.close()
+		return
+	}
+	l.readLoop(trackReader{remote})
+	p.room.unpublish(up)
+	p.mu.Lock()
+	delete(p.ups, up)
+	p.mu.Unlock()
+}
+
+// onLayer handles one simulcast layer: the first layer of a transceiver
+// publishes the track, later ones join it.
+func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	up := p.simul[recv]
+	created := up == nil
+	if created {
+		up = p.newUpTrack(remote)
+		up.simulcast = true
+		for _, t := range p.pc.GetTransceivers() {
+			if t.Receiver() == recv {
+				up.mid = t.Mid()
+			}
+		}
+		id, mid := up.info.ID, up.mid
+		up.notifyLayers = func(active []string) { p.n.Layers(id, mid, active) }
+		p.simul[recv] = up
+		p.ups[up] = struct{}{}
+	}
+	p.mu.Unlock()
+	idx, ok := layerIndex(remote.RID())
+	if !ok {
+		idx = -1
+		for i, l := range up.layerSnapshot() {
+			if l == nil {
+				idx = i
+				break
+			}
+		}
+	}
+	l := up.addLayer(remote.RID(), idx, uint32(remote.SSRC()), p.cacheSize(remote.Kind()))
+	if l == nil {
+		p.log.Warn("simulcast layer refused", "track", up.info.ID, "rid", remote.RID())
+		return
+	}
+	p.log.Debug("simulcast layer", "track", up.info.ID, "rid", remote.RID(), "ssrc", remote.SSRC())
+	if created && !p.room.publish(p, up) {
+		up.close()
+		return
+	}
+	go readSenderReports(recv, remote.RID(), l)
+	l.readLoop(trackReader{remote})
+	if up.removeLayer(l) {
+		p.room.unpublish(up)
+		p.mu.Lock()
+		delete(p.ups, up)
+		delete(p.simul, recv)
+		p.mu.Unlock()
+	}
+}
+
+func (p *Participant) cacheSize(kind webrtc.RTPCodecType) int {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return p.room.sfu.cfg.AudioCacheSize
+	}
+	return p.room.sfu.cfg.VideoCacheSize
+}
+
+// newUpTrack makes the UpTrack for a remote track (its layers are added
+// by the caller).
+func (p *Participant) newUpTrack(remote *webrtc.TrackRemote) *UpTrack {
 	kind := remote.Kind().String()
 	p.mu.Lock()
 	source, ok := p.sources[remote.ID()]
@@ -356,37 +485,11 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	info := TrackInfo{ID: newID("T"), ParticipantID: p.info.ID, Kind: kind, Source: source,
 		MimeType: remote.Codec().MimeType}
 	cfg := p.room.sfu.cfg
-	cache := cfg.VideoCacheSize
-	if kind == "audio" {
-		cache = cfg.AudioCacheSize
-	}
 	opts := fanoutOptions{queueLen: cfg.QueueLen, perWriter: cfg.SubscribersPerWriter,
 		maxWriters: cfg.MaxWritersPerTrack, kfMinSpacing: cfg.KeyframeMinSpacing}
-	up := newUpTrack(info, uint32(remote.SSRC()), remote.Codec(), cache, cfg.Clock, p.log,
-		&p.room.sfu.ctr, opts, p.sendPLI)
-
+	up := newTrack(info, remote.Codec(), cfg.Clock, p.log, &p.room.sfu.ctr, opts, p.sendPLI)
 	up.pubRole = p.info.Role
-	for _, e := range recv.GetParameters().HeaderExtensions {
-		if e.URI == sdp.AudioLevelURI && kind == "audio" {
-			up.levelExt = uint8(e.ID)
-		}
-	}
-	go readSenderReports(recv, remote.RID(), up)
-	p.mu.Lock()
-	if kind == "audio" && p.modMuted {
-		up.blocked.Store(true)
-	}
-	p.ups[up] = struct{}{}
-	p.mu.Unlock()
-	if !p.room.publish(p, up) {
-		up.close()
-		return
-	}
-	up.readLoop(trackReader{remote})
-	p.room.unpublish(up)
-	p.mu.Lock()
-	delete(p.ups, up)
-	p.mu.Unlock()
+	return up
 }
 
 func (p *Participant) sendPLI(ssrc uint32) {
@@ -405,7 +508,7 @@ func (r trackReader) Read(b []byte) (int, error) {
 
 // readSenderReports keeps the publisher's NTP/RTP mapping for lip sync. It
 // also drains the track's RTCP so Pion's receiver reports see it.
-func readSenderReports(recv *webrtc.RTPReceiver, rid string, up *UpTrack) {
+func readSenderReports(recv *webrtc.RTPReceiver, rid string, l *upLayer) {
 	for {
 		var pkts []rtcp.Packet
 		var err error
@@ -419,7 +522,7 @@ func readSenderReports(recv *webrtc.RTPReceiver, rid string, up *UpTrack) {
 		}
 		for _, pkt := range pkts {
 			if sr, ok := pkt.(*rtcp.SenderReport); ok {
-				up.setSenderReport(sr.NTPTime, sr.RTPTime)
+				l.setSenderReport(sr.NTPTime, sr.RTPTime)
 			}
 		}
 	}
@@ -441,11 +544,12 @@ func (p *Participant) subscribe(tracks []*UpTrack) {
 		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add subscription", "track", up.info.ID, "err", err)
+			dt.detach()
 			continue
 		}
 		p.downs[up] = &downEntry{dt: dt, sender: tr.Sender()}
 		go dt.rtcpLoop(tr.Sender())
-		up.Subscribe(dt)
+		dt.attach(up.topAvailable(p.room.sfu.cfg.Clock.Now()))
 		added++
 	}
 	if added > 0 {
@@ -462,7 +566,8 @@ func (p *Participant) unsubscribe(up *UpTrack) {
 		return
 	}
 	delete(p.downs, up)
-	up.Unsubscribe(e.dt)
+	delete(p.sizes, up)
+	e.dt.detach()
 	e.dt.close()
 	if p.closed {
 		return

@@ -23,6 +23,7 @@ type Room struct {
 	order      uint64
 	dead       bool // dropped from the SFU; a join must go to a new room
 	spkTimer   Timer
+	allocTimer Timer
 	spk        *speakerSelector // used by the speaker tick only
 }
 
@@ -36,6 +37,7 @@ func newRoom(s *SFU, id string) *Room {
 		spk: newSpeakerSelector(s.cfg.MaxSpeakers, speakingLoudness, 2*time.Second),
 	}
 	r.spkTimer = s.cfg.Clock.AfterFunc(s.cfg.SpeakerInterval, r.tickSpeakers)
+	r.allocTimer = s.cfg.Clock.AfterFunc(s.cfg.AllocInterval, r.tickLayers)
 	return r
 }
 

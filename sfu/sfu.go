@@ -12,6 +12,8 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -59,6 +61,8 @@ type Config struct {
 	LargeRoom int
 	// SpeakerInterval is how often speakers are chosen (default 200 ms).
 	SpeakerInterval time.Duration
+	// AllocInterval is how often simulcast layers are chosen (default 500 ms).
+	AllocInterval time.Duration
 	// BatchSend queues outgoing packets (up to 64, or 1 ms) and writes them
 	// with one sendmmsg. Off by default: over loopback it saved no CPU (the
 	// kernel's per-packet work dominates, see docs/benchmarks.md) and added
@@ -100,6 +104,9 @@ func (c *Config) setDefaults() {
 	if c.SpeakerInterval == 0 {
 		c.SpeakerInterval = 200 * time.Millisecond
 	}
+	if c.AllocInterval == 0 {
+		c.AllocInterval = 500 * time.Millisecond
+	}
 }
 
 // SFU owns the media sockets and the rooms of one node.
@@ -116,6 +123,27 @@ type SFU struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
+
+	// Bandwidth estimators made by the congestion-control interceptor,
+	// keyed by PeerConnection id until the participant takes its own.
+	estMu sync.Mutex
+	ests  map[string]bandwidthEstimator
+}
+
+func (s *SFU) putEstimator(id string, e bandwidthEstimator) {
+	s.estMu.Lock()
+	s.ests[id] = e
+	s.estMu.Unlock()
+}
+
+// takeEstimator hands the estimator of a new PeerConnection to its
+// participant (and forgets it here).
+func (s *SFU) takeEstimator(id string) bandwidthEstimator {
+	s.estMu.Lock()
+	defer s.estMu.Unlock()
+	e := s.ests[id]
+	delete(s.ests, id)
+	return e
 }
 
 // New opens the media ports and builds the Pion API.
@@ -124,7 +152,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}}
+	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}, ests: map[string]bandwidthEstimator{}}
 
 	network := "udp"
 	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.To4() != nil {
@@ -180,7 +208,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 
-	me, ir, err := buildMedia()
+	me, ir, err := buildMedia(s.putEstimator)
 	if err != nil {
 		s.closeSockets()
 		return nil, err
@@ -190,9 +218,18 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	return s, nil
 }
 
+// Bandwidth estimate bounds (bits per second). The start is what a
+// subscriber can be assumed to take before feedback says otherwise: one
+// full layer and change.
+const (
+	initialEstimate = 2_000_000
+	minEstimate     = 100_000
+	maxEstimate     = 200_000_000
+)
+
 // buildMedia registers the codecs and RTP machinery. No RTX: browsers then
 // retransmit on the original SSRC, which our cache stores and forwards.
-func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -267,6 +304,24 @@ func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		return nil, nil, err
 	}
 	ir.Add(sr)
+	// Send-side bandwidth estimation toward each subscriber (GCC), for
+	// simulcast layer choice. It must be added before the TWCC header
+	// interceptor, which then runs first on each packet and stamps the
+	// sequence number GCC records. No pacer: packets leave as they come
+	// (the default pacer copies every packet into an unbounded queue).
+	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(initialEstimate),
+			gcc.SendSideBWEMinBitrate(minEstimate),
+			gcc.SendSideBWEMaxBitrate(maxEstimate),
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ccf.OnNewPeerConnection(func(id string, e cc.BandwidthEstimator) { onEstimator(id, e) })
+	ir.Add(ccf)
 	twh, err := twcc.NewHeaderExtensionInterceptor()
 	if err != nil {
 		return nil, nil, err
@@ -300,6 +355,7 @@ func (s *SFU) Stats() Stats {
 		p, t := r.size()
 		st.Participants += p
 		st.Tracks += t
+		st.SimulcastLayers += r.simulcastLayers()
 	}
 	return st
 }
@@ -344,6 +400,9 @@ func (s *SFU) dropRoomIfEmpty(r *Room) {
 		r.dead = true
 		if r.spkTimer != nil {
 			r.spkTimer.Stop()
+		}
+		if r.allocTimer != nil {
+			r.allocTimer.Stop()
 		}
 	}
 }

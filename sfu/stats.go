@@ -20,6 +20,7 @@ type counters struct {
 	keyframeRequests    atomic.Uint64 // PLIs sent to publishers
 	writeErrors         atomic.Uint64
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
+	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
 }
 
 // Stats is a snapshot of the counters.
@@ -39,9 +40,12 @@ type Stats struct {
 	KeyframeRequests    uint64 `json:"keyframeRequests"`
 	WriteErrors         uint64 `json:"writeErrors"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
-	Rooms               int    `json:"rooms"`
-	Participants        int    `json:"participants"`
-	Tracks              int    `json:"tracks"`
+	LayerSwitches       uint64 `json:"layerSwitches"`
+	// SimulcastLayers is the number of simulcast layer streams received now.
+	SimulcastLayers int `json:"simulcastLayers"`
+	Rooms           int `json:"rooms"`
+	Participants    int `json:"participants"`
+	Tracks          int `json:"tracks"`
 }
 
 func (c *counters) snapshot() Stats {
@@ -61,5 +65,6 @@ func (c *counters) snapshot() Stats {
 		KeyframeRequests:    c.keyframeRequests.Load(),
 		WriteErrors:         c.writeErrors.Load(),
 		ModeratedDrops:      c.moderatedDrops.Load(),
+		LayerSwitches:       c.layerSwitches.Load(),
 	}
 }

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"encoding/binary"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -18,25 +17,26 @@ type SenderReport struct {
 	ArrivedAt time.Time
 }
 
-// UpTrack is one published track. Its reader goroutine stores each packet
-// once in the packet cache and hands the sequence number to fan-out writers;
-// it never waits for a subscriber.
+// UpTrack is one published track. It has one upLayer per RTP stream: one
+// for an ordinary track, up to three for a simulcast one (rids q, h, f).
+// Subscribers of an ordinary track hang directly off its layer; those of a
+// simulcast track go through a layerSwitch that picks one layer at a time.
 type UpTrack struct {
 	info        TrackInfo
-	ssrc        uint32
 	clockRate   uint32
 	codec       videoCodec
 	codecParams webrtc.RTPCodecParameters
-	cache       *packetCache
 	clock       Clock
 	log         *slog.Logger
 	ctr         *counters
 	opts        fanoutOptions
-	// sendPLI asks the publisher for a keyframe.
+	simulcast   bool
+	mid         string // the publisher's media section, for `layers`
+	// sendPLI asks the publisher for a keyframe of one stream.
 	sendPLI func(ssrc uint32)
+	// notifyLayers tells the publisher which layers somebody receives.
+	notifyLayers func(active []string)
 
-	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
-	sr      atomic.Pointer[SenderReport]
 	blocked atomic.Bool // moderation: packets are dropped at the reader
 	// Audio level (RFC 6464): the negotiated extension id (0: none), the
 	// smoothed loudness (written by the reader only), and whether browsers
@@ -47,12 +47,17 @@ type UpTrack struct {
 	gated    atomic.Bool
 	seq      uint64 // publication order in the room, set once before the track is shared
 
-	mu        sync.Mutex // guards the fields below
-	subs      map[Subscriber]*fanWriter
-	closed    bool
-	lastKF    time.Time
-	kfPending bool
-	kfTimer   Timer
+	mu       sync.Mutex // guards the fields below
+	layers   [maxLayers]*upLayer
+	ref      *upLayer // the first layer: the timeline of LastSenderReport
+	switches map[*layerSwitch]struct{}
+	generic  map[Subscriber]*layerSwitch // Subscribe on a simulcast track (the recorder)
+	closed   bool
+	// Layer pausing: what the publisher was last told, and when each layer
+	// was last asked to resume.
+	announced    uint8 // bit per layer index
+	announcedSet bool  // a `layers` was sent at all
+	resumedAt [maxLayers]time.Time
 }
 
 type fanoutOptions struct {
@@ -62,21 +67,77 @@ type fanoutOptions struct {
 	kfMinSpacing time.Duration
 }
 
+// newUpTrack makes an ordinary (not simulcast) track with its one stream.
 func newUpTrack(info TrackInfo, ssrc uint32, codec webrtc.RTPCodecParameters, cacheSize int, clock Clock,
 	log *slog.Logger, ctr *counters, opts fanoutOptions, sendPLI func(uint32)) *UpTrack {
-	u := &UpTrack{
-		info: info, ssrc: ssrc, clockRate: codec.ClockRate, codec: codecOf(info.MimeType), codecParams: codec,
-		cache: newPacketCache(cacheSize), clock: clock, ctr: ctr, opts: opts, sendPLI: sendPLI,
-		log:  log.With("track", info.ID, "kind", info.Kind, "source", info.Source),
-		subs: map[Subscriber]*fanWriter{},
-	}
-	empty := []*fanWriter{}
-	u.writers.Store(&empty)
+	u := newTrack(info, codec, clock, log, ctr, opts, sendPLI)
+	u.addLayer("", 0, ssrc, cacheSize)
 	return u
+}
+
+func newTrack(info TrackInfo, codec webrtc.RTPCodecParameters, clock Clock, log *slog.Logger, ctr *counters,
+	opts fanoutOptions, sendPLI func(uint32)) *UpTrack {
+	return &UpTrack{
+		info: info, clockRate: codec.ClockRate, codec: codecOf(info.MimeType), codecParams: codec,
+		clock: clock, ctr: ctr, opts: opts, sendPLI: sendPLI,
+		log:      log.With("track", info.ID, "kind", info.Kind, "source", info.Source),
+		switches: map[*layerSwitch]struct{}{}, generic: map[Subscriber]*layerSwitch{},
+	}
+}
+
+// addLayer adds the stream of layer idx; nil when that layer exists already
+// or the track is closed.
+func (u *UpTrack) addLayer(rid string, idx int, ssrc uint32, cacheSize int) *upLayer {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || idx < 0 || idx >= maxLayers || u.layers[idx] != nil {
+		return nil
+	}
+	l := newUpLayer(u, rid, idx, ssrc, cacheSize)
+	u.layers[idx] = l
+	if u.ref == nil {
+		u.ref = l
+	}
+	return l
+}
+
+// removeLayer drops a layer whose stream ended; switches fall back to the
+// others at the next allocation.
+func (u *UpTrack) removeLayer(l *upLayer) (empty bool) {
+	u.mu.Lock()
+	if u.layers[l.idx] == l {
+		u.layers[l.idx] = nil
+	}
+	empty = true
+	for _, o := range u.layers {
+		if o != nil {
+			empty = false
+		}
+	}
+	u.mu.Unlock()
+	l.close()
+	return empty
+}
+
+// layerSnapshot returns the current layers (nil where absent).
+func (u *UpTrack) layerSnapshot() [maxLayers]*upLayer {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.layers
+}
+
+// base is the stream of an ordinary track.
+func (u *UpTrack) base() *upLayer {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.layers[0]
 }
 
 // Info describes the track.
 func (u *UpTrack) Info() TrackInfo { return u.info }
+
+// Simulcast reports whether the track is sent as several layers.
+func (u *UpTrack) Simulcast() bool { return u.simulcast }
 
 // Codec is the publisher's negotiated codec.
 func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codecParams }
@@ -84,171 +145,112 @@ func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codecParams }
 // ClockRate is the codec's RTP clock rate.
 func (u *UpTrack) ClockRate() uint32 { return u.clockRate }
 
-// LastSenderReport returns the newest RTCP sender report, or nil.
-func (u *UpTrack) LastSenderReport() *SenderReport { return u.sr.Load() }
-
-func (u *UpTrack) setSenderReport(ntp uint64, rtpTS uint32) {
-	u.sr.Store(&SenderReport{NTPTime: ntp, RTPTime: rtpTS, ArrivedAt: u.clock.Now()})
+// LastSenderReport returns the newest RTCP sender report, or nil. For a
+// simulcast track it is that of the first layer, whose timeline the
+// packets a Subscriber receives are mapped onto.
+func (u *UpTrack) LastSenderReport() *SenderReport {
+	u.mu.Lock()
+	ref := u.ref
+	u.mu.Unlock()
+	if ref == nil {
+		return nil
+	}
+	return ref.sr.Load()
 }
 
-// packetSource is what the reader reads from: a *webrtc.TrackRemote in
+func (l *upLayer) setSenderReport(ntp uint64, rtpTS uint32) {
+	l.sr.Store(&SenderReport{NTPTime: ntp, RTPTime: rtpTS, ArrivedAt: l.track.clock.Now()})
+}
+
+// packetSource is what a reader reads from: a *webrtc.TrackRemote in
 // production, a plain function in benchmarks.
 type packetSource interface {
 	Read(b []byte) (int, error)
 }
 
-// readLoop is the publisher's reader. It returns when the source fails
-// (the track or connection closed).
-func (u *UpTrack) readLoop(src packetSource) {
-	buf := make([]byte, slotSize)
-	for {
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		u.ingest(buf[:n])
-	}
-}
+// ingest feeds the first stream (tests and benchmarks).
+func (u *UpTrack) ingest(pkt []byte) { u.base().ingest(pkt) }
 
-// ingest stores one packet and queues it for every writer. It is the hot
-// path: no allocation, no lock held while a subscriber runs.
-func (u *UpTrack) ingest(pkt []byte) {
-	if len(pkt) < 12 || pkt[0]>>6 != 2 {
-		return
-	}
-	u.ctr.packetsIn.Add(1)
-	u.ctr.bytesIn.Add(uint64(len(pkt)))
-	if u.blocked.Load() {
-		u.ctr.moderatedDrops.Add(1)
-		return
-	}
-	if u.levelExt != 0 {
-		if ext := rtpExtension(pkt, u.levelExt); len(ext) > 0 {
-			u.loudness.Store((3*u.loudness.Load() + levelLoudness(ext[0])) / 4)
-		}
-	}
-	seq := binary.BigEndian.Uint16(pkt[2:4])
-	switch u.cache.store(seq, pkt) {
-	case duplicate:
-		u.ctr.duplicates.Add(1)
-		return
-	case tooOld, tooLarge:
-		u.ctr.lateDrops.Add(1)
-		return
-	}
-	for _, w := range *u.writers.Load() {
-		w.enqueue(seq)
-	}
-}
-
-// Subscribe adds a subscriber. For video it also asks the publisher for a
-// keyframe so the new subscriber can start decoding quickly.
+// Subscribe adds a subscriber (the recorder). On a simulcast track it
+// receives the highest layer the publisher sends, as one continuous stream.
 func (u *UpTrack) Subscribe(s Subscriber) {
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return
-	}
-	if _, ok := u.subs[s]; ok {
-		u.mu.Unlock()
-		return
-	}
-	ws := *u.writers.Load()
-	var w *fanWriter
-	for _, c := range ws {
-		if w == nil || c.count() < w.count() {
-			w = c
+	if !u.simulcast {
+		if l := u.base(); l != nil {
+			l.subscribe(s)
 		}
+		return
 	}
-	if w == nil || (w.count() >= u.opts.perWriter && len(ws) < u.opts.maxWriters) {
-		w = newFanWriter(u, u.opts.queueLen)
-		nws := append(append(make([]*fanWriter, 0, len(ws)+1), ws...), w)
-		u.writers.Store(&nws)
-		go w.run()
+	u.mu.Lock()
+	if u.closed || u.generic[s] != nil {
+		u.mu.Unlock()
+		return
 	}
-	w.add(s)
-	u.subs[s] = w
+	sw := newLayerSwitch(u, newContinuousSink(u, s))
+	u.generic[s] = sw
+	u.switches[sw] = struct{}{}
 	u.mu.Unlock()
-	u.RequestKeyframe()
+	sw.setTarget(u.topAvailable(u.clock.Now()))
 }
 
-// Unsubscribe removes a subscriber; its writer stops when it has none left.
+// Unsubscribe removes a subscriber added with Subscribe.
 func (u *UpTrack) Unsubscribe(s Subscriber) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	w, ok := u.subs[s]
-	if !ok {
-		return
-	}
-	delete(u.subs, s)
-	if w.remove(s) > 0 {
-		return
-	}
-	ws := *u.writers.Load()
-	nws := make([]*fanWriter, 0, len(ws))
-	for _, c := range ws {
-		if c != w {
-			nws = append(nws, c)
+	if !u.simulcast {
+		if l := u.base(); l != nil {
+			l.unsubscribe(s)
 		}
+		return
 	}
-	u.writers.Store(&nws)
-	w.stop()
+	u.mu.Lock()
+	sw := u.generic[s]
+	delete(u.generic, s)
+	u.mu.Unlock()
+	if sw != nil {
+		u.dropSwitch(sw)
+	}
+}
+
+// addSwitch makes a switch for a subscriber that manages its own layer
+// choice (a downTrack).
+func (u *UpTrack) addSwitch(sink switchSink) *layerSwitch {
+	sw := newLayerSwitch(u, sink)
+	u.mu.Lock()
+	if !u.closed {
+		u.switches[sw] = struct{}{}
+	}
+	u.mu.Unlock()
+	return sw
+}
+
+func (u *UpTrack) dropSwitch(sw *layerSwitch) {
+	u.mu.Lock()
+	delete(u.switches, sw)
+	u.mu.Unlock()
+	sw.close()
 }
 
 // SubscriberCount is the number of subscribers.
 func (u *UpTrack) SubscriberCount() int {
+	if !u.simulcast {
+		if l := u.base(); l != nil {
+			return l.subscriberCount()
+		}
+		return 0
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.subs)
+	return len(u.switches)
 }
 
-// RequestKeyframe asks the publisher for a keyframe, at most once per
-// kfMinSpacing; a request inside the window is deferred to its end rather
-// than lost, so a new subscriber never waits for the next periodic keyframe.
+// RequestKeyframe asks the publisher for a keyframe of every stream.
 func (u *UpTrack) RequestKeyframe() {
-	if u.info.Kind != "video" {
-		return
-	}
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return
-	}
-	now := u.clock.Now()
-	since := now.Sub(u.lastKF)
-	if since >= u.opts.kfMinSpacing {
-		u.lastKF = now
-		u.mu.Unlock()
-		u.firePLI()
-		return
-	}
-	if !u.kfPending {
-		u.kfPending = true
-		u.kfTimer = u.clock.AfterFunc(u.opts.kfMinSpacing-since, u.deferredPLI)
-	}
-	u.mu.Unlock()
-}
-
-func (u *UpTrack) deferredPLI() {
-	u.mu.Lock()
-	if u.closed || !u.kfPending {
-		u.mu.Unlock()
-		return
-	}
-	u.kfPending = false
-	u.lastKF = u.clock.Now()
-	u.mu.Unlock()
-	u.firePLI()
-}
-
-func (u *UpTrack) firePLI() {
-	u.ctr.keyframeRequests.Add(1)
-	if u.sendPLI != nil {
-		u.sendPLI(u.ssrc)
+	for _, l := range u.layerSnapshot() {
+		if l != nil {
+			l.requestKeyframe()
+		}
 	}
 }
 
-// close stops the writers; subscribers are detached by the room.
+// close stops every stream and switch; subscribers are detached by the room.
 func (u *UpTrack) close() {
 	u.mu.Lock()
 	if u.closed {
@@ -256,26 +258,100 @@ func (u *UpTrack) close() {
 		return
 	}
 	u.closed = true
-	if u.kfTimer != nil {
-		u.kfTimer.Stop()
-	}
-	ws := *u.writers.Load()
-	empty := []*fanWriter{}
-	u.writers.Store(&empty)
-	clear(u.subs)
+	layers := u.layers
+	sws := u.switches
+	u.switches = map[*layerSwitch]struct{}{}
+	clear(u.generic)
 	u.mu.Unlock()
-	for _, w := range ws {
-		w.stop()
+	for sw := range sws {
+		sw.close()
+	}
+	for _, l := range layers {
+		if l != nil {
+			l.close()
+		}
 	}
 }
 
-// subscribers returns the current subscribers (for the room's bookkeeping).
-func (u *UpTrack) subscribers() []Subscriber {
+// available reports whether layer l can be chosen now: it is sending, or
+// we paused it ourselves (it comes back when asked), or it was asked to
+// resume a moment ago.
+func (u *UpTrack) availableLocked(l *upLayer, now time.Time) bool {
+	if l == nil || l.isClosed() {
+		return false
+	}
+	last := time.Unix(0, l.lastPkt.Load())
+	if now.Sub(last) < layerIdle {
+		return true
+	}
+	if u.announcedSet && u.announced&(1<<l.idx) == 0 {
+		return true // paused by us
+	}
+	return now.Sub(u.resumedAt[l.idx]) < layerIdle
+}
+
+// layerIdle: a layer without packets for this long is taken as stopped by
+// its publisher (browsers drop top layers when their uplink or CPU cannot
+// carry them).
+const layerIdle = 1500 * time.Millisecond
+
+// topAvailable is the highest layer that can be chosen, or -1.
+func (u *UpTrack) topAvailable(now time.Time) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	out := make([]Subscriber, 0, len(u.subs))
-	for s := range u.subs {
-		out = append(out, s)
+	for i := maxLayers - 1; i >= 0; i-- {
+		if u.availableLocked(u.layers[i], now) {
+			return i
+		}
 	}
-	return out
+	return -1
+}
+
+// updateLayers runs on the room tick: the recorder's switches follow the
+// highest available layer, and the publisher is told which layers anybody
+// receives so it can stop encoding the others.
+func (u *UpTrack) updateLayers(now time.Time) {
+	if !u.simulcast {
+		return
+	}
+	top := u.topAvailable(now)
+	u.mu.Lock()
+	generic := make([]*layerSwitch, 0, len(u.generic))
+	for _, sw := range u.generic {
+		generic = append(generic, sw)
+	}
+	u.mu.Unlock()
+	for _, sw := range generic {
+		sw.setTarget(top)
+	}
+
+	u.mu.Lock()
+	var watched uint8
+	for sw := range u.switches {
+		if t := sw.wanted(); t >= 0 {
+			watched |= 1 << t
+		}
+	}
+	if (u.announcedSet && watched == u.announced) || u.closed {
+		u.mu.Unlock()
+		return
+	}
+	var active []string
+	for i, l := range u.layers {
+		if l == nil {
+			continue
+		}
+		if watched&(1<<i) != 0 {
+			active = append(active, l.rid)
+			if u.announced&(1<<i) == 0 {
+				u.resumedAt[i] = now
+			}
+		}
+	}
+	u.announced, u.announcedSet = watched, true
+	notify := u.notifyLayers
+	u.mu.Unlock()
+	if notify != nil {
+		notify(active)
+	}
 }

@@ -1,0 +1,117 @@
+package sfu
+
+import "time"
+
+// allocate chooses the layer of every simulcast track this participant
+// receives (see alloc.go for the policy).
+func (p *Participant) allocate(now time.Time) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	type sub struct {
+		sw *layerSwitch
+		up *UpTrack
+	}
+	var subs []sub
+	var items []allocItem
+	fixed := 0
+	for up, e := range p.downs {
+		if e.dt.sw == nil {
+			if l := up.base(); l != nil {
+				fixed += int(l.rateBps.Load())
+			}
+			continue
+		}
+		it := allocItem{cur: e.dt.sw.wanted(), order: int(up.seq)}
+		up.mu.Lock()
+		for i, l := range up.layers {
+			if l == nil {
+				continue
+			}
+			it.layers[i] = layerOption{available: up.availableLocked(l, now), bitrate: int(l.rateBps.Load()),
+				height: l.heightOrNominal()}
+		}
+		up.mu.Unlock()
+		it.maxLayer = maxLayers - 1
+		if sz, ok := p.sizes[up]; ok {
+			it.maxLayer = layerForHeight(it.layers, sz.h)
+		}
+		subs = append(subs, sub{sw: e.dt.sw, up: up})
+		items = append(items, it)
+	}
+	bwe := p.bwe
+	p.mu.Unlock()
+	if len(items) == 0 {
+		return
+	}
+	estimate := 0
+	if bwe != nil {
+		estimate = bwe.GetTargetBitrate()
+	}
+	p.allocMu.Lock()
+	choice := p.alloc.decide(now, estimate, fixed, items)
+	p.allocMu.Unlock()
+	for i, s := range subs {
+		if choice[i] != items[i].cur {
+			p.log.Debug("layer chosen", "track", s.up.info.ID, "layer", choice[i], "was", items[i].cur,
+				"estimate", estimate)
+		}
+		s.sw.setTarget(choice[i])
+	}
+}
+
+// tickLayers measures every layer, lets each participant choose its layers,
+// then tells publishers which layers are watched.
+func (r *Room) tickLayers() {
+	r.mu.Lock()
+	if r.dead {
+		r.mu.Unlock()
+		return
+	}
+	tracks := r.tracksLocked()
+	parts := r.othersLocked(nil)
+	r.mu.Unlock()
+
+	now := r.sfu.cfg.Clock.Now()
+	simulcast := false
+	for _, t := range tracks {
+		for _, l := range t.layerSnapshot() {
+			if l != nil {
+				l.measure(now)
+			}
+		}
+		simulcast = simulcast || t.simulcast
+	}
+	if simulcast {
+		for _, p := range parts {
+			p.allocate(now)
+		}
+		for _, t := range tracks {
+			t.updateLayers(now)
+		}
+	}
+
+	r.mu.Lock()
+	if !r.dead {
+		r.allocTimer = r.sfu.cfg.Clock.AfterFunc(r.sfu.cfg.AllocInterval, r.tickLayers)
+	}
+	r.mu.Unlock()
+}
+
+// simulcastLayers counts the simulcast layer streams received in the room.
+func (r *Room) simulcastLayers() int {
+	n := 0
+	for _, t := range r.Tracks() {
+		if !t.simulcast {
+			continue
+		}
+		for _, l := range t.layerSnapshot() {
+			if l != nil {
+				n++
+			}
+		}
+	}
+	return n
+}

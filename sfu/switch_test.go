@@ -1,0 +1,142 @@
+package sfu
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// recordingSub keeps what it receives.
+type recordingSub struct {
+	mu      sync.Mutex
+	seqs    []uint16
+	ts      []uint32
+	resyncs int
+}
+
+func (r *recordingSub) WriteRTP(p *rtp.Packet) error {
+	r.mu.Lock()
+	r.seqs = append(r.seqs, p.SequenceNumber)
+	r.ts = append(r.ts, p.Timestamp)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recordingSub) Resync() { r.mu.Lock(); r.resyncs++; r.mu.Unlock() }
+
+func (r *recordingSub) snapshot() ([]uint16, []uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]uint16(nil), r.seqs...), append([]uint32(nil), r.ts...)
+}
+
+func newSimulcastTrack(t *testing.T, clk Clock) (*UpTrack, [maxLayers]*upLayer) {
+	t.Helper()
+	var ctr counters
+	u := newTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, vp8Params(), clk, discardLogger(), &ctr,
+		fanoutOptions{queueLen: 64, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond}, nil)
+	u.simulcast = true
+	var ls [maxLayers]*upLayer
+	for i, rid := range []string{"q", "h", "f"} {
+		ls[i] = u.addLayer(rid, i, uint32(10+i), 64)
+	}
+	t.Cleanup(u.close)
+	return u, ls
+}
+
+// vp8LayerPacket is a VP8 packet of layer idx with sequence numbers and
+// timestamps of that layer's own (different) bases, as browsers send.
+func vp8LayerPacket(idx int, n uint16, key bool) []byte {
+	raw := vp8Packet(uint16(idx)*10000+n, key)
+	var p rtp.Packet
+	_ = p.Unmarshal(raw)
+	p.Timestamp = uint32(idx)*1_000_000 + uint32(n)*3000
+	p.SSRC = uint32(10 + idx)
+	out, _ := p.Marshal()
+	return out
+}
+
+// The recorder's view of a simulcast track is one continuous stream of the
+// highest layer; when that layer stops, it moves down at a keyframe of the
+// next one without a jump in sequence numbers.
+func TestSwitchContinuousForRecorder(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	u, ls := newSimulcastTrack(t, clk)
+	rec := &recordingSub{}
+	u.Subscribe(rec)
+	feed := func(idx int, from, to uint16, keyAt uint16) {
+		for n := from; n < to; n++ {
+			ls[idx].ingest(vp8LayerPacket(idx, n, n == keyAt))
+		}
+	}
+	feed(2, 0, 5, 1) // packet 0 is not a keyframe start: skipped
+	eventually(t, 2*time.Second, "top layer forwarded", func() bool { s, _ := rec.snapshot(); return len(s) == 4 })
+
+	// The top layer stops; after layerIdle the tick moves the recorder to h.
+	clk.advance(2 * time.Second)
+	feed(1, 0, 3, 99) // no keyframe yet: nothing switches
+	u.updateLayers(clk.Now())
+	feed(1, 3, 6, 3)
+	eventually(t, 2*time.Second, "switched to h", func() bool { s, _ := rec.snapshot(); return len(s) == 7 })
+	seqs, _ := rec.snapshot()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence numbers %v are not continuous", seqs)
+		}
+	}
+	if sw := u.generic[rec]; sw.current() != 1 {
+		t.Fatalf("current layer %d, want 1", sw.current())
+	}
+}
+
+// A subscriber switching up keeps receiving the old layer until the new
+// layer's keyframe, then only the new one.
+func TestSwitchWaitsForKeyframe(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	u, ls := newSimulcastTrack(t, clk)
+	sink := &sinkRecorder{}
+	sw := u.addSwitch(sink)
+	sw.setTarget(0)
+	ls[0].ingest(vp8LayerPacket(0, 0, true))
+	eventually(t, 2*time.Second, "low layer", func() bool { return sink.count(0) == 1 })
+	sw.setTarget(2)
+	ls[0].ingest(vp8LayerPacket(0, 1, false))
+	ls[2].ingest(vp8LayerPacket(2, 0, false)) // not a keyframe: ignored
+	eventually(t, 2*time.Second, "low layer still flows", func() bool { return sink.count(0) == 2 })
+	if sink.count(2) != 0 || sw.current() != 0 {
+		t.Fatalf("switched before a keyframe")
+	}
+	ls[2].ingest(vp8LayerPacket(2, 1, true))
+	eventually(t, 2*time.Second, "switched at the keyframe", func() bool { return sink.count(2) == 1 })
+	ls[0].ingest(vp8LayerPacket(0, 2, false))
+	ls[2].ingest(vp8LayerPacket(2, 2, false))
+	eventually(t, 2*time.Second, "top layer flows", func() bool { return sink.count(2) == 2 })
+	if sink.count(0) != 2 || ls[0].subscriberCount() != 0 {
+		t.Fatalf("low layer still attached: %d packets, %d subscribers", sink.count(0), ls[0].subscriberCount())
+	}
+	sw.setTarget(-1)
+	ls[2].ingest(vp8LayerPacket(2, 3, true))
+	time.Sleep(50 * time.Millisecond)
+	if sink.count(2) != 2 {
+		t.Fatalf("paused subscription still receives")
+	}
+}
+
+// sinkRecorder is a switchSink that counts packets per layer (by SSRC).
+type sinkRecorder struct {
+	mu       sync.Mutex
+	perLayer [maxLayers]int
+	switches int
+}
+
+func (s *sinkRecorder) WriteRTP(p *rtp.Packet) error {
+	s.mu.Lock()
+	s.perLayer[p.SSRC-10]++
+	s.mu.Unlock()
+	return nil
+}
+func (s *sinkRecorder) Resync()              {}
+func (s *sinkRecorder) switchLayer(*upLayer) { s.mu.Lock(); s.switches++; s.mu.Unlock() }
+func (s *sinkRecorder) count(i int) int      { s.mu.Lock(); defer s.mu.Unlock(); return s.perLayer[i] }
