@@ -57,7 +57,7 @@ type UpTrack struct {
 	// was last asked to resume.
 	announced    uint8 // bit per layer index
 	announcedSet bool  // a `layers` was sent at all
-	resumedAt [maxLayers]time.Time
+	resumedAt    [maxLayers]time.Time
 }
 
 type fanoutOptions struct {
