@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/netshape"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -27,8 +28,10 @@ type testClient struct {
 	ev   chan func()
 	mux  interface{ Close() error }
 	conn net.PacketConn
-	done chan struct{}
-	wg   sync.WaitGroup
+	// shaped is the client's slow downlink, when clientOpts.shape asked for one.
+	shaped *netshape.Conn
+	done   chan struct{}
+	wg     sync.WaitGroup
 
 	mu         sync.Mutex
 	wantOffer  bool
@@ -102,6 +105,8 @@ func (c *lossyConn) WriteTo(b []byte, a net.Addr) (int, error) {
 type clientOpts struct {
 	dropIn, dropOut int
 	tcpOnly         bool // ICE over TCP only, as behind a firewall that blocks UDP
+	// shape makes the client's downlink a slow link (a county office line).
+	shape *netshape.LinkShape
 }
 
 func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) (*testClient, *lossyConn) {
@@ -109,6 +114,11 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var shaped *netshape.Conn
+	if o.shape != nil {
+		shaped = netshape.New(conn, *o.shape, nil, nil, 1)
+		conn = shaped
 	}
 	lc := &lossyConn{PacketConn: conn, dropIn: o.dropIn, dropOut: o.dropOut}
 	se := webrtc.SettingEngine{}
@@ -140,7 +150,7 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	c := &testClient{
 		t: t, name: name, pc: pc, ev: make(chan func(), 4096), done: make(chan struct{}),
 		sources: map[string]string{}, received: map[string]*recvTrack{}, published: map[string]bool{},
-		removed: map[string]bool{}, left: map[string]string{}, mux: mux, conn: conn,
+		removed: map[string]bool{}, left: map[string]string{}, mux: mux, conn: conn, shaped: shaped,
 	}
 	c.audioLevel.Store(127) // silent unless a test makes it speak
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {

@@ -414,11 +414,12 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 // onLayer handles one simulcast layer: the first layer of a transceiver
 // publishes the track, later ones join it.
 func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	fresh := p.newUpTrack(remote) // before locking: it reads p.sources
 	p.mu.Lock()
 	up := p.simul[recv]
 	created := up == nil
 	if created {
-		up = p.newUpTrack(remote)
+		up = fresh
 		up.simulcast = true
 		for _, t := range p.pc.GetTransceivers() {
 			if t.Receiver() == recv {
