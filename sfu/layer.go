@@ -10,6 +10,9 @@ import (
 // maxLayers is the number of simulcast layers a track can have (rids q, h, f).
 const maxLayers = 3
 
+// defaultRIDs are the rids of PROTOCOL.md, by layer index.
+var defaultRIDs = [maxLayers]string{"q", "h", "f"}
+
 // layerIndex orders simulcast rids from the smallest layer up. Unknown rids
 // (another client's naming) are placed by their order of arrival instead.
 func layerIndex(rid string) (int, bool) {

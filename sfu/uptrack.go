@@ -339,6 +339,10 @@ func (u *UpTrack) updateLayers(now time.Time) {
 	var active []string
 	for i, l := range u.layers {
 		if l == nil {
+			// Not received yet: browsers add upper layers only once their
+			// uplink estimate allows, and a layer paused before it was
+			// ever sent would never be seen, nor resumed.
+			active = append(active, defaultRIDs[i])
 			continue
 		}
 		if watched&(1<<i) != 0 {

@@ -97,13 +97,20 @@ function inbound(page) {
     const out = { pc: pc.connectionState, video: [], audioPackets: 0, bytesReceived: 0, remoteTracks: window.__ducha.tracks() };
     (await pc.getStats()).forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'video') {
-        out.video.push({ framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0,
+        out.video.push({ track: r.trackIdentifier || '', framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0,
           packetsReceived: r.packetsReceived || 0, packetsLost: r.packetsLost || 0, pliCount: r.pliCount || 0, keyFramesDecoded: r.keyFramesDecoded || 0 });
       }
       if (r.type === 'inbound-rtp' && r.kind === 'audio') out.audioPackets += r.packetsReceived || 0;
       if (r.type === 'outbound-rtp' && r.kind === 'video') {
-        out.sentVideo = { framesEncoded: r.framesEncoded || 0, keyFramesEncoded: r.keyFramesEncoded || 0, pliCount: r.pliCount || 0,
-          firCount: r.firCount || 0, nackCount: r.nackCount || 0, frameWidth: r.frameWidth || 0 };
+        // One per simulcast layer; the summary adds them up.
+        const v = out.sentVideo || { framesEncoded: 0, keyFramesEncoded: 0, pliCount: 0, firCount: 0, nackCount: 0, frameWidth: 0 };
+        v.framesEncoded += r.framesEncoded || 0;
+        v.keyFramesEncoded += r.keyFramesEncoded || 0;
+        v.pliCount += r.pliCount || 0;
+        v.firCount += r.firCount || 0;
+        v.nackCount += r.nackCount || 0;
+        v.frameWidth = Math.max(v.frameWidth, r.frameWidth || 0);
+        out.sentVideo = v;
       }
       if (r.type === 'transport') out.bytesReceived += r.bytesReceived || 0;
     });
@@ -124,24 +131,28 @@ function tileInfo(page, pid) {
       badgeVisible: !!badge && !badge.hidden && badge.getClientRects().length > 0,
       badgeText: badge ? badge.textContent : '',
       videoWidth: video ? video.videoWidth : 0,
+      videoHeight: video ? video.videoHeight : 0,
       currentTime: video ? video.currentTime : 0,
     };
   }, pid);
 }
 
-// waitDecoding waits until the page decodes 640-pixel-wide video and the
-// decoded frame count keeps growing.
+// waitDecoding waits until the page decodes a received video and its
+// decoded frame count keeps growing. Which simulcast layer arrives (and so
+// the frame size) is the server's choice; the caller checks it.
 async function waitDecoding(step, page) {
-  let base = null;
+  const base = new Map();
+  let grown = null;
   const t0 = Date.now();
-  const v = await poll(step, () => inbound(page), (x) => {
-    const s = x.video.find((y) => y.frameWidth === 640);
-    if (!s) return false;
-    if (base === null) base = s.framesDecoded;
-    return s.framesDecoded >= base + 10;
+  await poll(step, () => inbound(page), (x) => {
+    for (const s of x.video) {
+      if (!s.frameWidth) continue;
+      if (!base.has(s.track)) base.set(s.track, s.framesDecoded);
+      if (s.framesDecoded >= base.get(s.track) + 10) grown = s;
+    }
+    return grown !== null;
   });
-  const s = v.video.find((x) => x.frameWidth === 640);
-  return { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight, packetsLost: s.packetsLost,
+  return { framesDecoded: grown.framesDecoded, frameWidth: grown.frameWidth, frameHeight: grown.frameHeight, packetsLost: grown.packetsLost,
     msToGrowingFrames: Date.now() - t0 };
 }
 
@@ -221,12 +232,16 @@ async function runCall(browser, opts, result) {
 
   const tile = await run('tile-shows-county', (n) =>
     poll(n, () => tileInfo(sup, countyId), (t) => t && t.name === countyState.self.name && t.role === '县级单位' &&
-      t.videoWidth === 640 && t.audioMuted === 'false'),
+      t.videoWidth > 0 && t.audioMuted === 'false'),
   );
   const t1 = await poll('tile-video-plays', () => tileInfo(sup, countyId), (t) => t && t.currentTime > tile.currentTime + 0.5);
   result.supervisor.tileVideoWidth = t1.videoWidth;
+  result.supervisor.tileVideoHeight = t1.videoHeight;
   await shot(sup, 'supervisor-call');
   await shot(county, 'county-call');
+
+  await run('speaker-outlined', (n) => waitSpeaker(n, sup, countyId));
+  result.simulcast = await runSimulcast(sup, county, countyId, !!opts.observer, run);
 
   await run('county-mutes', async (n) => {
     await county.click('#btn-mic', { timeout: STEP_MS });
@@ -249,6 +264,136 @@ async function runCall(browser, opts, result) {
   await shot(sup, 'supervisor-alone');
   const after = await state(sup);
   if (after.phase !== 'joined') throw new StepError('supervisor-stays', `supervisor left the call too: ${after.phase}`);
+}
+
+// waitSpeaker waits until the page outlines the tile of pid as speaking
+// (active-speakers; the fake microphone beeps), in a colour one can see.
+async function waitSpeaker(step, page, pid) {
+  return poll(step, () => page.evaluate((id) => {
+    const tile = document.querySelector(`.tile:not(.local)[data-participant-id="${CSS.escape(id)}"]`);
+    if (!tile) return null;
+    const cs = getComputedStyle(tile);
+    return { speaking: tile.classList.contains('speaking'), border: cs.borderTopColor, width: cs.borderTopWidth };
+  }, pid), (t) => t && t.speaking && t.border === 'rgb(62, 207, 110)' && parseFloat(t.width) >= 3);
+}
+
+// Simulcast (PROTOCOL.md): how long the server may take to follow a tile's
+// new size (debounce, a keyframe of the new layer, the stats' own delay).
+const LAYER_SWITCH_MS = Number(process.env.DUCHA_LAYER_SWITCH_MS || 20000);
+
+// remoteVideo finds, on page, the tile of pid's camera: its track and what
+// the page receives of it.
+function remoteVideo(page, pid) {
+  return page.evaluate(async (id) => {
+    const tile = document.querySelector(`.tile:not(.local):not(.screen)[data-participant-id="${CSS.escape(id)}"]`);
+    const video = tile && tile.querySelector('video');
+    const track = video && video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
+    const pc = window.__ducha.pc();
+    if (!track || !pc) return { track: '', frameHeight: 0 };
+    let stat = null;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video' && r.trackIdentifier === track.id) stat = r;
+    });
+    const serverId = window.__ducha.tracks().find((t) => t.participantId === id && t.kind === 'video' && t.source !== 'screen');
+    const sent = serverId ? window.__ducha.videoSizes()[serverId.id] || null : null;
+    return {
+      track: track.id,
+      box: `${video.clientWidth}x${video.clientHeight}`,
+      videoSize: sent, // what the page told the server
+      frameWidth: stat ? stat.frameWidth || 0 : 0,
+      frameHeight: stat ? stat.frameHeight || 0 : 0,
+      framesDecoded: stat ? stat.framesDecoded || 0 : 0,
+    };
+  }, pid);
+}
+
+// sentLayers returns, per rid, what page's camera has sent so far.
+function sentLayers(page) {
+  return page.evaluate(async () => {
+    const pc = window.__ducha.pc();
+    const out = {};
+    let availableOutgoingBitrate = 0;
+    if (!pc) return { rids: out };
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video' && r.rid) {
+        out[r.rid] = { bytesSent: r.bytesSent || 0, framesEncoded: r.framesEncoded || 0, frameHeight: r.frameHeight || 0, active: r.active,
+          limit: r.qualityLimitationReason, target: r.targetBitrate || 0 };
+      }
+      if (r.type === 'candidate-pair' && r.nominated && r.availableOutgoingBitrate) availableOutgoingBitrate = r.availableOutgoingBitrate;
+    });
+    // availableOutgoingBitrate is the browser's own estimate of its uplink:
+    // too low, and it sends only the lowest layer, whatever the server asks.
+    return { rids: out, layers: window.__ducha.layers(), availableOutgoingBitrate };
+  });
+}
+
+// pollFor is poll with its own time limit.
+async function pollFor(step, ms, probe, check) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (check(last)) return last;
+    } catch (err) {
+      last = `probe error: ${err.message}`;
+    }
+    if (Date.now() > deadline) throw new StepError(step, `not within ${ms} ms; last seen: ${JSON.stringify(last)}`);
+    await sleep(500);
+  }
+}
+
+// runSimulcast checks the layers end to end: the supervisor shrinks the
+// county's tile and must then receive a small layer, and a large one again
+// once the tile is back to its size; meanwhile the county (watched small by
+// the supervisor, large by the observer) sends more than one layer.
+async function runSimulcast(sup, county, countyId, withObserver, run) {
+  const out = {};
+  const resize = (w, h) => sup.evaluate(([id, width, height]) => {
+    const tile = document.querySelector(`.tile:not(.local):not(.screen)[data-participant-id="${CSS.escape(id)}"]`);
+    tile.style.width = width;
+    tile.style.height = height;
+  }, [countyId, w, h]);
+
+  // At its grid size (about 470x260 here) the tile needs at least the
+  // 640x360 layer; wait for it, so that a drop below can be seen.
+  // The county's own view goes into the failure message: whether it
+  // sends the layer at all, and how much uplink its browser thinks it has.
+  const withCounty = async (v) => ({ ...v, county: await sentLayers(county) });
+  const base = await run('simulcast-baseline', (n) =>
+    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => v.frameHeight >= 360));
+  out.baselineFrameHeight = base.frameHeight;
+
+  await resize('160px', '90px');
+  const small = await run('simulcast-small-tile', (n) =>
+    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height <= 90 &&
+      v.frameHeight > 0 && v.frameHeight <= 360 && v.frameHeight < base.frameHeight));
+  out.smallTile = small.box;
+  out.smallVideoSize = small.videoSize;
+  out.smallFrameHeight = small.frameHeight;
+
+  // Two samples a second apart: the layers whose byte counts grow are sent.
+  const sending = await run('simulcast-layers-sent', (n) =>
+    pollFor(n, LAYER_SWITCH_MS, async () => {
+      const a = await sentLayers(county);
+      await sleep(1000);
+      const b = await sentLayers(county);
+      const growing = Object.keys(b.rids).filter((rid) => a.rids[rid] && b.rids[rid].bytesSent > a.rids[rid].bytesSent).sort();
+      const encoded = Object.keys(b.rids).filter((rid) => b.rids[rid].framesEncoded > 0).sort();
+      return { growing, encoded, rids: b.rids, layers: b.layers, availableOutgoingBitrate: b.availableOutgoingBitrate };
+    }, (x) => (withObserver ? x.growing.length >= 2 : x.encoded.length >= 2)));
+  out.ridsSent = withObserver ? sending.growing : sending.encoded;
+  out.ridsEncoded = sending.encoded;
+  out.countyLayers = sending.layers;
+
+  await resize('', '');
+  const large = await run('simulcast-large-tile', (n) =>
+    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height > 90 &&
+      v.frameHeight >= 360 && v.frameHeight > small.frameHeight));
+  out.largeTile = large.box;
+  out.largeVideoSize = large.videoSize;
+  out.largeFrameHeight = large.frameHeight;
+  return out;
 }
 
 function overlay(page) {

@@ -261,10 +261,11 @@ type result struct {
 	Step       string `json:"step"`
 	Reason     string `json:"reason"`
 	Steps      []struct{ Name string }
-	PageErrors []string    `json:"pageErrors"`
-	Supervisor *videoStats `json:"supervisor"`
-	County     *videoStats `json:"county"`
-	Observer   *videoStats `json:"observer"`
+	PageErrors []string        `json:"pageErrors"`
+	Supervisor *videoStats     `json:"supervisor"`
+	County     *videoStats     `json:"county"`
+	Observer   *videoStats     `json:"observer"`
+	Simulcast  *simulcastStats `json:"simulcast"`
 	Invalid    *struct{ Message string }
 	Busy       *struct{ Media string }
 	Replaced   *struct{ ErrorCode string }
@@ -277,7 +278,27 @@ type videoStats struct {
 	FrameWidth       int    `json:"frameWidth"`
 	FrameHeight      int    `json:"frameHeight"`
 	TileVideoWidth   int    `json:"tileVideoWidth"`
+	TileVideoHeight  int    `json:"tileVideoHeight"`
 	GetUserMediaCall *int   `json:"getUserMediaCalls"`
+}
+
+// simulcastStats is what call.mjs saw of the layers: the county's camera
+// shown in a small tile on the supervisor's page, then large again.
+type simulcastStats struct {
+	RidsSent            []string `json:"ridsSent"`
+	BaselineFrameHeight int      `json:"baselineFrameHeight"`
+	SmallFrameHeight    int      `json:"smallFrameHeight"`
+	LargeFrameHeight    int      `json:"largeFrameHeight"`
+}
+
+// simulcastSizes are the camera layers (PROTOCOL.md): 1280x720 captured,
+// sent at 1/4, 1/2 and full size.
+var simulcastSizes = map[int]int{320: 180, 640: 360, 1280: 720}
+
+// cameraLayer says whether w x h is one of the camera's simulcast layers.
+func cameraLayer(w, h int) bool {
+	want, ok := simulcastSizes[w]
+	return ok && want == h
 }
 
 func (r *result) steps() []string {
@@ -427,7 +448,7 @@ func TestPageModules(t *testing.T) {
 	node := requireBrowserTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "unit.test.mjs", "peer.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "unit.test.mjs", "simulcast.test.mjs", "peer.test.mjs")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
@@ -453,14 +474,34 @@ func TestBrowserCall(t *testing.T) {
 		obs := srv.token(t, room, "obs-li", "李观察", "observer", "1h")
 		r := runBrowser(t, node, "--supervisor", sup, "--county", county, "--observer", obs)
 		requireSteps(t, r, "supervisor-joined", "county-joined", "chinese-default", "media-both-ways", "observer-decodes",
-			"tile-shows-county", "county-mutes", "county-leaves")
+			"tile-shows-county", "speaker-outlined", "simulcast-baseline", "simulcast-small-tile", "simulcast-layers-sent", "simulcast-large-tile",
+			"county-mutes", "county-leaves")
+		// Cameras send 1280x720 as three layers; which one a page gets is the
+		// server's choice for its tile size and bandwidth.
 		for name, v := range map[string]*videoStats{"supervisor": r.Supervisor, "county": r.County, "observer": r.Observer} {
-			if v == nil || v.FrameWidth != 640 || v.FrameHeight != 480 || v.FramesDecoded < 10 {
-				t.Errorf("%s decoded %+v, want 640x480 and growing frames", name, v)
+			if v == nil || !cameraLayer(v.FrameWidth, v.FrameHeight) || v.FramesDecoded < 10 {
+				t.Errorf("%s decoded %+v, want a camera layer (320x180, 640x360 or 1280x720) and growing frames", name, v)
 			}
 		}
-		if r.Supervisor != nil && r.Supervisor.TileVideoWidth != 640 {
-			t.Errorf("supervisor's tile of the county plays %d px wide, want 640", r.Supervisor.TileVideoWidth)
+		if v := r.Supervisor; v != nil && !cameraLayer(v.TileVideoWidth, v.TileVideoHeight) {
+			t.Errorf("supervisor's tile of the county plays %dx%d, want a camera layer", v.TileVideoWidth, v.TileVideoHeight)
+		}
+		if s := r.Simulcast; s == nil {
+			t.Error("no simulcast result")
+		} else {
+			t.Logf("simulcast: county sent %v; its tile on the supervisor's page received %d px high frames, %d when small, %d when large again",
+				s.RidsSent, s.BaselineFrameHeight, s.SmallFrameHeight, s.LargeFrameHeight)
+			if len(s.RidsSent) < 2 {
+				t.Errorf("the county sent layers %v while watched small and large, want at least 2", s.RidsSent)
+			}
+			if s.SmallFrameHeight <= 0 || s.SmallFrameHeight > 360 || s.SmallFrameHeight >= s.BaselineFrameHeight {
+				t.Errorf("a 160x90 tile received %d-pixel-high frames (%d before), want fewer and at most 360",
+					s.SmallFrameHeight, s.BaselineFrameHeight)
+			}
+			if s.LargeFrameHeight < 360 || s.LargeFrameHeight <= s.SmallFrameHeight {
+				t.Errorf("the tile at full size again received %d-pixel-high frames (%d while small), want at least 360",
+					s.LargeFrameHeight, s.SmallFrameHeight)
+			}
 		}
 		if r.Observer != nil && (r.Observer.GetUserMediaCall == nil || *r.Observer.GetUserMediaCall != 0) {
 			t.Errorf("observer called getUserMedia: %v", r.Observer.GetUserMediaCall)

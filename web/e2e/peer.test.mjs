@@ -168,3 +168,200 @@ test('an offer that cannot be applied is reported as a failure', { timeout: 6000
   assert.deepEqual(out.failures, ['negotiation_failed']);
   assert.ok(!out.sent.includes('answer'), `answered a broken offer: ${out.sent}`);
 });
+
+const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+const RID_URI = 'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id';
+
+// sections splits an SDP into its m-sections, each {mid, lines}.
+function sections(sdp) {
+  return sdp.split(/\r?\n(?=m=)/).slice(1).map((s) => {
+    const lines = s.split(/\r?\n/).filter(Boolean);
+    const mid = (lines.find((l) => l.startsWith('a=mid:')) || '').slice(6);
+    return { mid, lines };
+  });
+}
+
+// The camera goes out as three simulcast layers (q, h, f); the microphone
+// and a shared screen as one stream each. Then the SDP repair of sdp.js must
+// keep the simulcast lines and the mid/rid header extensions the server needs
+// to tell the layers apart, in an offer Chromium still takes.
+test('the camera is offered as simulcast, the microphone and a screen as one stream', { timeout: 90000 }, async () => {
+  const page = await newPage();
+  const out = await page.evaluate(async ([midUri, ridUri]) => {
+    const { Peer } = await import('/static/peer.js');
+    const { fixExtmapIds, extmapIds } = await import('/static/sdp.js');
+    const sent = [];
+    const logs = [];
+    const peer = new Peer({
+      signal: (type, data) => sent.push({ type, data }),
+      onTrack: () => {},
+      onFailed: (reason) => sent.push({ type: 'failed', data: reason }),
+      log: (...a) => logs.push(a.map(String).join(' ')),
+    });
+    const until = async (fn, ms = 20000) => {
+      const end = Date.now() + ms;
+      while (!fn()) {
+        if (Date.now() > end) throw new Error(`timeout; sent ${JSON.stringify(sent.map((m) => m.type))}; log ${logs.join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
+    const [audio] = stream.getAudioTracks();
+    const [video] = stream.getVideoTracks();
+    const canvas = document.createElement('canvas');
+    canvas.width = 1280;
+    canvas.height = 720;
+    canvas.getContext('2d').fillRect(0, 0, 100, 100);
+    const [screen] = canvas.captureStream(5).getVideoTracks();
+    peer.addTrack(audio, stream, 'microphone');
+    peer.addTrack(video, stream, 'camera');
+    peer.addTrack(screen, new MediaStream([screen]), 'screen');
+    await until(() => sent.some((m) => m.type === 'offer'));
+    const offer = sent.find((m) => m.type === 'offer');
+    const encodings = (track) =>
+      peer.pc.getSenders().find((s) => s.track === track).getParameters().encodings
+        .map((e) => ({ rid: e.rid || '', scale: e.scaleResolutionDownBy, maxBitrate: e.maxBitrate, active: e.active }));
+    const mid = (track) => peer.pc.getTransceivers().find((t) => t.sender.track === track).mid;
+
+    // The repair, with a server that numbered mid and rid the other way
+    // round, applied to a fresh connection's offer as peer.js does.
+    const ids = extmapIds(offer.data.sdp);
+    const server = new Map([[midUri, ids.get(ridUri)], [ridUri, ids.get(midUri)]]);
+    const pc2 = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    pc2.addTransceiver(audio, { direction: 'sendonly', streams: [stream] });
+    pc2.addTransceiver(video, { direction: 'sendonly', streams: [stream], sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }] });
+    const fresh = await pc2.createOffer();
+    const fixed = fixExtmapIds(fresh.sdp, server);
+    let accepted = '';
+    try {
+      await pc2.setLocalDescription({ type: 'offer', sdp: fixed.sdp });
+      accepted = 'yes';
+    } catch (err) {
+      accepted = err.message;
+    }
+    const result = {
+      sdp: offer.data.sdp,
+      sources: offer.data.sources,
+      ids: { audio: audio.id, video: video.id, screen: screen.id },
+      mids: { audio: mid(audio), video: mid(video), screen: mid(screen) },
+      encodings: { audio: encodings(audio), video: encodings(video), screen: encodings(screen) },
+      fresh: fresh.sdp,
+      fixed: fixed.sdp,
+      fixedChanged: fixed.changed,
+      accepted,
+      applied: pc2.localDescription ? pc2.localDescription.sdp : '',
+      server: Object.fromEntries(server),
+      logs,
+    };
+    pc2.close();
+    peer.close();
+    for (const t of [...stream.getTracks(), screen]) t.stop();
+    return result;
+  }, [MID_URI, RID_URI]);
+  await page.close();
+
+  assert.deepEqual(out.sources, { [out.ids.audio]: 'microphone', [out.ids.video]: 'camera', [out.ids.screen]: 'screen' });
+  assert.deepEqual(out.encodings.video.map((e) => [e.rid, e.scale, e.maxBitrate, e.active]), [
+    ['q', 4, 150000, true], ['h', 2, 500000, true], ['f', 1, 1500000, true]]);
+  assert.deepEqual(out.encodings.audio.map((e) => e.rid), ['']);
+  assert.deepEqual(out.encodings.screen.map((e) => e.rid), [''], 'a shared screen is one stream');
+
+  const byMid = new Map(sections(out.sdp).map((s) => [s.mid, s.lines]));
+  const cam = byMid.get(out.mids.video);
+  assert.ok(cam.includes('a=simulcast:send q;h;f'), cam.join('\n'));
+  for (const rid of ['q', 'h', 'f']) assert.ok(cam.includes(`a=rid:${rid} send`), `a=rid:${rid} send missing`);
+  for (const uri of [MID_URI, RID_URI]) assert.ok(cam.some((l) => l.startsWith('a=extmap:') && l.endsWith(` ${uri}`)), `${uri} missing`);
+  for (const m of [out.mids.audio, out.mids.screen]) {
+    assert.ok(!byMid.get(m).some((l) => l.startsWith('a=simulcast') || l.startsWith('a=rid')), `mid ${m} is simulcast`);
+  }
+
+  // sdp.js touched only the extension ids: every other line is as Chromium
+  // wrote it, every extension is still there, and mid/rid took the server's ids.
+  assert.equal(out.fixedChanged, true);
+  const notExtmap = (sdp) => sdp.split(/\r?\n/).filter((l) => !l.startsWith('a=extmap:'));
+  assert.deepEqual(notExtmap(out.fixed), notExtmap(out.fresh));
+  const uris = (sdp) => sections(sdp).map((s) => s.lines.filter((l) => l.startsWith('a=extmap:')).map((l) => l.split(' ')[1]).sort());
+  assert.deepEqual(uris(out.fixed), uris(out.fresh));
+  assert.equal(out.accepted, 'yes', 'Chromium refused the repaired simulcast offer');
+  const applied = sections(out.applied)[1].lines;
+  assert.ok(applied.includes('a=simulcast:send q;h;f'), applied.join('\n'));
+  assert.ok(applied.includes(`a=extmap:${out.server[MID_URI]} ${MID_URI}`), applied.join('\n'));
+  assert.ok(applied.includes(`a=extmap:${out.server[RID_URI]} ${RID_URI}`), applied.join('\n'));
+});
+
+// `layers` pauses the camera layers nobody receives and resumes listed
+// ones; an empty list pauses all; ordinary streams are left alone.
+test('layers messages switch the camera encodings on and off', { timeout: 90000 }, async () => {
+  const page = await newPage();
+  const out = await page.evaluate(async () => {
+    const { Peer } = await import('/static/peer.js');
+    const sent = [];
+    const logs = [];
+    const peer = new Peer({
+      signal: (type, data) => sent.push({ type, data }),
+      onTrack: () => {},
+      onFailed: (reason) => sent.push({ type: 'failed', data: reason }),
+      log: (...a) => logs.push(a.map(String).join(' ')),
+      layerRetryMs: 100,
+    });
+    // Nothing is sent without a server; pretend every layer has been, except
+    // where a step says otherwise.
+    let sentRids = new Set(['q', 'h', 'f']);
+    peer.sentRids = async () => sentRids;
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
+    const [audio] = stream.getAudioTracks();
+    const [video] = stream.getVideoTracks();
+    peer.addTrack(audio, stream, 'microphone');
+    peer.addTrack(video, stream, 'camera');
+    const end = Date.now() + 20000;
+    while (!sent.some((m) => m.type === 'offer') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const tr = (track) => peer.pc.getTransceivers().find((t) => t.sender.track === track);
+    const active = (track) => tr(track).sender.getParameters().encodings.map((e) => `${e.rid || '-'}:${e.active}`).join(' ');
+    const steps = [];
+    const step = async (mid, list) => {
+      await peer.setLayers(mid, list);
+      steps.push(active(video));
+    };
+    const camMid = tr(video).mid;
+    const micMid = tr(audio).mid;
+    await step(camMid, ['q']);
+    await step(camMid, []);
+    await step(camMid, ['h', 'f']);
+    await step(camMid, ['h', 'f']);
+    await step('no-such-mid', []);
+    await peer.setLayers(micMid, []);
+    const layersAfter = peer.layers();
+    // Only q has gone out so far: h and f stay on until they have been
+    // sent once, and the list is applied again until then.
+    sentRids = new Set(['q']);
+    await step(camMid, ['q']);
+    sentRids = new Set(['q', 'h', 'f']);
+    const until = Date.now() + 10000;
+    // The retry logs once setParameters has resolved, which may be after the
+    // parameters read back changed.
+    const applied = () => logs.filter((l) => l.includes('layers of mid')).length >= 5;
+    while ((active(video) !== 'q:true h:false f:false' || !applied()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    steps.push(active(video));
+    const result = { steps, mic: active(audio), layers: layersAfter, camMid, logs, sent: sent.map((m) => m.type) };
+    peer.close();
+    for (const t of stream.getTracks()) t.stop();
+    return result;
+  });
+  await page.close();
+  assert.ok(out.camMid, `no mid for the camera; sent ${out.sent}; log ${out.logs.join(' | ')}`);
+  assert.deepEqual(out.steps, [
+    'q:true h:false f:false',
+    'q:false h:false f:false',
+    'q:false h:true f:true',
+    'q:false h:true f:true',
+    'q:false h:true f:true',
+    'q:true h:true f:true',
+    'q:true h:false f:false',
+  ], out.logs.join(' | '));
+  assert.equal(out.mic, '-:true', 'the microphone must never be paused');
+  assert.deepEqual(out.layers, { [out.camMid]: { q: false, h: true, f: true } });
+  assert.equal(out.logs.filter((l) => l.includes('layers of mid')).length, 5, `each change logged once: ${out.logs.join(' | ')}`);
+  assert.ok(out.logs.some((l) => l.includes('layers h,f of mid') && l.includes('kept on until first sent')), out.logs.join(' | '));
+  assert.ok(out.logs.some((l) => l.includes('unknown media section')), out.logs.join(' | '));
+  assert.ok(!out.logs.some((l) => l.includes('not applied') || l.includes('not set')), out.logs.join(' | '));
+});

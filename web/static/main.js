@@ -8,6 +8,7 @@ import { UI } from './ui.js';
 import { openMedia } from './media.js';
 import { parseLink, fatalDialog } from './link.js';
 import { ChatPanel } from './chat.js';
+import { VideoSizes } from './videosize.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 const CLOSE_PEER_FAILED = 4901;
@@ -46,11 +47,18 @@ class Call {
     this.session = null; // the supervision session; null in ad-hoc rooms
     this.waiting = []; // the lobby, as told to supervisors (lobby-updated)
     this.modMuted = false; // muted by the supervisor
+    // How large we show each received video (video-size), so the server
+    // sends a fitting simulcast layer; only while in the call.
+    this.sizes = new VideoSizes({
+      send: (track, width, height) =>
+        this.phase === 'joined' && !!this.sig && this.sig.send('video-size', { track, width, height }) !== null,
+    });
     this.ui = new UI(document, i18n, {
       onMic: () => this.toggle('audio'),
       onCam: () => this.toggle('video'),
       onLeave: () => this.leave(),
       onModerate: (action, p) => this.moderate(action, p),
+      onVideoSizes: (list) => this.onVideoSizes(list),
     });
     this.chat = new ChatPanel(document, i18n, {
       onSend: (text) => this.phase === 'joined' && !!this.sig && this.sig.send('chat', { text }) !== null,
@@ -65,6 +73,11 @@ class Call {
     this.render();
     if (!this.room || !this.token) return this.fatal('invalid_link');
     if (!window.RTCPeerConnection || !window.WebSocket) return this.fatal('unsupported');
+    // A page in a background tab or a minimised window shows no video: the
+    // server need not send any until it is seen again.
+    const visibility = () => this.sizes.setVisible(document.visibilityState !== 'hidden');
+    document.addEventListener('visibilitychange', visibility);
+    visibility();
     this.connect();
   }
 
@@ -137,6 +150,8 @@ class Call {
         return this.chat.add(d, this.self ? this.self.id : '');
       case 'active-speakers':
         return this.ui.setSpeakers(d.ids || []);
+      case 'layers':
+        return this.peer && Array.isArray(d.active) && this.peer.setLayers(String(d.mid ?? ''), d.active);
       case 'offer':
         return this.peer && this.peer.handleOffer(d.sdp);
       case 'answer':
@@ -186,6 +201,8 @@ class Call {
     for (const p of d.participants || []) if (p.id !== d.self.id) this.participants.set(p.id, p);
     this.tracks = new Map((d.tracks || []).map((t) => [t.id, t]));
     this.remote = new Map();
+    // A new connection: the server knows none of our tile sizes.
+    this.sizes.reset();
     if (this.wasDisconnected) {
       this.reconnects++;
       this.ui.banner('banner.reconnected', 'ok', 3000);
@@ -330,6 +347,8 @@ class Call {
   onRemoteTrack({ track, streamId }) {
     if (!streamId) return;
     this.remote.set(streamId, track);
+    // (Re)subscribed: tell its size again, the server may have forgotten it.
+    this.sizes.resubscribed(streamId);
     track.addEventListener('ended', () => {
       if (this.remote.get(streamId) === track) {
         this.remote.delete(streamId);
@@ -337,6 +356,22 @@ class Call {
       }
     });
     this.render();
+  }
+
+  // onVideoSizes maps the videos on screen (MediaStreamTracks) to server
+  // track ids: the stream id of a remote track is the server's track id.
+  onVideoSizes(list) {
+    const ids = new Map();
+    for (const [tid, track] of this.remote) ids.set(track, tid);
+    const sizes = new Map();
+    for (const { track, width, height } of list) {
+      const tid = ids.get(track);
+      if (!tid) continue;
+      const prev = sizes.get(tid);
+      // One video in two tiles: the larger decides.
+      sizes.set(tid, prev ? { width: Math.max(prev.width, width), height: Math.max(prev.height, height) } : { width, height });
+    }
+    this.sizes.update(sizes);
   }
 
   // --- local media ---
@@ -441,6 +476,7 @@ class Call {
     }
     this.teardownPeer();
     this.stopLocal();
+    this.sizes.close();
     this.ui.hideBanner();
     if (!wasError) {
       this.ui.dialog({
@@ -464,6 +500,7 @@ class Call {
     }
     this.teardownPeer();
     this.stopLocal();
+    this.sizes.close();
     this.chat.setEnabled(false);
     this.ui.hideBanner();
     this.ui.dialog(fatalDialog(code, () => window.location.reload()));
@@ -545,6 +582,10 @@ class Call {
       pc: () => (this.peer ? this.peer.pc : null),
       participants: () => copy([...this.participants.values()]),
       tracks: () => [...this.tracks.values()].map((t) => ({ ...t, received: this.remote.has(t.id) })),
+      // The video-size the server was last told per track id.
+      videoSizes: () => this.sizes.lastSent(),
+      // Our simulcast layers per media section: mid -> {rid: active}.
+      layers: () => (this.peer ? this.peer.layers() : {}),
     });
   }
 }

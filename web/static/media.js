@@ -1,7 +1,9 @@
 // Opening the camera and microphone, and turning the browser's error names
 // into something a county official can act on.
 
-const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 20, max: 30 } };
+// 1280x720 gives the camera's simulcast three layers (1280x720, 640x360,
+// 320x180); a camera that cannot do it gives its best, and fewer layers.
+export const VIDEO = Object.freeze({ width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 20, max: 30 } });
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 // errorKey maps a getUserMedia DOMException to an i18n key.

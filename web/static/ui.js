@@ -3,6 +3,7 @@
 // Names are always set with textContent: they come from other people.
 
 import { icon } from './icons.js';
+import { displayedSize } from './simulcast.js';
 
 const ROLE_KEYS = { supervisor: 'role.supervisor', county: 'role.county', observer: 'role.observer' };
 
@@ -19,7 +20,7 @@ function initial(name) {
 }
 
 const TILE_GAP = 10;
-const TILE_RATIO = 4 / 3; // the cameras we ask for are 640x480
+const TILE_RATIO = 16 / 9; // the cameras we ask for are 1280x720
 
 // bestGrid picks the column count that makes n tiles of a fixed aspect
 // ratio as large as possible inside a w x h box, like a meeting gallery.
@@ -51,9 +52,14 @@ export class UI {
   constructor(doc, i18n, handlers) {
     this.doc = doc;
     this.i18n = i18n;
-    this.handlers = handlers; // onMic, onCam, onLeave, onModerate(action, {id, name})
+    // onMic, onCam, onLeave, onModerate(action, {id, name}), and
+    // onVideoSizes([{track, width, height}]): every remote video on screen,
+    // in device pixels, whenever one of them changes size.
+    this.handlers = handlers;
     this.$ = (id) => doc.getElementById(id);
     this.tiles = new Map(); // tile key -> element
+    this.tileSpec = new WeakMap(); // tile element -> the spec it shows
+    this.speakers = new Set(); // participant ids speaking now
     this.last = null;
     this.bannerTimer = null;
     this.membersShown = false;
@@ -92,6 +98,9 @@ export class UI {
     // The grid depends on the stage size, which changes with the window and
     // when the member list opens or closes.
     new ResizeObserver(() => this.layout()).observe(this.$('tiles'));
+    // How large each remote video shows decides the simulcast layer the
+    // server sends us (video-size); the tiles change size with the grid.
+    this.videoObserver = new ResizeObserver(() => this.reportVideoSizes());
   }
 
   t(key, params) {
@@ -218,6 +227,7 @@ export class UI {
     for (const [key, tile] of this.tiles) {
       if (!keep.has(key)) {
         for (const m of tile.querySelectorAll('video, audio')) m.srcObject = null;
+        this.videoObserver.unobserve(tile.querySelector('video'));
         tile.remove();
         this.tiles.delete(key);
       }
@@ -232,6 +242,27 @@ export class UI {
       if (container.children[i] !== tile) container.insertBefore(tile, container.children[i] || null);
     });
     this.layout();
+    this.reportVideoSizes();
+  }
+
+  // reportVideoSizes tells the handler the size of every remote video on
+  // screen: the picture's own size inside the tile (object-fit: contain),
+  // in device pixels, and 0x0 where the tile shows no video.
+  reportVideoSizes() {
+    if (!this.handlers.onVideoSizes) return;
+    const dpr = (this.doc.defaultView && this.doc.defaultView.devicePixelRatio) || 1;
+    const out = [];
+    for (const tile of this.tiles.values()) {
+      const spec = this.tileSpec.get(tile);
+      if (!spec || spec.local || !spec.video) continue;
+      const video = tile.querySelector('video');
+      const shown = !spec.videoMuted && tile.isConnected && tile.getClientRects().length > 0;
+      const size = shown
+        ? displayedSize(video.clientWidth, video.clientHeight, video.videoWidth, video.videoHeight, dpr)
+        : { width: 0, height: 0 };
+      out.push({ track: spec.video, ...size });
+    }
+    this.handlers.onVideoSizes(out);
   }
 
   layout() {
@@ -252,6 +283,11 @@ export class UI {
     video.autoplay = true;
     video.playsInline = true;
     video.muted = true; // sound goes through the <audio> below, so video autoplay is never blocked
+    if (!spec.local) {
+      this.videoObserver.observe(video);
+      // The picture's shape is known only once frames arrive ('resize').
+      video.addEventListener('resize', () => this.reportVideoSizes());
+    }
     const audio = el('audio');
     audio.autoplay = true;
     const avatar = el('div', 'avatar');
@@ -265,6 +301,8 @@ export class UI {
   }
 
   updateTile(tile, spec) {
+    this.tileSpec.set(tile, spec);
+    tile.classList.toggle('speaking', !spec.screen && this.speakers.has(spec.pid));
     tile.dataset.audioMuted = String(spec.audioMuted);
     tile.dataset.videoMuted = String(spec.videoMuted);
     tile.querySelector('.name').textContent = spec.name;
@@ -413,11 +451,13 @@ export class UI {
     if (this.dialogSpec) this.dialog(this.dialogSpec);
   }
 
-  // setSpeakers outlines the tiles of the participants speaking now.
+  // setSpeakers outlines the tiles of the participants speaking now (camera
+  // tiles, ours included; not a shared screen). Kept for tiles drawn later.
   setSpeakers(ids) {
-    const speaking = new Set(ids);
-    for (const tile of document.querySelectorAll('.tile[data-participant-id]')) {
-      tile.classList.toggle('speaking', speaking.has(tile.dataset.participantId));
+    this.speakers = new Set(ids);
+    for (const tile of this.tiles.values()) {
+      const spec = this.tileSpec.get(tile);
+      tile.classList.toggle('speaking', !!spec && !spec.screen && this.speakers.has(spec.pid));
     }
   }
 
