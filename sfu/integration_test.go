@@ -197,6 +197,13 @@ func TestPublisherLossRepairedByNACK(t *testing.T) {
 // contiguousRun reports whether the track received n consecutive sequence
 // numbers somewhere after its start (the first packets may precede the
 // first keyframe and are legitimately not forwarded).
+// track finds a published track by id.
+func (r *Room) track(id string) *UpTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tracks[id]
+}
+
 func contiguousRun(tr *recvTrack, n int) bool {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -469,7 +476,9 @@ func TestBadAnswerEndsOnlyThatParticipant(t *testing.T) {
 }
 
 // Who speaks is announced to everyone; in a large room only the loudest
-// speakers' audio reaches browsers, and the others' is held back.
+// speakers' audio is forwarded: to a participant who joined while the room
+// was small, through its own subscriptions (the others' held back); to one
+// who joined a large room, on its speaker slots.
 func TestLoudestSpeakers(t *testing.T) {
 	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, MaxSpeakers: 1, LargeRoom: 2},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -481,8 +490,11 @@ func TestLoudestSpeakers(t *testing.T) {
 	defer loud.close()
 	quiet, _ := newTestClient(t, s, "big", "quiet", RoleCounty, clientOpts{})
 	defer quiet.close()
-	ear, _ := newTestClient(t, s, "big", "ear", RoleSupervisor, clientOpts{})
+	ear, _ := newTestClient(t, s, "big", "ear", RoleSupervisor, clientOpts{}) // third: the room is large
 	defer ear.close()
+	if !ear.part.slotMode() || loud.part.slotMode() {
+		t.Fatalf("slot mode: ear %v, loud %v", ear.part.slotMode(), loud.part.slotMode())
+	}
 	loud.audioLevel.Store(25) // -25 dBov: speech
 	stop := make(chan struct{})
 	defer close(stop)
@@ -501,18 +513,26 @@ func TestLoudestSpeakers(t *testing.T) {
 		}
 		return true
 	})
-	var l, q *recvTrack
-	eventually(t, 20*time.Second, "the loud speaker's audio arrives", func() bool {
-		l = ear.track(publishedBy(s, "big", loud.part.info.ID, "audio"))
-		return l != nil && l.packets.Load() > 50
+	loudTrack := s.Room("big").track(publishedBy(s, "big", loud.part.info.ID, "audio"))
+	quietTrack := s.Room("big").track(publishedBy(s, "big", quiet.part.info.ID, "audio"))
+	var slot *recvTrack
+	eventually(t, 20*time.Second, "the loud speaker's audio arrives on the slot", func() bool {
+		slot = ear.track(SlotPrefix + "0")
+		return slot != nil && slot.packets.Load() > 50 && ear.part.slots[0].source() == loudTrack
 	})
-	q = ear.track(publishedBy(s, "big", quiet.part.info.ID, "audio"))
-	var qn int64
-	if q != nil {
-		qn = q.packets.Load()
+	if ear.track(quietTrack.info.ID) != nil || ear.track(loudTrack.info.ID) != nil {
+		t.Fatalf("a slot-mode participant subscribed to audio tracks itself")
 	}
+	// loud joined while the room was small: it has its own subscription
+	// to quiet's audio, held back while quiet is silent.
+	var q *recvTrack
+	eventually(t, 20*time.Second, "loud is subscribed to quiet's audio", func() bool {
+		q = loud.track(quietTrack.info.ID)
+		return q != nil
+	})
+	qn := q.packets.Load()
 	time.Sleep(time.Second)
-	if q != nil && q.packets.Load() > qn+5 {
+	if q.packets.Load() > qn+5 {
 		t.Fatalf("the silent participant's audio is still forwarded in a large room: %d -> %d", qn, q.packets.Load())
 	}
 	// The quiet one starts speaking, louder: it takes over.
@@ -522,10 +542,23 @@ func TestLoudestSpeakers(t *testing.T) {
 		defer ear.mu.Unlock()
 		return slices.Equal(ear.speakers, []string{quiet.part.info.ID})
 	})
-	eventually(t, 20*time.Second, "its audio flows", func() bool {
-		q = ear.track(publishedBy(s, "big", quiet.part.info.ID, "audio"))
-		return q != nil && q.packets.Load() > qn+30
+	eventually(t, 20*time.Second, "its audio flows to loud", func() bool { return q.packets.Load() > qn+30 })
+	sn := slot.packets.Load()
+	eventually(t, 20*time.Second, "and on ear's slot", func() bool {
+		return ear.part.slots[0].source() == quietTrack && slot.packets.Load() > sn+30
 	})
+	// Continuous numbering across the speaker change: the browser sees one
+	// stream without a gap.
+	slot.mu.Lock()
+	lo, hi := uint16(0xffff), uint16(0)
+	for seq := range slot.seqs {
+		lo, hi = min(lo, seq), max(hi, seq)
+	}
+	distinct := len(slot.seqs)
+	slot.mu.Unlock()
+	if int(hi-lo)+1 != distinct {
+		t.Fatalf("slot sequence numbers %d..%d have gaps (%d distinct)", lo, hi, distinct)
+	}
 }
 
 // With batched sends (sendmmsg) media still flows, NACKs still repair.

@@ -44,7 +44,10 @@ type Participant struct {
 	simul        map[*webrtc.RTPReceiver]*UpTrack
 	downs        map[*UpTrack]*downEntry
 	sizes        map[*UpTrack]videoSize // from video-size, for subscribed tracks
-	leaveOnce    sync.Once
+	// slots carry the loudest speakers' audio when the participant joined
+	// a large room (slots.go); it then subscribes to no audio track itself.
+	slots     []*speakerSlot
+	leaveOnce sync.Once
 
 	// Layer allocation: the bandwidth estimator toward this client and the
 	// allocator state (allocMu: the room tick and video-size both run it).
@@ -301,6 +304,12 @@ func (p *Participant) Leave(reason string) {
 			e.dt.detach()
 			e.dt.close()
 		}
+		p.mu.Lock()
+		slots := p.slots
+		p.mu.Unlock()
+		for _, s := range slots {
+			s.close()
+		}
 		if err := p.pc.Close(); err != nil {
 			p.log.Debug("peer connection close", "err", err)
 		}
@@ -341,6 +350,13 @@ func (p *Participant) requestKeyframes() {
 // Kick ends the participant's session from the server side with a reason
 // the client is told (removed, session_ended...).
 func (p *Participant) Kick(reason string) { p.closeWith(reason) }
+
+// slotMode reports whether the participant hears the room through speaker slots.
+func (p *Participant) slotMode() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.slots) > 0
+}
 
 // Quality summarises the receiver reports of the participant's subscriptions.
 func (p *Participant) Quality() Quality {
@@ -529,14 +545,19 @@ func readSenderReports(recv *webrtc.RTPReceiver, rid string, l *upLayer) {
 	}
 }
 
-// subscribe adds downtracks for tracks and renegotiates once.
-func (p *Participant) subscribe(tracks []*UpTrack) {
+// subscribe adds downtracks for tracks (and speaker slots, when slots > 0)
+// and renegotiates once.
+func (p *Participant) subscribe(tracks []*UpTrack, slots int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	added := 0
+	if slots > 0 {
+		p.addSlotsLocked(slots)
+		added += len(p.slots)
+	}
 	for _, up := range tracks {
 		if up.info.ParticipantID == p.info.ID || p.downs[up] != nil {
 			continue

@@ -66,8 +66,16 @@ func (r *Room) tickSpeakers() {
 	r.mu.Unlock()
 
 	speakers, selected, changed := r.spk.update(levels, r.sfu.cfg.Clock.Now())
+	var loudest []*UpTrack
 	for _, t := range audio {
 		t.gated.Store(large && !selected[t.info.ID])
+		if selected[t.info.ID] {
+			loudest = append(loudest, t)
+		}
+	}
+	sort.Slice(loudest, func(i, j int) bool { return loudest[i].loudness.Load() > loudest[j].loudness.Load() })
+	for _, p := range all {
+		p.assignSlots(loudest)
 	}
 	if changed {
 		for _, p := range all {
@@ -142,11 +150,15 @@ func (r *Room) join(info ParticipantInfo, n Notifier) (*Participant, JoinResult,
 	// holds notifications until it has sent `joined`.
 	wanted := tracks[:0:0]
 	for _, t := range tracks {
-		if wants(p.info.Role, t, large) {
+		if wants(p.info.Role, t, large, large) {
 			wanted = append(wanted, t)
 		}
 	}
-	p.subscribe(wanted)
+	slots := 0
+	if large {
+		slots = r.sfu.cfg.MaxSpeakers
+	}
+	p.subscribe(wanted, slots)
 	return p, res, nil
 }
 
@@ -156,8 +168,14 @@ func (r *Room) join(info ParticipantInfo, n Notifier) (*Participant, JoinResult,
 // watchable nor carriable. Supervisors and observers receive every video
 // (the supervisor watches the grid); everyone receives audio, of which only
 // the loudest speakers are forwarded in large rooms.
-func wants(role string, t *UpTrack, large bool) bool {
-	return !large || t.info.Kind != "video" || role != RoleCounty || t.pubRole != RoleCounty
+//
+// A participant that hears the room through speaker slots (it joined a large
+// room) subscribes to no audio track.
+func wants(role string, t *UpTrack, large, slotMode bool) bool {
+	if t.info.Kind == "audio" {
+		return !slotMode
+	}
+	return !large || role != RoleCounty || t.pubRole != RoleCounty
 }
 
 func (r *Room) othersLocked(p *Participant) []*Participant {
@@ -228,8 +246,8 @@ func (r *Room) publish(p *Participant, t *UpTrack) bool {
 		o.n.TrackPublished(t.info)
 	}
 	for _, o := range all {
-		if o != p && wants(o.info.Role, t, large) {
-			o.subscribe([]*UpTrack{t})
+		if o != p && wants(o.info.Role, t, large, o.slotMode()) {
+			o.subscribe([]*UpTrack{t}, 0)
 		}
 	}
 	if obs := r.sfu.cfg.Observer; obs != nil {
