@@ -24,18 +24,9 @@ func (p *Participant) allocate(now time.Time) {
 			}
 			continue
 		}
-		it := allocItem{cur: e.dt.sw.wanted(), order: int(up.seq)}
-		up.mu.Lock()
-		for i, l := range up.layers {
-			if l == nil {
-				continue
-			}
-			it.layers[i] = layerOption{available: up.availableLocked(l, now), bitrate: int(l.rateBps.Load()),
-				height: l.heightOrNominal()}
-		}
-		up.mu.Unlock()
+		it := allocItem{cur: e.dt.sw.wanted(), order: int(up.seq), layers: up.layerOptions(now)}
 		it.maxLayer = maxLayers - 1
-		if sz, ok := p.sizes[up]; ok {
+		if sz, ok := p.sizes[up.info.ID]; ok {
 			it.maxLayer = layerForHeight(it.layers, sz.h)
 		}
 		subs = append(subs, sub{sw: e.dt.sw, up: up})
@@ -60,6 +51,21 @@ func (p *Participant) allocate(now time.Time) {
 		}
 		s.sw.setTarget(choice[i])
 	}
+}
+
+// layerOptions describes the track's layers for the allocator.
+func (u *UpTrack) layerOptions(now time.Time) [maxLayers]layerOption {
+	var out [maxLayers]layerOption
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, l := range u.layers {
+		if l == nil {
+			continue
+		}
+		out[i] = layerOption{available: u.availableLocked(l, now), bitrate: int(l.rateBps.Load()),
+			height: l.heightOrNominal()}
+	}
+	return out
 }
 
 // tickLayers measures every layer, lets each participant choose its layers,

@@ -43,7 +43,7 @@ type Participant struct {
 	ups          map[*UpTrack]struct{} // what this participant publishes
 	simul        map[*webrtc.RTPReceiver]*UpTrack
 	downs        map[*UpTrack]*downEntry
-	sizes        map[*UpTrack]videoSize // from video-size, for subscribed tracks
+	sizes        map[string]videoSize // from video-size, by track id
 	// slots carry the loudest speakers' audio when the participant joined
 	// a large room (slots.go); it then subscribes to no audio track itself.
 	slots     []*speakerSlot
@@ -83,7 +83,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		downs:   map[*UpTrack]*downEntry{},
 		ups:     map[*UpTrack]struct{}{},
 		simul:   map[*webrtc.RTPReceiver]*UpTrack{},
-		sizes:   map[*UpTrack]videoSize{},
+		sizes:   map[string]videoSize{},
 	}
 	if est := r.sfu.takeEstimator(pc.ID()); est != nil {
 		p.bwe = est
@@ -275,21 +275,19 @@ func (p *Participant) SetVideoSize(trackID string, width, height int) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	var up *UpTrack
-	for u := range p.downs {
-		if u.info.ID == trackID {
-			up = u
-		}
+	// Kept by id even before the subscription exists: a client sizes its
+	// tile when the track is announced, which can be before the server
+	// subscribed it. Bounded: ids are the client's to name.
+	if _, ok := p.sizes[trackID]; ok || len(p.sizes) < maxSizes {
+		p.sizes[trackID] = videoSize{w: width, h: height}
 	}
-	if up == nil || !up.simulcast {
-		p.mu.Unlock()
-		return nil
-	}
-	p.sizes[up] = videoSize{w: width, h: height}
 	p.mu.Unlock()
 	p.allocate(p.room.sfu.cfg.Clock.Now())
 	return nil
 }
+
+// maxSizes bounds the video sizes a participant may have recorded.
+const maxSizes = 1024
 
 // Leave ends the participation; idempotent.
 func (p *Participant) Leave(reason string) {
@@ -571,7 +569,13 @@ func (p *Participant) subscribe(tracks []*UpTrack, slots int) {
 		}
 		p.downs[up] = &downEntry{dt: dt, sender: tr.Sender()}
 		go dt.rtcpLoop(tr.Sender())
-		dt.attach(up.topAvailable(p.room.sfu.cfg.Clock.Now()))
+		layer := up.topAvailable(p.room.sfu.cfg.Clock.Now())
+		if sz, ok := p.sizes[up.info.ID]; ok && up.simulcast {
+			// The tile's size is known already: start on its layer
+			// rather than switch down a moment later.
+			layer = min(layer, layerForHeight(up.layerOptions(p.room.sfu.cfg.Clock.Now()), sz.h))
+		}
+		dt.attach(layer)
 		added++
 	}
 	if added > 0 {
@@ -588,7 +592,7 @@ func (p *Participant) unsubscribe(up *UpTrack) {
 		return
 	}
 	delete(p.downs, up)
-	delete(p.sizes, up)
+	delete(p.sizes, up.info.ID)
 	e.dt.detach()
 	e.dt.close()
 	if p.closed {

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ducha-dev/ducha/internal/netshape"
 	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling/client"
 )
@@ -25,6 +26,7 @@ import (
 // videoSpec is what a participant's camera sends.
 type videoSpec struct {
 	Kbps, FPS, Width, Height int
+	Layers                   []layerSpec // simulcast; nil: one stream of Kbps at Width x Height
 }
 
 // agentSpec is one simulated participant.
@@ -32,8 +34,9 @@ type agentSpec struct {
 	Room, Identity, Role string
 	Video                *videoSpec // nil: no camera
 	Audio                bool
-	Down                 linkShape
+	Down                 netshape.LinkShape
 	PacketBytes          int
+	Tiles                tilePlan // how large it shows received videos
 }
 
 // tracks is how many tracks the participant publishes.
@@ -68,14 +71,22 @@ type agent struct {
 	spec      agentSpec
 	env       agentEnv
 	conn      net.PacketConn
-	shaped    *shapedConn
+	shaped    *netshape.Conn
 	mux       ice.UDPMux
 	c         *client.Client
 	pc        atomic.Pointer[webrtc.PeerConnection] // set once Dial returned; read by track goroutines
 	hist      delayHist
 	synths    []*client.Synth
+	sims      []*client.Simulcast
 	cancel    context.CancelFunc // stops the synths
 	synthDone sync.WaitGroup
+
+	// video-size messages: track ids queued by onTrack, sent by sizeLoop.
+	sizeq      chan string
+	sizeCancel context.CancelFunc
+	sizeDone   sync.WaitGroup
+	sizesSent  atomic.Int64
+	sizeDrops  atomic.Int64
 
 	// joinStart: Dial began; joined: the server said joined; published:
 	// the first Publish began.
@@ -140,7 +151,7 @@ func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
 // startAgent joins; publishing is a second step (publishAll), because the
 // participants of one room must publish one at a time.
 func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a *agent, err error) {
-	a = &agent{spec: spec, env: env, infos: map[*recvTrack]sfu.TrackInfo{}}
+	a = &agent{spec: spec, env: env, infos: map[*recvTrack]sfu.TrackInfo{}, sizeq: make(chan string, 4096)}
 	conn, err := net.ListenPacket("udp4", net.JoinHostPort(env.localIP, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: socket: %v", ErrJoin, spec.Identity, err)
@@ -149,8 +160,8 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 		_ = uc.SetReadBuffer(2 << 20) // keyframes arrive as bursts
 	}
 	a.conn = conn
-	if spec.Down.active() {
-		a.shaped = newShapedConn(conn, spec.Down, env.now, time.Sleep, env.seed+uint64(index))
+	if spec.Down.Active() {
+		a.shaped = netshape.New(conn, spec.Down, env.now, time.Sleep, env.seed+uint64(index))
 		a.conn = a.shaped
 	}
 	defer func() {
@@ -170,7 +181,7 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 	}
 	a.joinStart = env.now()
 	a.c, err = client.Dial(ctx, client.Config{
-		URL: env.wsURL, Room: spec.Room, Token: tok, API: api, OnTrack: a.onTrack,
+		URL: env.wsURL, Room: spec.Room, Token: tok, API: api, OnTrack: a.onTrack, OnMessage: a.onMessage,
 		Logger: env.log.With("identity", spec.Identity),
 	})
 	if err != nil {
@@ -178,28 +189,36 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 	}
 	a.joined = env.now()
 	a.pc.Store(a.c.PC())
+	sctx, cancel := context.WithCancel(context.Background())
+	a.sizeCancel = cancel
+	a.sizeDone.Add(1)
+	go a.sizeLoop(sctx)
 	return a, nil
 }
 
 // publishAll publishes the agent's camera and microphone and returns once
 // the server announced them. A Pion client cannot resolve glare (it cannot
 // roll back an offer), so it first waits until the server has nothing left
-// to offer it, and the caller lets no one else in the room publish
-// meanwhile.
-func (a *agent) publishAll(ctx context.Context) error {
+// to offer it: prior tracks of others are announced and received. The
+// caller lets no one else in the room publish meanwhile.
+func (a *agent) publishAll(ctx context.Context, prior int) error {
 	n := a.spec.tracks()
 	if n == 0 {
 		return nil
 	}
-	if err := a.waitQuiet(ctx); err != nil {
+	if err := a.waitQuiet(ctx, prior); err != nil {
 		return fmt.Errorf("%w: %s: before publishing: %v", ErrJoin, a.spec.Identity, err)
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.published = a.env.now()
-	if v := a.spec.Video; v != nil {
+	if v := a.spec.Video; v != nil && len(v.Layers) > 0 {
+		if err := a.publishSimulcast(mctx, v); err != nil {
+			return err
+		}
+	} else if v != nil {
 		if err := a.publish(mctx, "video", &client.Synth{Video: true, FPS: v.FPS, Width: v.Width, Height: v.Height,
-			FrameBytes: max(v.Kbps*1000/8/max(v.FPS, 1), 200), PacketBytes: a.spec.PacketBytes}); err != nil {
+			FrameBytes: frameBytes(v.Kbps, v.FPS), PacketBytes: a.spec.PacketBytes}); err != nil {
 			return err
 		}
 	}
@@ -215,8 +234,11 @@ func (a *agent) publishAll(ctx context.Context) error {
 }
 
 // waitQuiet waits until no server offer is to be expected: signaling is
-// stable and every track of others the server announced is received.
-func (a *agent) waitQuiet(ctx context.Context) error {
+// stable, at least prior tracks of others are announced (the previous
+// publisher's WaitPublished returns when it hears of its own tracks, which
+// may be before we hear of them: then the server's offer is on its way),
+// and every announced track is received.
+func (a *agent) waitQuiet(ctx context.Context, prior int) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -228,13 +250,13 @@ func (a *agent) waitQuiet(ctx context.Context) error {
 			}
 		}
 		got := len(a.receiving())
-		if got >= announced && a.c.PC().SignalingState() == webrtc.SignalingStateStable {
+		if announced >= prior && got >= announced && a.c.PC().SignalingState() == webrtc.SignalingStateStable {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("receiving %d of %d announced tracks (missing %v), signaling %s: %w", got, announced,
-				a.missingTracks(), a.c.PC().SignalingState(), ctx.Err())
+			return fmt.Errorf("receiving %d of %d announced tracks (missing %v; %d expected), signaling %s: %w", got,
+				announced, a.missingTracks(), prior, a.c.PC().SignalingState(), ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -257,13 +279,18 @@ func (a *agent) publish(ctx context.Context, kind string, s *client.Synth) error
 	}
 	s.Track = tr
 	s.WatchRTCP(sender)
+	a.startSynth(ctx, s)
+	return nil
+}
+
+// startSynth runs s until ctx ends.
+func (a *agent) startSynth(ctx context.Context, s *client.Synth) {
 	a.synths = append(a.synths, s)
 	a.synthDone.Add(1)
 	go func() {
 		defer a.synthDone.Done()
 		s.Run(ctx)
 	}()
-	return nil
 }
 
 // onTrack runs on Pion's goroutine for the track: it becomes the track's
@@ -349,6 +376,10 @@ func (a *agent) stopMedia() {
 // close leaves and releases everything; safe on a half-built agent.
 func (a *agent) close() {
 	a.stopMedia()
+	if a.sizeCancel != nil {
+		a.sizeCancel()
+		a.sizeDone.Wait()
+	}
 	if a.c != nil {
 		a.c.Close()
 	}

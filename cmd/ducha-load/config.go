@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/netshape"
+	"github.com/ducha-dev/ducha/signaling/client"
 )
 
 // config is the whole run, from flags.
@@ -29,6 +33,16 @@ type config struct {
 	SmallFPS       int  `json:"small_fps"`
 	PacketBytes    int  `json:"packet_bytes"`
 	Audio          bool `json:"audio"`
+
+	// Simulcast: camera video as layers q, h, f (PROTOCOL.md "Simulcast").
+	Simulcast      bool     `json:"simulcast"`
+	LayerKbps      kbpsList `json:"layer_kbps"`       // s1, ramp, s2 supervisor; empty: derived from VideoKbps
+	SmallLayerKbps kbpsList `json:"small_layer_kbps"` // s2 counties; empty: derived from SmallVideoKbps
+	// Tiles: the size at which receivers show a video (video-size).
+	S1Tile           tileSize `json:"s1_tile"`
+	S2SupervisorTile tileSize `json:"s2_supervisor_tile"` // the supervisor's view of each county
+	S2CountyTile     tileSize `json:"s2_county_tile"`     // a county's view of the supervisor
+	S2PeerTile       tileSize `json:"s2_peer_tile"`       // a county's view of another county
 
 	Duration      time.Duration `json:"duration_ns"`
 	SettleTimeout time.Duration `json:"settle_timeout_ns"`
@@ -77,6 +91,18 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SmallFPS, "small-fps", 15, "s2: frames per second of the county video")
 	fs.IntVar(&c.PacketBytes, "packet-bytes", 1100, "largest RTP payload of a video packet")
 	fs.BoolVar(&c.Audio, "audio", true, "everyone also sends Opus-sized audio (50 packets/s)")
+	fs.BoolVar(&c.Simulcast, "simulcast", true, "send camera video as simulcast layers q, h, f (320x180, 640x360, "+
+		"1280x720); --simulcast=false sends one stream, to compare")
+	fs.Var(&c.LayerKbps, "layer-kbps", "simulcast: q,h,f bitrates of s1 participants and the s2 supervisor "+
+		"(default: --video-kbps divided by 10, 3 and 1)")
+	fs.Var(&c.SmallLayerKbps, "small-layer-kbps", "simulcast: q,h,f bitrates of s2 counties "+
+		"(default: --small-video-kbps divided by 10, 3 and 1)")
+	c.S1Tile, c.S2SupervisorTile, c.S2CountyTile, c.S2PeerTile = tileSize{640, 360}, tileSize{320, 180},
+		tileSize{1280, 720}, tileSize{320, 180}
+	fs.Var(&c.S1Tile, "s1-tile", "s1 and ramp: WxH at which everyone shows everyone's video (video-size; 0x0: hidden)")
+	fs.Var(&c.S2SupervisorTile, "s2-supervisor-tile", "s2: WxH at which the supervisor shows each county")
+	fs.Var(&c.S2CountyTile, "s2-county-tile", "s2: WxH at which a county shows the supervisor")
+	fs.Var(&c.S2PeerTile, "s2-peer-tile", "s2: WxH at which a county shows another county")
 
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measurement window (per step for ramp)")
 	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 60*time.Second, "how long to wait for media to reach every receiver before measuring")
@@ -144,6 +170,9 @@ func (c *config) validate() error {
 	}
 	check(c.VideoKbps < 0 || c.SmallVideoKbps < 0, "video bitrates must not be negative")
 	check(c.FPS < 1 || c.FPS > 120 || c.SmallFPS < 1 || c.SmallFPS > 120, "frame rates: want 1..120")
+	for _, l := range []kbpsList{c.LayerKbps, c.SmallLayerKbps} {
+		check(len(l) != 0 && len(l) != 3, "layer bitrates %v: want three, q,h,f", []int(l))
+	}
 	check(c.PacketBytes < 200 || c.PacketBytes > 1400, "--packet-bytes %d: want 200..1400", c.PacketBytes)
 	check(c.Duration < time.Second, "--duration %s: want at least 1s", c.Duration)
 	check(c.SettleTimeout < time.Second, "--settle-timeout %s: want at least 1s", c.SettleTimeout)
@@ -174,11 +203,75 @@ func (c *config) validate() error {
 }
 
 // downFor is the downlink a participant of this role gets.
-func (c *config) downFor(role string) linkShape {
-	s := linkShape{RateKbps: c.DownKbps, Delay: c.DownDelay, Loss: c.DownLoss / 100, Queue: c.DownQueue}
+func (c *config) downFor(role string) netshape.LinkShape {
+	s := netshape.LinkShape{RateKbps: c.DownKbps, Delay: c.DownDelay, Loss: c.DownLoss / 100, Queue: c.DownQueue}
 	switch {
 	case c.DownWho == "counties" && role != "county", c.DownWho == "supervisors" && role != "supervisor":
-		return linkShape{}
+		return netshape.LinkShape{}
 	}
 	return s
 }
+
+// layersFor is the simulcast plan of a video of kbps: explicit q,h,f
+// bitrates, or kbps/10, kbps/3 and kbps. nil without simulcast or video.
+func (c *config) layersFor(kbps int, explicit kbpsList) []layerSpec {
+	if !c.Simulcast || kbps <= 0 {
+		return nil
+	}
+	rates := []int{max(kbps/10, 1), max(kbps/3, 1), kbps}
+	if len(explicit) == 3 {
+		rates = explicit
+	}
+	out := make([]layerSpec, 0, 3)
+	for i, rid := range client.DefaultRIDs() {
+		w, h := client.LayerSize(rid)
+		out = append(out, layerSpec{RID: rid, Kbps: rates[i], Width: w, Height: h})
+	}
+	return out
+}
+
+// kbpsList is a flag of comma-separated bitrates.
+type kbpsList []int
+
+func (l *kbpsList) String() string {
+	if l == nil {
+		return ""
+	}
+	parts := make([]string, len(*l))
+	for i, v := range *l {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *kbpsList) Set(s string) error {
+	var out kbpsList
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v <= 0 {
+			return fmt.Errorf("%q: want positive kbit/s, comma-separated", s)
+		}
+		out = append(out, v)
+	}
+	*l = out
+	return nil
+}
+
+// tileSize is a flag of the form WxH.
+type tileSize struct{ W, H int }
+
+func (t *tileSize) String() string { return fmt.Sprintf("%dx%d", t.W, t.H) }
+
+func (t *tileSize) Set(s string) error {
+	ws, hs, ok := strings.Cut(s, "x")
+	w, errW := strconv.Atoi(ws)
+	h, errH := strconv.Atoi(hs)
+	if !ok || errW != nil || errH != nil || w < 0 || h < 0 || w > 16384 || h > 16384 || (w == 0) != (h == 0) {
+		return fmt.Errorf("%q: want WxH, 0..16384 each (0x0: not shown)", s)
+	}
+	*t = tileSize{w, h}
+	return nil
+}
+
+// MarshalJSON writes a tile as "WxH", as the flag takes it.
+func (t tileSize) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(t.String())), nil }

@@ -31,21 +31,33 @@ type recvTrack struct {
 	started atomic.Bool
 	// Publisher counters from the trailers: the SFU rewrites sequence
 	// numbers (and hides its own drops from them), the counters it cannot.
-	ctrFirst, ctrLast atomic.Int64
-	ctrUnique         atomic.Int64 // distinct packets from the first trailer on
-	ctrStarted        atomic.Bool
-	firstFrameAt      atomic.Int64 // Unix ns when the first keyframe was complete; 0 before
-	plis              atomic.Int64 // keyframe requests sent
+	// Each simulcast layer counts its own packets, so the counters run in
+	// segments, one per stretch of one layer: ctrFirst, ctrLast and
+	// ctrUnique are the current segment's, ctrDoneExp and ctrDoneUniq
+	// sum the finished ones.
+	ctrFirst, ctrLast       atomic.Int64
+	ctrUnique               atomic.Int64 // distinct packets of the segment
+	ctrDoneExp, ctrDoneUniq atomic.Int64
+	ctrStarted              atomic.Bool
+	layer                   atomic.Int64 // trailer layer of the newest packet: index, layerPlain or layerUnknown
+	layerSwitches           atomic.Int64 // changes of layer after the first
+	keyWidth, keyHeight     atomic.Int64 // picture size of the newest keyframe
+	firstFrameAt            atomic.Int64 // Unix ns when the first keyframe was complete; 0 before
+	plis                    atomic.Int64 // keyframe requests sent
 
 	// requestKeyframe sends a PLI for this track (nil: never).
 	requestKeyframe func()
 
 	// Reader goroutine only.
 	seen       [seqWindow / 64]uint64
-	ctrFromSeq int64 // extended sequence number of the first trailer
+	ctrFromSeq int64 // extended sequence number where the counter segment starts
 	kfStart    int64 // first keyframe: extended sequence numbers of its start and end, -1 unknown
 	kfEnd      int64
 	lastPLI    time.Time
+
+	// In-order packets without a trailer since the last trailer: how many,
+	// and the first one's extended sequence number.
+	untrailered, untraileredFrom int64
 }
 
 // pliInterval spaces the keyframe requests of a receiver that has no
@@ -53,7 +65,9 @@ type recvTrack struct {
 const pliInterval = 500 * time.Millisecond
 
 func newRecvTrack(streamID string, video bool, hist *delayHist, now func() time.Time) *recvTrack {
-	return &recvTrack{streamID: streamID, video: video, hist: hist, now: now, kfStart: -1, kfEnd: -1}
+	t := &recvTrack{streamID: streamID, video: video, hist: hist, now: now, kfStart: -1, kfEnd: -1}
+	t.layer.Store(layerUnknown)
+	return t
 }
 
 // packetReader is what the loop reads: a *webrtc.TrackRemote.
@@ -107,27 +121,82 @@ func (t *recvTrack) onPacket(b []byte, now time.Time) {
 	if !fresh {
 		return
 	}
-	if ns, ctr, ok := client.ReadTrailer(payload); ok {
-		// Retransmissions carry their first send time: their delay is the
-		// repair's, not the forwarding's.
-		if inOrder {
-			t.hist.record(now.Sub(time.Unix(0, ns)))
+	switch tr, ok := client.ParseTrailer(payload); {
+	case ok:
+		t.onTrailer(tr, ext, inOrder, now)
+		if ext >= t.ctrFromSeq {
+			t.ctrUnique.Add(1)
 		}
-		if !t.ctrStarted.Load() {
-			t.ctrFirst.Store(int64(ctr))
-			t.ctrLast.Store(int64(ctr))
-			t.ctrFromSeq = ext
-			t.ctrStarted.Store(true)
-		} else if int64(ctr) > t.ctrLast.Load() {
-			t.ctrLast.Store(int64(ctr))
+	case inOrder:
+		// The start of a large keyframe has no trailer. Which segment it
+		// belongs to shows with the next trailer: after a layer switch,
+		// the new one.
+		if t.untrailered == 0 {
+			t.untraileredFrom = ext
+		}
+		t.untrailered++
+	case t.ctrStarted.Load() && ext >= t.ctrFromSeq:
+		t.ctrUnique.Add(1) // a late repair
+	}
+	if t.video {
+		if w, h, ok := client.VP8KeyframeSize(payload); ok && inOrder {
+			t.keyWidth.Store(int64(w))
+			t.keyHeight.Store(int64(h))
+		}
+		if t.firstFrameAt.Load() == 0 {
+			t.trackFirstFrame(ext, marker, payload, now)
 		}
 	}
-	if t.ctrStarted.Load() && ext >= t.ctrFromSeq {
-		t.ctrUnique.Add(1)
+}
+
+// onTrailer records the delay, the publisher's counter and the layer.
+func (t *recvTrack) onTrailer(tr client.Trailer, ext int64, inOrder bool, now time.Time) {
+	ctr, layer := int64(tr.Counter), int64(tr.Layer)
+	// Retransmissions carry their first send time: their delay is the
+	// repair's, not the forwarding's.
+	if inOrder {
+		t.hist.record(now.Sub(time.Unix(0, tr.SendUnixNano)))
 	}
-	if t.video && t.firstFrameAt.Load() == 0 {
-		t.trackFirstFrame(ext, marker, payload, now)
+	// A segment that starts here starts with the untrailered packets just
+	// before; the SFU keeps sequence numbers continuous, so their counters
+	// follow from the distance (lost ones included).
+	from, first, pending := ext, ctr, int64(0)
+	if inOrder && t.untrailered > 0 {
+		from, first, pending = t.untraileredFrom, ctr-(ext-t.untraileredFrom), t.untrailered
 	}
+	if inOrder {
+		t.untrailered = 0
+	}
+	cur := t.layer.Load()
+	switch {
+	case !t.ctrStarted.Load():
+		t.startSegment(first, ctr, from, pending)
+		t.layer.Store(layer)
+		t.ctrStarted.Store(true)
+	case layer != cur && inOrder:
+		// The SFU switched layers (at a keyframe of the new one): close
+		// the old layer's segment.
+		exp := t.ctrLast.Load() - t.ctrFirst.Load() + 1
+		t.ctrDoneExp.Add(exp)
+		t.ctrDoneUniq.Add(min(t.ctrUnique.Load(), exp))
+		t.startSegment(first, ctr, from, pending)
+		t.layer.Store(layer)
+		t.layerSwitches.Add(1)
+	case layer != cur:
+		// A late repair of the layer left behind: no counter to compare.
+	default:
+		t.ctrUnique.Add(pending)
+		if ctr > t.ctrLast.Load() {
+			t.ctrLast.Store(ctr)
+		}
+	}
+}
+
+func (t *recvTrack) startSegment(first, last, fromSeq, unique int64) {
+	t.ctrFirst.Store(first)
+	t.ctrLast.Store(last)
+	t.ctrUnique.Store(unique)
+	t.ctrFromSeq = fromSeq
 }
 
 // mark records an extended sequence number. fresh is false for duplicates
@@ -179,7 +248,10 @@ func (t *recvTrack) clearBit(s int64) { t.seen[(s/64)%(seqWindow/64)] &^= 1 << (
 // trackFirstFrame notes when the first keyframe is complete: its start,
 // its last packet and everything between received.
 func (t *recvTrack) trackFirstFrame(ext int64, marker bool, payload []byte, now time.Time) {
-	if t.kfStart < 0 || ext < t.kfStart {
+	// A later keyframe replaces one that ended incomplete: its lost
+	// packets may never be repaired (a weak link, a layer switch), and a
+	// decoder would start from the later one.
+	if t.kfStart < 0 || ext < t.kfStart || (t.kfEnd >= 0 && ext > t.kfEnd) {
 		if vp8KeyframeStart(payload) {
 			t.kfStart, t.kfEnd = ext, -1
 		} else if t.kfStart < 0 {
@@ -244,6 +316,8 @@ type trackCounts struct {
 	packets, bytes, unique, expected int64
 	ctrExpected, ctrUnique           int64
 	plis                             int64
+	layer, layerSwitches             int64
+	keyWidth, keyHeight              int64
 }
 
 func (t *recvTrack) counts() trackCounts {
@@ -252,8 +326,11 @@ func (t *recvTrack) counts() trackCounts {
 		c.expected = t.highest.Load() - t.lowest.Load() + 1
 	}
 	if t.ctrStarted.Load() {
-		c.ctrExpected = t.ctrLast.Load() - t.ctrFirst.Load() + 1
-		c.ctrUnique = min(t.ctrUnique.Load(), c.ctrExpected)
+		exp := t.ctrLast.Load() - t.ctrFirst.Load() + 1
+		c.ctrExpected = t.ctrDoneExp.Load() + exp
+		c.ctrUnique = t.ctrDoneUniq.Load() + min(t.ctrUnique.Load(), exp)
 	}
+	c.layer, c.layerSwitches = t.layer.Load(), t.layerSwitches.Load()
+	c.keyWidth, c.keyHeight = t.keyWidth.Load(), t.keyHeight.Load()
 	return c
 }

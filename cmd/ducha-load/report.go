@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/netshape"
 )
 
 // Report is the JSON a run writes. Field names are stable: benchmark
@@ -40,6 +42,7 @@ type Result struct {
 	JoinToFirstFrame FirstFrameResult `json:"join_to_first_frame"`
 	// JoinToJoined: websocket dial to the server's joined message.
 	JoinToJoined FirstFrameResult `json:"join_to_joined"`
+	Layers       LayerResult      `json:"layers"`
 	Derived      Derived          `json:"derived"`
 	Machine      MachineResult    `json:"machine"`
 	Receivers    []ReceiverResult `json:"receivers"`
@@ -71,6 +74,10 @@ type ServerResult struct {
 	Retransmits      int64   `json:"retransmits"`
 	RetransmitMisses int64   `json:"retransmit_misses"`
 	KeyframeRequests int64   `json:"keyframe_requests"`
+	// Simulcast, when the server reports it: layer streams received from
+	// publishers at the window's end, and the subscribers' layer switches.
+	SimulcastLayers  int64   `json:"simulcast_layers"`
+	LayerSwitches    int64   `json:"layer_switches"`
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	CPUCores         float64 `json:"cpu_cores"`
 	CPUSource        string  `json:"cpu_source"`
@@ -144,16 +151,20 @@ type Derived struct {
 
 // ReceiverResult is one participant's receiving side.
 type ReceiverResult struct {
-	Identity        string      `json:"identity"`
-	Role            string      `json:"role"`
-	Room            string      `json:"room"`
-	TracksExpected  int         `json:"tracks_expected"`
-	TracksReceiving int         `json:"tracks_receiving"`
-	PacketsReceived int64       `json:"packets_received"`
-	MinTrackPackets int64       `json:"min_track_packets"`
-	MissingPackets  int64       `json:"missing_packets"`
-	Downlink        *linkShape  `json:"downlink,omitempty"`
-	Link            *shapeStats `json:"link,omitempty"`
+	Identity        string `json:"identity"`
+	Role            string `json:"role"`
+	Room            string `json:"room"`
+	TracksExpected  int    `json:"tracks_expected"`
+	TracksReceiving int    `json:"tracks_receiving"`
+	PacketsReceived int64  `json:"packets_received"`
+	MinTrackPackets int64  `json:"min_track_packets"`
+	MissingPackets  int64  `json:"missing_packets"`
+	// VideoLayers counts this participant's received videos by the layer
+	// they ended the window on; LayerSwitches are its switches in it.
+	VideoLayers   map[string]int      `json:"video_layers,omitempty"`
+	LayerSwitches int64               `json:"layer_switches"`
+	Downlink      *netshape.LinkShape `json:"downlink,omitempty"`
+	Link          *netshape.Stats     `json:"link,omitempty"`
 }
 
 const mib = 1 << 20
@@ -182,6 +193,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sv.QueueDrops, sv.KeyframeSkips = m("ducha_sfu_queue_drops_total"), m("ducha_sfu_keyframe_skips_total")
 	sv.NACKs, sv.Retransmits = m("ducha_sfu_nacks_total"), m("ducha_sfu_retransmits_total")
 	sv.RetransmitMisses, sv.KeyframeRequests = m("ducha_sfu_retransmit_misses_total"), m("ducha_sfu_keyframe_requests_total")
+	sv.SimulcastLayers = int64(end.server.metrics["ducha_sfu_simulcast_layers"])
+	sv.LayerSwitches = m("ducha_sfu_layer_switches_total")
 	sv.CPUSeconds, sv.CPUSource = end.server.cpu-start.server.cpu, end.server.cpuSource
 	sv.CPUCores = ratio(sv.CPUSeconds, secs)
 	sv.BaselineRSSBytes, sv.PeakRSSBytes = r.baseRSS, peakRSS
@@ -241,6 +254,7 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 		}
 	}
 	res.JoinToFirstFrame = r.firstFrames(agents)
+	res.Layers = layerResult(agents, start, end)
 	joins := make([]time.Duration, 0, len(agents))
 	for _, a := range agents {
 		joins = append(joins, a.joined.Sub(a.joinStart))
@@ -279,11 +293,12 @@ func (r *runner) receiverResult(a *agent, start, end, lossAt *snapshot) Receiver
 	if rr.TracksReceiving < rr.TracksExpected || rr.MinTrackPackets < 0 {
 		rr.MinTrackPackets = 0 // a track that never came received nothing
 	}
-	if a.spec.Down.active() {
+	rr.VideoLayers, rr.LayerSwitches = receiverLayers(a, start, end)
+	if a.spec.Down.Active() {
 		d := a.spec.Down
 		rr.Downlink = &d
 		if a.shaped != nil {
-			st := a.shaped.stats()
+			st := a.shaped.Stats()
 			rr.Link = &st
 		}
 	}

@@ -46,8 +46,10 @@ func (r *runner) s1Room(i int) []agentSpec {
 	room := fmt.Sprintf("load-%s-s1-%03d", r.runID, i)
 	var video *videoSpec
 	if r.cfg.VideoKbps > 0 {
-		video = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 640, Height: 360}
+		video = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 640, Height: 360,
+			Layers: r.cfg.layersFor(r.cfg.VideoKbps, r.cfg.LayerKbps)}
 	}
+	tiles := tilePlan{Supervisor: r.cfg.S1Tile, Others: r.cfg.S1Tile}
 	specs := make([]agentSpec, 0, r.cfg.Size+1)
 	for p := 0; p <= r.cfg.Size; p++ {
 		role, id := sfu.RoleCounty, fmt.Sprintf("r%03d-county%03d", i, p)
@@ -55,7 +57,7 @@ func (r *runner) s1Room(i int) []agentSpec {
 			role, id = sfu.RoleSupervisor, fmt.Sprintf("r%03d-supervisor", i)
 		}
 		specs = append(specs, agentSpec{Room: room, Identity: id, Role: role, Video: video, Audio: r.cfg.Audio,
-			Down: r.cfg.downFor(role), PacketBytes: r.cfg.PacketBytes})
+			Down: r.cfg.downFor(role), PacketBytes: r.cfg.PacketBytes, Tiles: tiles})
 	}
 	return specs
 }
@@ -66,16 +68,23 @@ func (r *runner) s2Room() []agentSpec {
 	room := fmt.Sprintf("load-%s-s2", r.runID)
 	var big, small *videoSpec
 	if r.cfg.VideoKbps > 0 {
-		big = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 1280, Height: 720}
+		big = &videoSpec{Kbps: r.cfg.VideoKbps, FPS: r.cfg.FPS, Width: 1280, Height: 720,
+			Layers: r.cfg.layersFor(r.cfg.VideoKbps, r.cfg.LayerKbps)}
 	}
 	if r.cfg.SmallVideoKbps > 0 {
-		small = &videoSpec{Kbps: r.cfg.SmallVideoKbps, FPS: r.cfg.SmallFPS, Width: 320, Height: 180}
+		small = &videoSpec{Kbps: r.cfg.SmallVideoKbps, FPS: r.cfg.SmallFPS, Width: 320, Height: 180,
+			Layers: r.cfg.layersFor(r.cfg.SmallVideoKbps, r.cfg.SmallLayerKbps)}
 	}
+	// The supervisor shows every county as a small tile; a county shows
+	// the supervisor large and the other counties as --s2-peer-tile.
 	specs := []agentSpec{{Room: room, Identity: "supervisor", Role: sfu.RoleSupervisor, Video: big, Audio: r.cfg.Audio,
-		Down: r.cfg.downFor(sfu.RoleSupervisor), PacketBytes: r.cfg.PacketBytes}}
+		Down: r.cfg.downFor(sfu.RoleSupervisor), PacketBytes: r.cfg.PacketBytes,
+		Tiles: tilePlan{Supervisor: r.cfg.S2SupervisorTile, Others: r.cfg.S2SupervisorTile}}}
+	countyTiles := tilePlan{Supervisor: r.cfg.S2CountyTile, Others: r.cfg.S2PeerTile}
 	for c := 1; c <= r.cfg.Counties; c++ {
 		specs = append(specs, agentSpec{Room: room, Identity: fmt.Sprintf("county%03d", c), Role: sfu.RoleCounty,
-			Video: small, Audio: r.cfg.Audio, Down: r.cfg.downFor(sfu.RoleCounty), PacketBytes: r.cfg.PacketBytes})
+			Video: small, Audio: r.cfg.Audio, Down: r.cfg.downFor(sfu.RoleCounty), PacketBytes: r.cfg.PacketBytes,
+			Tiles: countyTiles})
 	}
 	return specs
 }
@@ -130,14 +139,16 @@ func (r *runner) join(ctx context.Context, specs []agentSpec) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			prior := 0 // tracks the room's earlier publishers published
 			for _, a := range byRoom[room] {
 				pctx, cancel := context.WithTimeout(ctx, r.cfg.JoinTimeout)
-				err := a.publishAll(pctx)
+				err := a.publishAll(pctx, prior)
 				cancel()
 				if err != nil {
 					errs <- err
 					return
 				}
+				prior += a.spec.tracks()
 			}
 		}()
 	}

@@ -157,12 +157,16 @@ func TestSmoke(t *testing.T) {
 	base := runtime.NumGoroutine()
 	bin := buildDucha(t)
 	common := []string{"--spawn", "--server-bin", bin, "--duration", "4s", "--grace", "500ms",
-		"--settle-timeout", "20s", "--video-kbps", "200", "--small-video-kbps", "100"}
+		"--settle-timeout", "20s", "--join-timeout", "20s", "--video-kbps", "200", "--small-video-kbps", "100"}
 
 	t.Run("s1", func(t *testing.T) {
-		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2")...)
+		// One stream per camera, as before simulcast: the comparison run.
+		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2", "--simulcast=false")...)
 		// 3 participants, each receives the other two's video and audio.
 		checkMediaFlowed(t, rep, out, 3, 3*2*2, 3*2)
+		if n := field(t, rep["result"], "layers.videos.single"); n != 3*2 {
+			t.Errorf("%v of %d received videos are single streams", n, 3*2)
+		}
 	})
 	t.Run("s2", func(t *testing.T) {
 		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4")...)
@@ -171,6 +175,7 @@ func TestSmoke(t *testing.T) {
 		if s := rep["scenario"]; s != "s2" {
 			t.Errorf("scenario %v", s)
 		}
+		checkSimulcast(t, rep, out, 5, 5*4)
 	})
 
 	deadline := time.Now().Add(20 * time.Second)
@@ -184,6 +189,48 @@ func TestSmoke(t *testing.T) {
 	t.Logf("smoke took %s", time.Since(start).Round(time.Millisecond))
 	if d := time.Since(start); d > 60*time.Second {
 		t.Errorf("smoke took %s, want under 60 s", d.Round(time.Second))
+	}
+}
+
+// checkSimulcast asserts what an S2 run with simulcast shows: everyone
+// publishes three layers, every received video comes from one of them
+// (the SFU sends one layer per subscriber), and the supervisor, who shows
+// the counties at 320x180, receives each at the q layer whatever the
+// bandwidth allows.
+func checkSimulcast(t *testing.T, rep map[string]any, stdout string, publishers, videos int) {
+	t.Helper()
+	res := rep["result"]
+	if n := field(t, res, "layers.published_layers"); int(n) != 3*publishers {
+		t.Errorf("%v layers published, want %d", n, 3*publishers)
+	}
+	layers := res.(map[string]any)["layers"].(map[string]any)["videos"].(map[string]any)
+	sum := 0.0
+	for name, v := range layers {
+		switch name {
+		case "q", "h", "f":
+			sum += v.(float64)
+		default:
+			t.Errorf("%v received videos on layer %q", v, name)
+		}
+	}
+	if int(sum) != videos {
+		t.Errorf("%v received videos on a simulcast layer, want %d: %v", sum, videos, layers)
+	}
+	if n := field(t, res, "layers.video_sizes_sent"); int(n) != videos {
+		t.Errorf("%v video-size messages, want one per received video (%d)", n, videos)
+	}
+	for _, r := range res.(map[string]any)["receivers"].([]any) {
+		rr := r.(map[string]any)
+		if rr["role"] != "supervisor" {
+			continue
+		}
+		if n := field(t, rr, "video_layers.q"); int(n) != publishers-1 {
+			t.Errorf("the supervisor shows the counties at 320x180 but receives %v of %d on q: %v", n,
+				publishers-1, rr["video_layers"])
+		}
+	}
+	if !strings.Contains(stdout, "received videos by layer") {
+		t.Errorf("the table lacks the layer distribution:\n%s", stdout)
 	}
 }
 
@@ -217,7 +264,7 @@ func TestConfigRejects(t *testing.T) {
 	if strconv.Quote(strings.Join(c.ServerArgs, " ")) != strconv.Quote("--log-level=warn -x") {
 		t.Errorf("server args %q", c.ServerArgs)
 	}
-	if c.downFor("supervisor").active() || c.downFor("county").RateKbps != 300 {
+	if c.downFor("supervisor").Active() || c.downFor("county").RateKbps != 300 {
 		t.Errorf("--down-who counties: supervisor %+v, county %+v", c.downFor("supervisor"), c.downFor("county"))
 	}
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -69,6 +73,16 @@ func printResult(w io.Writer, r *Result) {
 	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
 		r.JoinToJoined.MaxMs)
 	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
+	fmt.Fprintln(tw, "simulcast\t")
+	l := r.Layers
+	row("received videos by layer q / h / f / single / unknown", "%d / %d / %d / %d / %d", l.Videos["q"],
+		l.Videos["h"], l.Videos["f"], l.Videos["single"], l.Videos["unknown"])
+	row("received videos by keyframe size", "%s", sizeList(l.KeyframeSizes))
+	row("layer switches seen by receivers", "%d (%d videos switched)", l.Switches, l.TracksSwitched)
+	row("layer switches (server) / layer streams in", "%d / %d", s.LayerSwitches, s.SimulcastLayers)
+	row("published layers / paused (q h f) / layers messages", "%d / %d (%d %d %d) / %d", l.PublishedLayers,
+		l.PausedLayers, l.PausedByRID["q"], l.PausedByRID["h"], l.PausedByRID["f"], l.LayersMessages)
+	row("video-size messages sent", "%d", l.VideoSizesSent)
 	row("load tool CPU / peak RSS", "%.2f cores / %.0f MiB", c.LoadToolCPUCores, float64(c.LoadToolPeakRSSBytes)/mib)
 	m := r.Machine
 	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f)",
@@ -80,6 +94,30 @@ func printResult(w io.Writer, r *Result) {
 	row("server CPU ms per forwarded megabit", "%.3f", d.ServerCPUMsPerForwardedMbit)
 	row("memory per participant", "%.2f MiB", d.MemoryPerParticipantMiB)
 	_ = tw.Flush()
+}
+
+// sizeList prints a count per size, smallest first: "320x180: 4, 640x360: 2".
+func sizeList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	// "none" first, then by width.
+	slices.SortFunc(keys, func(a, b string) int {
+		wa, _, _ := strings.Cut(a, "x")
+		wb, _, _ := strings.Cut(b, "x")
+		na, _ := strconv.Atoi(wa)
+		nb, _ := strconv.Atoi(wb)
+		return cmp.Or(cmp.Compare(na, nb), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printRampHeader(w io.Writer) {

@@ -54,7 +54,8 @@ type Config struct {
 }
 
 // NewAPI returns a Pion API configured like a browser: default codecs,
-// NACK, RTCP reports, TWCC. includeLoopback offers 127.0.0.1 candidates.
+// NACK, RTCP reports, TWCC, and the sdes:mid / rtp-stream-id header
+// extensions simulcast needs. includeLoopback offers 127.0.0.1 candidates.
 func NewAPI(includeLoopback bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -89,6 +90,7 @@ type Client struct {
 	participants map[string]sfu.ParticipantState
 	tracks       map[string]sfu.TrackInfo
 	sources      map[string]string
+	simulcasts   map[string]*Simulcast // by mid
 	wantOffer    bool
 	nextMid      int // event loop only
 	candQueue    []webrtc.ICECandidateInit
@@ -134,7 +136,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: cfg.Logger, ws: ws, pc: pc, ev: make(chan func(), 1024), done: make(chan struct{}),
 		participants: map[string]sfu.ParticipantState{}, tracks: map[string]sfu.TrackInfo{}, sources: map[string]string{},
-		admitted: make(chan struct{}),
+		simulcasts: map[string]*Simulcast{}, admitted: make(chan struct{}),
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
@@ -313,6 +315,46 @@ func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSen
 	}
 	r := <-res
 	return r.s, r.err
+}
+
+// PublishSimulcast publishes one video source as simulcast: one encoding
+// per rid (smallest first by convention, DefaultRIDs), each its own
+// TrackLocalStaticRTP, and negotiates. Write to the layers through
+// Simulcast.Layers (a Synth with Layers does): they stamp the mid and rid
+// header extensions the server needs, stop while the server's `layers`
+// message leaves them out and resume when it lists them again.
+func (c *Client) PublishSimulcast(codec webrtc.RTPCodecCapability, trackID, streamID, source string,
+	rids []string) (*Simulcast, error) {
+	type result struct {
+		s   *Simulcast
+		err error
+	}
+	res := make(chan result, 1)
+	if !c.post(func() {
+		// A mid of our own, as in Publish.
+		mid := "c" + strconv.Itoa(c.nextMid)
+		c.nextMid++ // even on failure: the transceiver may exist with it
+		s, err := newSimulcast(c.pc, codec, trackID, streamID, mid, rids)
+		if err == nil {
+			c.sources[trackID] = source
+			c.mu.Lock()
+			c.simulcasts[mid] = s
+			c.mu.Unlock()
+			s.watchRTCP()
+			c.makeOffer()
+		}
+		res <- result{s, err}
+	}) {
+		return nil, errors.New("client: closed")
+	}
+	r := <-res
+	return r.s, r.err
+}
+
+// SetVideoSize tells the server how large we show a received video, in
+// device pixels (0x0: not shown); the server picks the simulcast layer.
+func (c *Client) SetVideoSize(track string, width, height int) error {
+	return c.send(signaling.TypeVideoSize, signaling.VideoSize{Track: track, Width: width, Height: height})
 }
 
 // WaitPublished waits until the server has announced n tracks of ours and

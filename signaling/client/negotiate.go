@@ -141,6 +141,19 @@ func (c *Client) handle(env signaling.Envelope) {
 		if json.Unmarshal(env.Data, &cand) == nil {
 			c.post(func() { c.onCandidate(cand) })
 		}
+	case signaling.TypeLayers:
+		var e signaling.Layers
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.mu.Lock()
+			s := c.simulcasts[e.Mid]
+			c.mu.Unlock()
+			if s == nil {
+				c.log.Debug("layers for a mid we do not publish simulcast", "mid", e.Mid, "track", e.Track)
+				break
+			}
+			c.log.Debug("layers", "mid", e.Mid, "track", e.Track, "active", e.Active)
+			s.setActive(e.Active)
+		}
 	case signaling.TypeSessionUpdated:
 		var e signaling.SessionUpdated
 		if json.Unmarshal(env.Data, &e) == nil {
@@ -225,6 +238,7 @@ func (c *Client) onOffer(sdp string) {
 		c.log.Warn("remote offer refused", "err", err)
 		return
 	}
+	c.refreshSimulcast()
 	c.flushCandidates()
 	ans, err := c.pc.CreateAnswer(nil)
 	if err == nil {
@@ -248,6 +262,7 @@ func (c *Client) onAnswer(sdp string) {
 		c.log.Warn("remote answer refused", "err", err)
 		return
 	}
+	c.refreshSimulcast()
 	c.flushCandidates()
 	if c.wantOffer {
 		c.makeOffer()
@@ -267,4 +282,18 @@ func (c *Client) flushCandidates() {
 		_ = c.pc.AddICECandidate(cand)
 	}
 	c.candQueue = nil
+}
+
+// refreshSimulcast runs after each remote description: the negotiated
+// header extension ids are what simulcast layers stamp.
+func (c *Client) refreshSimulcast() {
+	c.mu.Lock()
+	sims := make([]*Simulcast, 0, len(c.simulcasts))
+	for _, s := range c.simulcasts {
+		sims = append(sims, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sims {
+		s.refreshIDs()
+	}
 }

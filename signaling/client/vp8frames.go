@@ -79,3 +79,41 @@ func ivfFrames(b []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// VP8KeyframeSize reads the picture size from an RTP VP8 payload (RFC
+// 7741) that starts a keyframe: S set, partition 0, the frame tag's P bit
+// clear, then the keyframe header's start code and 14-bit width and height
+// (RFC 6386 9.1). ok is false for anything else. It allocates nothing.
+func VP8KeyframeSize(p []byte) (width, height int, ok bool) {
+	if len(p) < 1 || p[0]&0x10 == 0 || p[0]&0x07 != 0 {
+		return 0, 0, false
+	}
+	i := 1
+	if p[0]&0x80 != 0 { // X: extension byte and what it announces
+		if len(p) < 2 {
+			return 0, 0, false
+		}
+		x := p[1]
+		i = 2
+		if x&0x80 != 0 { // picture id, 7 or 15 bits
+			if len(p) <= i {
+				return 0, 0, false
+			}
+			if p[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if x&0x40 != 0 { // TL0PICIDX
+			i++
+		}
+		if x&0x30 != 0 { // TID/KEYIDX
+			i++
+		}
+	}
+	f := p[min(i, len(p)):]
+	if len(f) < 10 || f[0]&0x01 != 0 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return 0, 0, false
+	}
+	return int(binary.LittleEndian.Uint16(f[6:8]) & 0x3fff), int(binary.LittleEndian.Uint16(f[8:10]) & 0x3fff), true
+}
