@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -83,11 +84,14 @@ func (c *Config) setDefaults() {
 	if c.QueueLen == 0 {
 		c.QueueLen = 256
 	}
+	// Fan-out goroutines beyond the number of cores only add hand-offs:
+	// each packet wakes every writer of its track. A province-wide session's
+	// 117 subscribers of one layer are served by one writer per core.
 	if c.SubscribersPerWriter == 0 {
-		c.SubscribersPerWriter = 8
+		c.SubscribersPerWriter = 32
 	}
 	if c.MaxWritersPerTrack == 0 {
-		c.MaxWritersPerTrack = 16
+		c.MaxWritersPerTrack = max(2, runtime.GOMAXPROCS(0))
 	}
 	if c.KeyframeMinSpacing == 0 {
 		c.KeyframeMinSpacing = 300 * time.Millisecond
