@@ -73,7 +73,14 @@ func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			}
 		}
 	}
-	l := up.addLayer(remote.RID(), idx, uint32(remote.SSRC()), p.cacheSize(remote.Kind()))
+	// Smaller layers send fewer packets: the same second or two of
+	// history for NACKs takes fewer slots (top layer half the size of a
+	// single stream's cache, each layer below half of that).
+	size := p.cacheSize(remote.Kind())
+	if idx >= 0 {
+		size >>= maxLayers - idx
+	}
+	l := up.addLayer(remote.RID(), idx, uint32(remote.SSRC()), size)
 	if l == nil {
 		p.log.Warn("simulcast layer refused", "track", up.info.ID, "rid", remote.RID())
 		return
