@@ -1,6 +1,7 @@
 // Package e2e drives ducha's web pages in real headless Chromium against the
 // real ducha binary: two browsers in one call, bad links, a busy camera, a
-// second window, and a server restart. The browser side is call.mjs.
+// second window, and a server restart. The browser side is call.mjs (and
+// large.mjs for a large room, large_test.go).
 package e2e
 
 import (
@@ -109,7 +110,8 @@ func buildDucha(t *testing.T, root, dir string) string {
 	return bin
 }
 
-func startServer(t *testing.T, bin, dir string) *server {
+// startServer runs `ducha serve` on free loopback ports; extra flags go last.
+func startServer(t *testing.T, bin, dir string, extra ...string) *server {
 	t.Helper()
 	httpPort := freeTCPPort(t)
 	s := &server{
@@ -126,6 +128,7 @@ func startServer(t *testing.T, bin, dir string) *server {
 		"--tcp-port", fmt.Sprint(freeTCPPort(t)),
 		"--include-loopback",
 	}
+	s.args = append(s.args, extra...)
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
@@ -270,6 +273,7 @@ type result struct {
 	Busy       *struct{ Media string }
 	Replaced   *struct{ ErrorCode string }
 	Reconnect  *struct{ Reconnects int }
+	Large      *largeStats `json:"large"`
 }
 
 type videoStats struct {
@@ -321,8 +325,15 @@ type browserRun struct {
 
 func startBrowser(t *testing.T, node string, timeout time.Duration, args ...string) *browserRun {
 	t.Helper()
+	return startScript(t, node, "call.mjs", timeout, args...)
+}
+
+// startScript runs one browser script of this directory (call.mjs,
+// large.mjs) that speaks the same stdout protocol.
+func startScript(t *testing.T, node, script string, timeout time.Duration, args ...string) *browserRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	cmd := exec.CommandContext(ctx, node, append([]string{"call.mjs"}, args...)...)
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	// Chromium runs in node's process group; killing the group on timeout
 	// leaves no browser behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -394,7 +405,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func (b *browserRun) wait() result {
 	r := <-b.res
 	if !r.OK {
-		b.t.Logf("call.mjs stderr (tail):\n%s", tailString(b.stderr.String(), 40))
+		b.t.Logf("browser script stderr (tail):\n%s", tailString(b.stderr.String(), 40))
 	}
 	return r
 }
@@ -448,7 +459,7 @@ func TestPageModules(t *testing.T) {
 	node := requireBrowserTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "unit.test.mjs", "simulcast.test.mjs", "peer.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "unit.test.mjs", "simulcast.test.mjs", "slots.test.mjs", "peer.test.mjs")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second

@@ -9,6 +9,7 @@ import { openMedia } from './media.js';
 import { parseLink, fatalDialog } from './link.js';
 import { ChatPanel } from './chat.js';
 import { VideoSizes } from './videosize.js';
+import { isSlotStream, awaitedTracks, tileMedia } from './slots.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 const CLOSE_PEER_FAILED = 4901;
@@ -33,6 +34,10 @@ class Call {
     this.participants = new Map(); // id -> Participant (others only)
     this.tracks = new Map(); // server track id -> Track
     this.remote = new Map(); // server track id -> MediaStreamTrack
+    // The server sends us speaker slots (we joined a large room): then the
+    // participants' audio comes on them, not on tracks of their own.
+    this.slotMode = false;
+    this.subscribeWait = null; // how the last wait before publishing ended
     this.localStream = null;
     this.mediaState = 'none'; // none, opening, open, declined
     this.audioMuted = false;
@@ -201,6 +206,7 @@ class Call {
     for (const p of d.participants || []) if (p.id !== d.self.id) this.participants.set(p.id, p);
     this.tracks = new Map((d.tracks || []).map((t) => [t.id, t]));
     this.remote = new Map();
+    this.slotMode = false;
     // A new connection: the server knows none of our tile sizes.
     this.sizes.reset();
     if (this.wasDisconnected) {
@@ -344,8 +350,14 @@ class Call {
     this.render();
   }
 
-  onRemoteTrack({ track, streamId }) {
+  onRemoteTrack({ track, streamId, stream }) {
     if (!streamId) return;
+    if (isSlotStream(streamId)) {
+      // Nobody's tile: played on its own, whoever it carries now.
+      this.slotMode = true;
+      this.ui.slotAudio.add(streamId, track, stream);
+      return this.render();
+    }
     this.remote.set(streamId, track);
     // (Re)subscribed: tell its size again, the server may have forgotten it.
     this.sizes.resubscribed(streamId);
@@ -436,13 +448,23 @@ class Call {
     });
   }
 
+  // whenSubscribed resolves once every announced track the server will send
+  // us has arrived (slots.js, awaitedTracks), or after SUBSCRIBE_WAIT_MS.
   whenSubscribed(peer) {
-    const deadline = Date.now() + SUBSCRIBE_WAIT_MS;
+    const start = Date.now();
+    const deadline = start + SUBSCRIBE_WAIT_MS;
     return new Promise((resolve) => {
       const check = () => {
-        const pending = [...this.tracks.values()].some((t) => t.participantId !== this.self.id && !this.remote.has(t.id));
-        if (!pending || this.peer !== peer || Date.now() > deadline) resolve();
-        else setTimeout(check, 100);
+        const roles = new Map([...this.participants.values()].map((p) => [p.id, p.role]));
+        const { id: selfId, role: selfRole } = this.self;
+        const awaited = awaitedTracks({ tracks: this.tracks.values(), selfId, selfRole, roles, slotMode: this.slotMode });
+        const missing = awaited.filter((id) => !this.remote.has(id));
+        const timedOut = Date.now() > deadline;
+        if (missing.length === 0 || this.peer !== peer || timedOut) {
+          if (timedOut && missing.length) this.log('publishing without tracks the server announced', missing.join(','));
+          this.subscribeWait = { ms: Date.now() - start, timedOut: timedOut && missing.length > 0, missing };
+          resolve();
+        } else setTimeout(check, 100);
       };
       check();
     });
@@ -511,6 +533,8 @@ class Call {
     if (this.peer) this.peer.close();
     this.peer = null;
     this.remote = new Map();
+    this.ui.slotAudio.clear();
+    this.slotMode = false;
   }
 
   stopLocal() {
@@ -531,14 +555,7 @@ class Call {
   }
 
   render() {
-    const media = new Map();
-    for (const [tid, track] of this.remote) {
-      const info = this.tracks.get(tid);
-      if (!info) continue; // track-published not seen yet; drawn when it arrives
-      const m = media.get(info.participantId) || {};
-      m[info.source || (info.kind === 'audio' ? 'microphone' : 'camera')] = track;
-      media.set(info.participantId, m);
-    }
+    const media = tileMedia(this.remote, this.tracks, this.slotMode);
     const active = this.phase !== 'left' && this.phase !== 'error';
     const chair = !!this.self && this.self.role === 'supervisor';
     this.ui.render({
@@ -578,6 +595,9 @@ class Call {
         session: copy(this.session),
         modMuted: this.modMuted,
         waiting: copy(this.waiting),
+        slotMode: this.slotMode,
+        // How the wait for the server's tracks before publishing ended.
+        subscribeWait: copy(this.subscribeWait),
       }),
       pc: () => (this.peer ? this.peer.pc : null),
       participants: () => copy([...this.participants.values()]),
@@ -586,6 +606,9 @@ class Call {
       videoSizes: () => this.sizes.lastSent(),
       // Our simulcast layers per media section: mid -> {rid: active}.
       layers: () => (this.peer ? this.peer.layers() : {}),
+      // The speaker slots played (large rooms): [{id, track, readyState,
+      // muted, paused, attached}].
+      slots: () => this.ui.slotAudio.snapshot(),
     });
   }
 }

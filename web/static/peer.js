@@ -20,8 +20,9 @@ function defaultSource(kind) {
 }
 
 export class Peer {
-  // signal(type, data) sends a message to the server. onTrack({track, streamId})
-  // reports a remote track; onFailed(reason) says the connection cannot recover.
+  // signal(type, data) sends a message to the server. onTrack({track,
+  // streamId, stream}) reports a remote track; onFailed(reason) says the
+  // connection cannot recover.
   constructor({ iceServers = [], signal, onTrack, onFailed, onConnected = () => {}, log = () => {}, layerRetryMs = LAYER_RETRY_MS }) {
     this.signal = signal;
     this.onTrack = onTrack;
@@ -48,8 +49,8 @@ export class Peer {
       this.signal('candidate', c);
     };
     pc.ontrack = (ev) => {
-      const streamId = ev.streams && ev.streams[0] ? ev.streams[0].id : '';
-      this.onTrack({ track: ev.track, streamId });
+      const stream = ev.streams && ev.streams[0] ? ev.streams[0] : null;
+      this.onTrack({ track: ev.track, streamId: stream ? stream.id : '', stream });
     };
     pc.onconnectionstatechange = () => this.connectionChanged();
   }

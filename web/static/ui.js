@@ -4,6 +4,7 @@
 
 import { icon } from './icons.js';
 import { displayedSize } from './simulcast.js';
+import { SlotAudio } from './slots.js';
 
 const ROLE_KEYS = { supervisor: 'role.supervisor', county: 'role.county', observer: 'role.observer' };
 
@@ -64,6 +65,8 @@ export class UI {
     this.bannerTimer = null;
     this.membersShown = false;
     this.audioBlocked = false;
+    // Speaker slots of a large room: played apart from the tiles.
+    this.slotAudio = new SlotAudio(doc, this.$('speaker-slots'), { onBlocked: () => this.setAudioBlocked(true) });
 
     this.$('btn-mic').prepend(icon('mic'));
     this.$('btn-cam').prepend(icon('camera'));
@@ -115,7 +118,7 @@ export class UI {
   }
 
   // render draws a snapshot: {room, self, participants: [P], media: Map(pid ->
-  // {camera, microphone, screen}), local: {stream, audioMuted, videoMuted,
+  // {camera, microphone, screen, slotAudio: heard on a speaker slot}), local: {stream, audioMuted, videoMuted,
   // modMuted, sending}, note, session (null in ad-hoc rooms), lobby (we wait
   // in it), waiting (the lobby, for supervisors)}.
   render(s) {
@@ -198,7 +201,9 @@ export class UI {
         local: false,
         name: p.name || p.identity || this.t('role.unknown'),
         role: p.role,
-        audioMuted: !!p.audioMuted || !!p.modMuted || !m.microphone,
+        // In a large room the microphone is heard on a speaker slot
+        // (slotAudio), never on the tile.
+        audioMuted: !!p.audioMuted || !!p.modMuted || !(m.microphone || m.slotAudio),
         videoMuted: !!p.videoMuted || !m.camera,
         video: m.camera || null,
         audio: m.microphone || null,
@@ -405,14 +410,14 @@ export class UI {
     else this.hideBanner('banner.audioBlocked');
   }
 
-  // retryAudio starts every remote <audio> again; the banner goes away only
-  // if the browser now allows it. Called on a click, and when our camera
-  // opens (Chromium allows sound while a page captures).
+  // retryAudio starts every remote <audio> again (tiles and speaker slots);
+  // the banner goes away only if the browser now allows it. Called on a
+  // click, and when our camera opens (Chromium allows sound while a page
+  // captures).
   async retryAudio() {
     if (!this.audioBlocked) return;
-    const results = await Promise.allSettled(
-      [...this.doc.querySelectorAll('.tile audio')].filter((a) => a.srcObject).map((a) => a.play()),
-    );
+    const audios = [...this.doc.querySelectorAll('.tile audio'), ...this.slotAudio.elements()];
+    const results = await Promise.allSettled(audios.filter((a) => a.srcObject).map((a) => a.play()));
     if (results.every((r) => r.status === 'fulfilled')) this.setAudioBlocked(false);
   }
 
