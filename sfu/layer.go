@@ -66,7 +66,13 @@ type upLayer struct {
 }
 
 func newUpLayer(u *UpTrack, rid string, idx int, ssrc uint32, cacheSize int) *upLayer {
-	l := &upLayer{track: u, rid: rid, idx: idx, ssrc: ssrc, cache: newPacketCache(cacheSize),
+	// The byte ring starts at what a second of a small stream needs and
+	// grows with the traffic (packetcache.go).
+	initBytes := 16 << 10
+	if u.info.Kind == "video" {
+		initBytes = 64 << 10
+	}
+	l := &upLayer{track: u, rid: rid, idx: idx, ssrc: ssrc, cache: newPacketCache(cacheSize, initBytes),
 		subs: map[Subscriber]*fanWriter{}}
 	empty := []*fanWriter{}
 	l.writers.Store(&empty)
@@ -107,7 +113,8 @@ func (l *upLayer) ingest(pkt []byte) {
 		}
 	}
 	seq := binary.BigEndian.Uint16(pkt[2:4])
-	switch l.cache.store(seq, pkt) {
+	now := u.clock.Now().UnixNano()
+	switch l.cache.store(seq, pkt, now) {
 	case duplicate:
 		u.ctr.duplicates.Add(1)
 		return
@@ -115,7 +122,7 @@ func (l *upLayer) ingest(pkt []byte) {
 		u.ctr.lateDrops.Add(1)
 		return
 	}
-	l.lastPkt.Store(u.clock.Now().UnixNano())
+	l.lastPkt.Store(now)
 	l.bytes.Add(uint64(len(pkt)))
 	if u.codec == codecVP8 {
 		if w, h, ok := vp8KeyframeSize(rtpPayload(pkt)); ok {

@@ -7,16 +7,16 @@ import (
 )
 
 func TestPacketCache(t *testing.T) {
-	c := newPacketCache(20) // rounds to 32
+	c := newPacketCache(20, 32*slotSize) // rounds to 32
 	if c.size() != 32 {
 		t.Fatalf("size = %d, want 32", c.size())
 	}
 	pkt := func(b byte) []byte { return []byte{0x80, 96, 0, 0, b} }
 	buf := make([]byte, slotSize)
-	if got := c.store(100, pkt(1)); got != stored {
+	if got := c.store(100, pkt(1), 0); got != stored {
 		t.Fatalf("store = %v", got)
 	}
-	if got := c.store(100, pkt(1)); got != duplicate {
+	if got := c.store(100, pkt(1), 0); got != duplicate {
 		t.Fatalf("second store = %v, want duplicate", got)
 	}
 	if n := c.get(100, buf); n != 5 || buf[4] != 1 {
@@ -26,29 +26,29 @@ func TestPacketCache(t *testing.T) {
 		t.Fatalf("get of missing seq = %d", n)
 	}
 	// 132 shares 100's slot and is newer: it evicts 100.
-	if got := c.store(132, pkt(2)); got != stored {
+	if got := c.store(132, pkt(2), 0); got != stored {
 		t.Fatalf("store 132 = %v", got)
 	}
 	if n := c.get(100, buf); n != 0 {
 		t.Fatal("evicted packet still returned")
 	}
 	// A late 100 must not overwrite the newer 132.
-	if got := c.store(100, pkt(3)); got != tooOld {
+	if got := c.store(100, pkt(3), 0); got != tooOld {
 		t.Fatalf("late store = %v, want tooOld", got)
 	}
 	if n := c.get(132, buf); n != 5 || buf[4] != 2 {
 		t.Fatal("newer packet was overwritten")
 	}
 	// Wrap-around: 65535 then 0 are neighbours.
-	c.store(65535, pkt(4))
-	c.store(31, pkt(5)) // same slot as 65535, newer across the wrap
+	c.store(65535, pkt(4), 0)
+	c.store(31, pkt(5), 0) // same slot as 65535, newer across the wrap
 	if n := c.get(31, buf); n == 0 {
 		t.Fatal("seq 31 after wrap not stored")
 	}
-	if got := c.store(make16(65535), pkt(6)); got != tooOld {
+	if got := c.store(make16(65535), pkt(6), 0); got != tooOld {
 		t.Fatalf("pre-wrap late packet = %v, want tooOld", got)
 	}
-	if got := c.store(1, make([]byte, slotSize+1)); got != tooLarge {
+	if got := c.store(1, make([]byte, slotSize+1), 0); got != tooLarge {
 		t.Fatalf("oversized = %v", got)
 	}
 }
@@ -314,5 +314,60 @@ func TestRTXLimiter(t *testing.T) {
 	}
 	if n != rtxFloor {
 		t.Fatalf("after silence %d resends allowed, want the floor %d", n, rtxFloor)
+	}
+}
+
+// The byte ring keeps what fits: older packets whose bytes were overwritten
+// read as missing, packets straddling the ring's end read back whole, and
+// when traffic outgrows the ring it doubles without losing what it held.
+func TestPacketCacheByteRing(t *testing.T) {
+	c := newPacketCache(1024, 4096)
+	payload := func(seq uint16, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(seq) + byte(i)
+		}
+		return b
+	}
+	check := func(seq uint16, n int) bool {
+		buf := make([]byte, slotSize)
+		got := c.get(seq, buf)
+		return got == n && string(buf[:got]) == string(payload(seq, n))
+	}
+	// 1000-byte packets: 4 fit, the 5th wraps and evicts the 1st.
+	now := int64(1)
+	for seq := uint16(0); seq < 5; seq++ {
+		if r := c.store(seq, payload(seq, 1000), now); r != stored {
+			t.Fatalf("store %d: %v", seq, r)
+		}
+	}
+	if check(0, 1000) {
+		t.Fatal("packet 0 still readable after its bytes were overwritten")
+	}
+	for seq := uint16(1); seq < 5; seq++ {
+		if !check(seq, 1000) {
+			t.Fatalf("packet %d (straddling the end: %v) not read back", seq, seq == 4)
+		}
+	}
+	if c.store(0, payload(0, 1000), now) != tooOld && c.store(0, payload(0, 1000), now) != duplicate {
+		t.Fatal("an evicted packet could be stored again")
+	}
+	// 100 kB/s for a second: the ring grows to hold keepFor of it.
+	seq := uint16(5)
+	for i := 0; i < 100; i++ {
+		now += int64(10 * time.Millisecond)
+		c.store(seq, payload(seq, 1000), now)
+		seq++
+	}
+	if c.bytes() < 100_000*int(keepFor/time.Second) {
+		t.Fatalf("ring %d bytes after 100 kB/s, want at least %d", c.bytes(), 100_000*int(keepFor/time.Second))
+	}
+	for s := seq - 60; s != seq; s++ {
+		if !check(s, 1000) {
+			t.Fatalf("packet %d lost across growth", s)
+		}
+	}
+	if c.bytes() > 1024*slotSize {
+		t.Fatalf("ring beyond its maximum: %d", c.bytes())
 	}
 }
