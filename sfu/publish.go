@@ -166,4 +166,3 @@ func readSenderReports(recv *webrtc.RTPReceiver, rid string, l *upLayer) {
 		}
 	}
 }
-
