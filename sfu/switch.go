@@ -235,9 +235,7 @@ func (c *continuousSink) WriteRTP(p *rtp.Packet) error {
 // timelineOffset is what to add to layer l's RTP timestamps to put them on
 // the reference layer's timeline, from both layers' sender reports.
 func (u *UpTrack) timelineOffset(l *upLayer) (uint32, bool) {
-	u.mu.Lock()
-	ref := u.ref
-	u.mu.Unlock()
+	ref := u.ref.Load()
 	if ref == nil || ref == l {
 		return 0, ref == l
 	}

@@ -140,3 +140,53 @@ func (s *sinkRecorder) WriteRTP(p *rtp.Packet) error {
 func (s *sinkRecorder) Resync()              {}
 func (s *sinkRecorder) switchLayer(*upLayer) { s.mu.Lock(); s.switches++; s.mu.Unlock() }
 func (s *sinkRecorder) count(i int) int      { s.mu.Lock(); defer s.mu.Unlock(); return s.perLayer[i] }
+
+// srSub reads the track's sender report from inside WriteRTP, as the
+// recorder does.
+type srSub struct {
+	recordingSub
+	u *UpTrack
+}
+
+func (s *srSub) WriteRTP(p *rtp.Packet) error {
+	time.Sleep(100 * time.Microsecond) // a muxer's work, with the switch's lock held
+	_ = s.u.LastSenderReport()
+	return s.recordingSub.WriteRTP(p)
+}
+
+// Regression: the room tick (updateLayers) and a recorder reading the
+// sender report on the packet path once took the track's and a switch's
+// locks in opposite orders and deadlocked a 1+117 session.
+func TestSwitchNoDeadlockWithRoomTick(t *testing.T) {
+	u, ls := newSimulcastTrack(t, SystemClock{})
+	sub := &srSub{u: u}
+	u.Subscribe(sub)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := uint16(0); n < 1000; n++ {
+			ls[2].ingest(vp8LayerPacket(2, n, n%30 == 0))
+			time.Sleep(150 * time.Microsecond) // paced: the fan-out queue is short
+		}
+	}()
+	ticks := make(chan struct{})
+	go func() {
+		defer close(ticks)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			u.updateLayers(time.Now())
+		}
+	}()
+	for _, ch := range []chan struct{}{done, ticks} {
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			t.Fatal("deadlock between the packet path and the room tick")
+		}
+	}
+	eventually(t, 5*time.Second, "packets reached the recorder", func() bool { s, _ := sub.snapshot(); return len(s) > 100 })
+}

@@ -46,10 +46,13 @@ type UpTrack struct {
 	loudness atomic.Int32
 	gated    atomic.Bool
 	seq      uint64 // publication order in the room, set once before the track is shared
+	// ref is the first layer: the timeline of LastSenderReport. Atomic:
+	// read on the packet path under a switch's lock, where taking mu could
+	// deadlock against updateLayers.
+	ref atomic.Pointer[upLayer]
 
 	mu       sync.Mutex // guards the fields below
 	layers   [maxLayers]*upLayer
-	ref      *upLayer // the first layer: the timeline of LastSenderReport
 	switches map[*layerSwitch]struct{}
 	generic  map[Subscriber]*layerSwitch // Subscribe on a simulcast track (the recorder)
 	closed   bool
@@ -95,9 +98,7 @@ func (u *UpTrack) addLayer(rid string, idx int, ssrc uint32, cacheSize int) *upL
 	}
 	l := newUpLayer(u, rid, idx, ssrc, cacheSize)
 	u.layers[idx] = l
-	if u.ref == nil {
-		u.ref = l
-	}
+	u.ref.CompareAndSwap(nil, l)
 	return l
 }
 
@@ -149,9 +150,7 @@ func (u *UpTrack) ClockRate() uint32 { return u.clockRate }
 // simulcast track it is that of the first layer, whose timeline the
 // packets a Subscriber receives are mapped onto.
 func (u *UpTrack) LastSenderReport() *SenderReport {
-	u.mu.Lock()
-	ref := u.ref
-	u.mu.Unlock()
+	ref := u.ref.Load()
 	if ref == nil {
 		return nil
 	}
@@ -325,13 +324,22 @@ func (u *UpTrack) updateLayers(now time.Time) {
 		sw.setTarget(top)
 	}
 
+	// The switches' wishes are read without holding u.mu: a switch calls
+	// into the track (LastSenderReport via the recorder) while holding its
+	// own lock.
 	u.mu.Lock()
-	var watched uint8
+	sws := make([]*layerSwitch, 0, len(u.switches))
 	for sw := range u.switches {
+		sws = append(sws, sw)
+	}
+	u.mu.Unlock()
+	var watched uint8
+	for _, sw := range sws {
 		if t := sw.wanted(); t >= 0 {
 			watched |= 1 << t
 		}
 	}
+	u.mu.Lock()
 	if (u.announcedSet && watched == u.announced) || u.closed {
 		u.mu.Unlock()
 		return
