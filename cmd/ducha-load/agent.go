@@ -37,7 +37,13 @@ type agentSpec struct {
 	Down                 netshape.LinkShape
 	PacketBytes          int
 	Tiles                tilePlan // how large it shows received videos
+	// Level is the RFC 6464 audio level its audio carries, -dBov: a
+	// speech level for speakers, client.LevelSilence for the others.
+	Level int
 }
+
+// speaks reports whether the participant's audio carries speech.
+func (s agentSpec) speaks() bool { return s.Audio && s.Level < client.LevelSilence }
 
 // tracks is how many tracks the participant publishes.
 func (s agentSpec) tracks() int {
@@ -76,21 +82,24 @@ type agent struct {
 	c         *client.Client
 	pc        atomic.Pointer[webrtc.PeerConnection] // set once Dial returned; read by track goroutines
 	hist      delayHist
+	slotHist  delayHist // speaker slots only (their packets are in hist too)
+	source    uint32    // written into our audio: slot receivers tell speakers apart by it
 	synths    []*client.Synth
 	sims      []*client.Simulcast
 	cancel    context.CancelFunc // stops the synths
 	synthDone sync.WaitGroup
 
-	// video-size messages: track ids queued by onTrack, sent by sizeLoop.
-	sizeq      chan string
+	// video-size messages, sent by sizeLoop.
 	sizeCancel context.CancelFunc
 	sizeDone   sync.WaitGroup
 	sizesSent  atomic.Int64
-	sizeDrops  atomic.Int64
 
 	// joinStart: Dial began; joined: the server said joined; published:
 	// the first Publish began.
 	joinStart, joined, published time.Time
+	// lastSignal: Unix ns of the last announcement or description from
+	// the server (waitQuiet waits for a pause after it).
+	lastSignal atomic.Int64
 
 	mu     sync.Mutex
 	tracks []*recvTrack
@@ -125,7 +134,12 @@ func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
 	// storm of requests no real client sends.
 	if err := webrtc.ConfigureNackWithOptions(me, ir,
 		[]nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(10), nack.WithGeneratorLoggerFactory(lf)},
-		nack.WithResponderLoggerFactory(lf)); err != nil {
+		// The responder keeps a copy of every packet sent for
+		// retransmission; Pion's default of 1024 per stream made it the
+		// largest share of the tool's memory in a 1+117 S2 run. 512 is
+		// still seconds of every stream here (libwebrtc keeps about a
+		// second, or three round trips).
+		nack.ResponderSize(512), nack.WithResponderLoggerFactory(lf)); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{report.WithReceiverLoggerFactory(lf)},
@@ -133,6 +147,9 @@ func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
 		return nil, err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, err
+	}
+	if err := client.RegisterAudioLevel(me); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureTWCCSenderWithOptions(me, ir, twcc.WithLoggerFactory(lf)); err != nil {
@@ -151,7 +168,7 @@ func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
 // startAgent joins; publishing is a second step (publishAll), because the
 // participants of one room must publish one at a time.
 func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a *agent, err error) {
-	a = &agent{spec: spec, env: env, infos: map[*recvTrack]sfu.TrackInfo{}, sizeq: make(chan string, 4096)}
+	a = &agent{spec: spec, env: env, infos: map[*recvTrack]sfu.TrackInfo{}, source: uint32(index + 1)}
 	conn, err := net.ListenPacket("udp4", net.JoinHostPort(env.localIP, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: socket: %v", ErrJoin, spec.Identity, err)
@@ -199,14 +216,14 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 // publishAll publishes the agent's camera and microphone and returns once
 // the server announced them. A Pion client cannot resolve glare (it cannot
 // roll back an offer), so it first waits until the server has nothing left
-// to offer it: prior tracks of others are announced and received. The
-// caller lets no one else in the room publish meanwhile.
-func (a *agent) publishAll(ctx context.Context, prior int) error {
+// to offer it (waitQuiet). The caller lets no one else in the room
+// publish meanwhile.
+func (a *agent) publishAll(ctx context.Context, prior, largeRoom int, quiet time.Duration) error {
 	n := a.spec.tracks()
 	if n == 0 {
 		return nil
 	}
-	if err := a.waitQuiet(ctx, prior); err != nil {
+	if err := a.waitQuiet(ctx, prior, largeRoom, quiet); err != nil {
 		return fmt.Errorf("%w: %s: before publishing: %v", ErrJoin, a.spec.Identity, err)
 	}
 	mctx, cancel := context.WithCancel(context.Background())
@@ -223,7 +240,7 @@ func (a *agent) publishAll(ctx context.Context, prior int) error {
 		}
 	}
 	if a.spec.Audio {
-		if err := a.publish(mctx, "audio", &client.Synth{}); err != nil {
+		if err := a.publishAudio(mctx); err != nil {
 			return err
 		}
 	}
@@ -233,42 +250,68 @@ func (a *agent) publishAll(ctx context.Context, prior int) error {
 	return nil
 }
 
-// waitQuiet waits until no server offer is to be expected: signaling is
-// stable, at least prior tracks of others are announced (the previous
-// publisher's WaitPublished returns when it hears of its own tracks, which
-// may be before we hear of them: then the server's offer is on its way),
-// and every announced track is received.
-func (a *agent) waitQuiet(ctx context.Context, prior int) error {
+// waitQuiet waits until no server offer is to be expected: at least prior
+// tracks of others are announced (the previous publisher's WaitPublished
+// returns when it hears of its own tracks, which may be before we hear of
+// them), every track the server's description sends us is received (or
+// is audio the server holds back, see expect), no description is being
+// applied, and nothing was announced or negotiated for quiet: the server
+// subscribes the room to a new track one participant after another after
+// announcing it, so our offer may still be on its way.
+func (a *agent) waitQuiet(ctx context.Context, prior, largeRoom int, quiet time.Duration) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		self := a.c.Self().ID
-		announced := 0
-		for _, t := range a.c.Tracks() {
-			if t.ParticipantID != self {
-				announced++
-			}
-		}
-		got := len(a.receiving())
-		if announced >= prior && got >= announced && a.c.PC().SignalingState() == webrtc.SignalingStateStable {
+		announced := a.announced()
+		e := a.expect(largeRoom, everReceived)
+		calm := a.env.now().Sub(time.Unix(0, a.lastSignal.Load())) >= quiet
+		if announced >= prior && len(e.missing) == 0 && !a.c.Negotiating() && calm {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("receiving %d of %d announced tracks (missing %v; %d expected), signaling %s: %w", got,
-				announced, a.missingTracks(), prior, a.c.PC().SignalingState(), ctx.Err())
+			return fmt.Errorf("%d of %d tracks announced; the server sends %d (missing %v, %d held back, %d withheld), "+
+				"signaling %s: %w", announced, prior, e.offered, e.missing, e.gated, e.withheld, a.c.PC().SignalingState(),
+				ctx.Err())
 		case <-tick.C:
 		}
 	}
 }
 
+// announced counts the tracks of others the server told us of.
+func (a *agent) announced() int {
+	self := a.c.Self().ID
+	n := 0
+	for _, t := range a.c.Tracks() {
+		if t.ParticipantID != self {
+			n++
+		}
+	}
+	return n
+}
+
+// publishAudio publishes the microphone with its audio level (speech or
+// silence) and the agent's source number in every packet.
+func (a *agent) publishAudio(ctx context.Context) error {
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000,
+		Channels: 2}, "audio", a.spec.Identity)
+	if err != nil {
+		return err
+	}
+	as, err := a.c.PublishAudio(tr, sfu.SourceMicrophone)
+	if err != nil {
+		return fmt.Errorf("%w: %s: publish audio: %v", ErrJoin, a.spec.Identity, err)
+	}
+	as.SetLevel(a.spec.Level, a.spec.speaks())
+	s := &client.Synth{Writer: as, Source: a.source}
+	s.WatchRTCP(as.Sender)
+	a.startSynth(ctx, s)
+	return nil
+}
+
 func (a *agent) publish(ctx context.Context, kind string, s *client.Synth) error {
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	source := sfu.SourceCamera
-	if kind == "audio" {
-		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
-		source = sfu.SourceMicrophone
-	}
 	tr, err := webrtc.NewTrackLocalStaticRTP(codec, kind, a.spec.Identity)
 	if err != nil {
 		return err
@@ -297,6 +340,9 @@ func (a *agent) startSynth(ctx context.Context, s *client.Synth) {
 // reader until the track ends.
 func (a *agent) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info sfu.TrackInfo) {
 	rt := newRecvTrack(tr.StreamID(), tr.Kind() == webrtc.RTPCodecTypeVideo, &a.hist, a.env.now)
+	if isSlot(tr.StreamID()) {
+		rt.slot = newSlotStats(&a.slotHist)
+	}
 	if rt.video {
 		ssrc := uint32(tr.SSRC())
 		rt.requestKeyframe = func() {
@@ -318,23 +364,6 @@ type trackReader struct{ tr *webrtc.TrackRemote }
 func (r trackReader) Read(b []byte) (int, error) {
 	n, _, err := r.tr.Read(b)
 	return n, err
-}
-
-// missingTracks names the announced tracks of others not received (for
-// error messages).
-func (a *agent) missingTracks() []string {
-	have := map[string]bool{}
-	for _, t := range a.receiving() {
-		have[t.streamID] = true
-	}
-	self := a.c.Self().ID
-	var out []string
-	for id, t := range a.c.Tracks() {
-		if t.ParticipantID != self && !have[id] {
-			out = append(out, fmt.Sprintf("%s (%s of %s)", id, t.Kind, t.ParticipantID))
-		}
-	}
-	return out
 }
 
 // receiving returns the agent's receive tracks.

@@ -33,6 +33,15 @@ type config struct {
 	SmallFPS       int  `json:"small_fps"`
 	PacketBytes    int  `json:"packet_bytes"`
 	Audio          bool `json:"audio"`
+	// Speakers: how many participants per room stamp a speech level on
+	// their audio (the first ones: the supervisor, then counties); the
+	// others stamp silence. -1: the scenario's default (s1 and ramp
+	// everyone, s2 two).
+	Speakers int `json:"speakers"`
+	// LargeRoom is the server's --large-room: rooms of more participants
+	// forward only the loudest speakers' audio, late joiners get speaker
+	// slots, counties get no county video (PROTOCOL.md "Large rooms").
+	LargeRoom int `json:"large_room"`
 
 	// Simulcast: camera video as layers q, h, f (PROTOCOL.md "Simulcast").
 	Simulcast      bool     `json:"simulcast"`
@@ -91,6 +100,11 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SmallFPS, "small-fps", 15, "s2: frames per second of the county video")
 	fs.IntVar(&c.PacketBytes, "packet-bytes", 1100, "largest RTP payload of a video packet")
 	fs.BoolVar(&c.Audio, "audio", true, "everyone also sends Opus-sized audio (50 packets/s)")
+	fs.IntVar(&c.Speakers, "speakers", -1, "participants per room who speak: their audio carries a speech level "+
+		"(RFC 6464, -25 dBov and down), the others' silence; the first ones speak (the supervisor, then counties). "+
+		"-1: everyone in s1 and ramp, 2 in s2")
+	fs.IntVar(&c.LargeRoom, "large-room", 10, "the server's --large-room (rooms of more participants forward only the "+
+		"loudest speakers' audio and no county video to counties); passed on to a spawned server when given")
 	fs.BoolVar(&c.Simulcast, "simulcast", true, "send camera video as simulcast layers q, h, f (320x180, 640x360, "+
 		"1280x720); --simulcast=false sends one stream, to compare")
 	fs.Var(&c.LayerKbps, "layer-kbps", "simulcast: q,h,f bitrates of s1 participants and the s2 supervisor "+
@@ -146,7 +160,60 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected arguments %q", ErrConfig, fs.Args())
 	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "large-room" })
+	if err := c.syncLargeRoom(given); err != nil {
+		return c, err
+	}
 	return c, c.validate()
+}
+
+// syncLargeRoom makes --large-room and the spawned server agree: a
+// --server-arg=--large-room=N is what the server runs with, and a
+// --large-room given to us is passed on.
+func (c *config) syncLargeRoom(given bool) error {
+	n, found, err := serverArgInt(c.ServerArgs, "large-room")
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: --server-arg: %v", ErrConfig, err)
+	case found && given && n != c.LargeRoom:
+		return fmt.Errorf("%w: --large-room %d but --server-arg says %d", ErrConfig, c.LargeRoom, n)
+	case found:
+		c.LargeRoom = n
+	case given && c.Spawn:
+		c.ServerArgs = append(c.ServerArgs, "--large-room", strconv.Itoa(c.LargeRoom))
+	}
+	return nil
+}
+
+// serverArgInt finds an integer flag among the server's arguments, in the
+// forms the flag package takes (-name N, --name=N).
+func serverArgInt(args []string, name string) (n int, found bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimLeft(args[i], "-")
+		if len(a) == len(args[i]) || len(args[i])-len(a) > 2 {
+			continue // not a flag
+		}
+		v, hasValue := "", false
+		if k, val, ok := strings.Cut(a, "="); ok {
+			a, v, hasValue = k, val, true
+		}
+		if a != name {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return 0, false, fmt.Errorf("--%s without a value", name)
+			}
+			i++
+			v = args[i]
+		}
+		if n, err = strconv.Atoi(v); err != nil {
+			return 0, false, fmt.Errorf("--%s %q: %v", name, v, err)
+		}
+		found = true
+	}
+	return n, found, nil
 }
 
 func (c *config) validate() error {
@@ -174,6 +241,8 @@ func (c *config) validate() error {
 		check(len(l) != 0 && len(l) != 3, "layer bitrates %v: want three, q,h,f", []int(l))
 	}
 	check(c.PacketBytes < 200 || c.PacketBytes > 1400, "--packet-bytes %d: want 200..1400", c.PacketBytes)
+	check(c.Speakers < -1, "--speakers %d: want -1 (scenario default) or more", c.Speakers)
+	check(c.LargeRoom < 1, "--large-room %d: want at least 1", c.LargeRoom)
 	check(c.Duration < time.Second, "--duration %s: want at least 1s", c.Duration)
 	check(c.SettleTimeout < time.Second, "--settle-timeout %s: want at least 1s", c.SettleTimeout)
 	check(c.Grace < 0 || c.Warmup < 0, "--grace and --warmup must not be negative")
@@ -211,6 +280,23 @@ func (c *config) downFor(role string) netshape.LinkShape {
 	}
 	return s
 }
+
+// speakersIn is how many of a room's participants speak.
+func (c *config) speakersIn(roomSize int) int {
+	switch {
+	case c.Speakers >= 0:
+		return min(c.Speakers, roomSize)
+	case c.Scenario == "s2":
+		return min(2, roomSize)
+	}
+	return roomSize
+}
+
+// speechLevel is the audio level (-dBov) of the i-th speaker of a room:
+// -25 dBov for the first, 2 dB quieter for each next one, down to -45
+// (still speech to the server, louder than -50). Equal levels would tie,
+// and the server breaks ties in no fixed order.
+func speechLevel(i int) int { return min(client.LevelSpeech+2*i, 45) }
 
 // layersFor is the simulcast plan of a video of kbps: explicit q,h,f
 // bitrates, or kbps/10, kbps/3 and kbps. nil without simulcast or video.

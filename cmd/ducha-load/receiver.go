@@ -20,6 +20,7 @@ type recvTrack struct {
 	video    bool
 	hist     *delayHist // shared by the participant's tracks
 	now      func() time.Time
+	slot     *slotStats // a speaker slot's; nil for a participant's track
 
 	packets atomic.Int64 // every packet read, duplicates included
 	bytes   atomic.Int64
@@ -124,6 +125,12 @@ func (t *recvTrack) onPacket(b []byte, now time.Time) {
 	switch tr, ok := client.ParseTrailer(payload); {
 	case ok:
 		t.onTrailer(tr, ext, inOrder, now)
+		if t.slot != nil {
+			t.slot.onPacket(slotSource(payload))
+			if inOrder {
+				t.slot.hist.record(now.Sub(time.Unix(0, tr.SendUnixNano)))
+			}
+		}
 		if ext >= t.ctrFromSeq {
 			t.ctrUnique.Add(1)
 		}
@@ -318,6 +325,9 @@ type trackCounts struct {
 	plis                             int64
 	layer, layerSwitches             int64
 	keyWidth, keyHeight              int64
+	// Speaker slots: packets by source, and speaker changes.
+	heard       map[uint32]int64
+	slotChanges int64
 }
 
 func (t *recvTrack) counts() trackCounts {
@@ -332,5 +342,8 @@ func (t *recvTrack) counts() trackCounts {
 	}
 	c.layer, c.layerSwitches = t.layer.Load(), t.layerSwitches.Load()
 	c.keyWidth, c.keyHeight = t.keyWidth.Load(), t.keyHeight.Load()
+	if t.slot != nil {
+		c.heard, c.slotChanges = t.slot.snapshot(), t.slot.changes.Load()
+	}
 	return c
 }

@@ -30,10 +30,19 @@ type Result struct {
 	Participants    int     `json:"participants"`
 	PublishedTracks int     `json:"published_tracks"`
 	WindowSeconds   float64 `json:"window_seconds"`
-	// StreamsExpected is every (receiver, remote track) pair; StreamsForwarded
-	// those that received packets during the window.
+	// StreamsExpected is every (receiver, remote track) pair the server's
+	// session descriptions send (speaker slots aside): what a browser
+	// would get a track for. StreamsForwarded: those that received
+	// packets during the window. StreamsAudioHeldBack: audio among the
+	// expected that got none because its publisher is not among the
+	// loudest speakers of a large room (not missing). StreamsWithheld:
+	// announced tracks the server does not send to a receiver at all
+	// (large-room policy: no county video to counties, slots instead of
+	// everybody's audio for late joiners); not expected.
 	StreamsExpected       int `json:"streams_expected"`
 	StreamsForwarded      int `json:"streams_forwarded"`
+	StreamsAudioHeldBack  int `json:"streams_audio_held_back"`
+	StreamsWithheld       int `json:"streams_withheld"`
 	ReceiversWithoutMedia int `json:"receivers_without_media"`
 
 	Server           ServerResult     `json:"server"`
@@ -43,6 +52,7 @@ type Result struct {
 	// JoinToJoined: websocket dial to the server's joined message.
 	JoinToJoined FirstFrameResult `json:"join_to_joined"`
 	Layers       LayerResult      `json:"layers"`
+	Slots        SlotResult       `json:"slots"`
 	Derived      Derived          `json:"derived"`
 	Machine      MachineResult    `json:"machine"`
 	Receivers    []ReceiverResult `json:"receivers"`
@@ -106,6 +116,12 @@ type ClientResult struct {
 	EndToEndExpected    int64   `json:"end_to_end_expected"`
 	EndToEndMissing     int64   `json:"end_to_end_missing"`
 	EndToEndLossPercent float64 `json:"end_to_end_loss_percent"`
+	// EndToEndExcludedStreams: received streams whose counters are not
+	// compared: speaker slots (several publishers on one track) and the
+	// participants' audio in large rooms (the server holds back all but
+	// the loudest speakers', renumbering around the gaps). Their loss is
+	// counted by sequence numbers only.
+	EndToEndExcludedStreams int `json:"end_to_end_excluded_streams"`
 	// PLIsSent: keyframe requests receivers sent because their video did
 	// not start with a keyframe (counted from the start of the run).
 	PLIsSent int64 `json:"plis_sent"`
@@ -156,9 +172,20 @@ type ReceiverResult struct {
 	Room            string `json:"room"`
 	TracksExpected  int    `json:"tracks_expected"`
 	TracksReceiving int    `json:"tracks_receiving"`
-	PacketsReceived int64  `json:"packets_received"`
-	MinTrackPackets int64  `json:"min_track_packets"`
-	MissingPackets  int64  `json:"missing_packets"`
+	// TracksAudioHeldBack and TracksWithheld: as the streams_* of Result.
+	TracksAudioHeldBack int      `json:"tracks_audio_held_back"`
+	TracksWithheld      int      `json:"tracks_withheld"`
+	MissingTracks       []string `json:"missing_tracks,omitempty"`
+	PacketsReceived     int64    `json:"packets_received"`
+	// MinTrackPackets: the fewest packets an expected track that is not
+	// held back got in the window.
+	MinTrackPackets int64 `json:"min_track_packets"`
+	MissingPackets  int64 `json:"missing_packets"`
+	// Slots: speaker slots in the server's description; SlotPackets:
+	// what they carried in the window; SlotHeard: whose audio.
+	Slots       int      `json:"slots"`
+	SlotPackets int64    `json:"slot_packets"`
+	SlotHeard   []string `json:"slot_heard,omitempty"`
 	// VideoLayers counts this participant's received videos by the layer
 	// they ended the window on; LayerSwitches are its switches in it.
 	VideoLayers   map[string]int      `json:"video_layers,omitempty"`
@@ -216,21 +243,48 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 		cl.PLIsSent += e.plis
 	}
 	var kindExp, kindMiss [2]int64 // audio, video
-	for t, e := range lossAt.tracks {
-		s := start.tracks[t]
-		exp, uniq := e.expected-s.expected, e.unique-s.unique
-		cl.ExpectedPackets += exp
-		cl.MissingPackets += max(exp-uniq, 0)
-		k := 0
-		if t.video {
-			k = 1
+	sl := &res.Slots
+	sl.Heard = map[string]int64{}
+	for _, a := range r.agents {
+		largeAudio := a.largeRoomAudio(r.cfg.LargeRoom)
+		for _, t := range a.receiving() {
+			e, s := lossAt.tracks[t], start.tracks[t]
+			exp, uniq := e.expected-s.expected, e.unique-s.unique
+			cl.ExpectedPackets += exp
+			cl.MissingPackets += max(exp-uniq, 0)
+			k := 0
+			if t.video {
+				k = 1
+			}
+			kindExp[k] += exp
+			kindMiss[k] += max(exp-uniq, 0)
+			if t.slot != nil {
+				w := slotDelta(s, end.tracks[t], e)
+				sl.Packets, sl.Bytes = sl.Packets+w.packets, sl.Bytes+w.bytes
+				sl.ExpectedPackets, sl.MissingPackets = sl.ExpectedPackets+w.expected, sl.MissingPackets+w.missing
+				sl.SpeakerChanges += w.changes
+				if w.packets > 0 {
+					sl.SlotsReceiving++
+				}
+				for src, n := range w.heard {
+					sl.Heard[r.sourceName(src)] += n
+				}
+			}
+			if t.slot != nil || (!t.video && largeAudio) {
+				cl.EndToEndExcludedStreams++
+				continue
+			}
+			cexp, cuniq := e.ctrExpected-s.ctrExpected, e.ctrUnique-s.ctrUnique
+			cl.EndToEndExpected += cexp
+			cl.EndToEndMissing += max(cexp-cuniq, 0)
 		}
-		kindExp[k] += exp
-		kindMiss[k] += max(exp-uniq, 0)
-		cexp, cuniq := e.ctrExpected-s.ctrExpected, e.ctrUnique-s.ctrUnique
-		cl.EndToEndExpected += cexp
-		cl.EndToEndMissing += max(cexp-cuniq, 0)
 	}
+	sl.BitrateMbps = ratio(float64(sl.Bytes)*8/1e6, secs)
+	sl.LossPercent = 100 * ratio(float64(sl.MissingPackets), float64(sl.ExpectedPackets))
+	sh := end.slotHist
+	sh.sub(&start.slotHist)
+	sl.Delay = DelayResult{Samples: sh.count(), P50Ms: ms(sh.percentile(50)), P95Ms: ms(sh.percentile(95)),
+		P99Ms: ms(sh.percentile(99)), MaxMs: ms(sh.max())}
 	cl.BitrateReceivedMbps = ratio(float64(cl.BytesReceived)*8/1e6, secs)
 	cl.LossPercent = 100 * ratio(float64(cl.MissingPackets), float64(cl.ExpectedPackets))
 	cl.AudioLossPercent = 100 * ratio(float64(kindMiss[0]), float64(kindExp[0]))
@@ -249,8 +303,14 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	for _, rr := range res.Receivers {
 		res.StreamsExpected += rr.TracksExpected
 		res.StreamsForwarded += rr.TracksReceiving
-		if rr.TracksReceiving < rr.TracksExpected {
+		res.StreamsAudioHeldBack += rr.TracksAudioHeldBack
+		res.StreamsWithheld += rr.TracksWithheld
+		if len(rr.MissingTracks) > 0 {
 			res.ReceiversWithoutMedia++
+		}
+		if rr.Slots > 0 {
+			sl.Receivers++
+			sl.Slots += rr.Slots
 		}
 	}
 	res.JoinToFirstFrame = r.firstFrames(agents)
@@ -267,30 +327,48 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 		LoadAvgAtStart: start.loadAvg, LoadAvgAtEnd: end.loadAvg}
 	res.Derived = Derived{
 		ServerCPUUsPerForwardedPacket: ratio(sv.CPUSeconds*1e6, float64(sv.PacketsOut)),
-		MCPUPerForwardedTrack:         ratio(sv.CPUCores*1000, float64(res.StreamsForwarded)),
+		MCPUPerForwardedTrack:         ratio(sv.CPUCores*1000, float64(res.StreamsForwarded+sl.SlotsReceiving)),
 		ServerCPUMsPerForwardedMbit:   ratio(sv.CPUSeconds*1000, float64(sv.BytesOut)*8/1e6),
 		MemoryPerParticipantMiB:       ratio(float64(max(peakRSS-r.baseRSS, 0))/mib, float64(res.Participants)),
 	}
 	return res
 }
 
-// receiverResult: tracks count as receiving when packets arrived in the window.
+// receiverResult: expected tracks count as receiving when packets
+// arrived in the window.
 func (r *runner) receiverResult(a *agent, start, end, lossAt *snapshot) ReceiverResult {
-	rr := ReceiverResult{Identity: a.spec.Identity, Role: a.spec.Role, Room: a.spec.Room,
-		TracksExpected: r.expectedTracks(a), MinTrackPackets: -1}
+	inWindow := func(t *recvTrack) bool { return end.tracks[t].packets-start.tracks[t].packets > 0 }
+	e := a.expect(r.cfg.LargeRoom, inWindow)
+	rr := ReceiverResult{Identity: a.spec.Identity, Role: a.spec.Role, Room: a.spec.Room, TracksExpected: e.offered,
+		TracksReceiving: e.receiving, TracksAudioHeldBack: e.gated, TracksWithheld: e.withheld, MissingTracks: e.missing,
+		Slots: e.slots, MinTrackPackets: -1}
+	expected := map[string]bool{}
+	for _, o := range a.c.Offered() {
+		expected[o.StreamID] = true
+	}
+	heard := map[uint32]int64{}
 	for _, t := range a.receiving() {
 		n := end.tracks[t].packets - start.tracks[t].packets
 		rr.PacketsReceived += n
-		if n > 0 {
-			rr.TracksReceiving++
+		el, s := lossAt.tracks[t], start.tracks[t]
+		rr.MissingPackets += max(el.expected-s.expected-(el.unique-s.unique), 0)
+		if t.slot != nil {
+			rr.SlotPackets += n
+			for src, c := range slotDelta(s, end.tracks[t], el).heard {
+				heard[src] += c
+			}
+			continue
 		}
-		if rr.MinTrackPackets < 0 || n < rr.MinTrackPackets {
+		// Held back audio (no packets) is no minimum; missing tracks
+		// have no recvTrack and make it 0 below.
+		if expected[t.streamID] && n > 0 && (rr.MinTrackPackets < 0 || n < rr.MinTrackPackets) {
 			rr.MinTrackPackets = n
 		}
-		e, s := lossAt.tracks[t], start.tracks[t]
-		rr.MissingPackets += max(e.expected-s.expected-(e.unique-s.unique), 0)
 	}
-	if rr.TracksReceiving < rr.TracksExpected || rr.MinTrackPackets < 0 {
+	if len(heard) > 0 {
+		rr.SlotHeard = r.heardNames(heard)
+	}
+	if len(rr.MissingTracks) > 0 || rr.MinTrackPackets < 0 {
 		rr.MinTrackPackets = 0 // a track that never came received nothing
 	}
 	rr.VideoLayers, rr.LayerSwitches = receiverLayers(a, start, end)

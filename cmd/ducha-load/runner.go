@@ -1,16 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ducha-dev/ducha/sfu"
+	"github.com/ducha-dev/ducha/signaling/client"
 )
 
 // runner owns the simulated participants of one run.
@@ -59,7 +62,20 @@ func (r *runner) s1Room(i int) []agentSpec {
 		specs = append(specs, agentSpec{Room: room, Identity: id, Role: role, Video: video, Audio: r.cfg.Audio,
 			Down: r.cfg.downFor(role), PacketBytes: r.cfg.PacketBytes, Tiles: tiles})
 	}
+	r.setSpeakers(specs)
 	return specs
+}
+
+// setSpeakers gives the first --speakers participants of a room a speech
+// level, each a little quieter than the one before, and the rest silence.
+func (r *runner) setSpeakers(room []agentSpec) {
+	n := r.cfg.speakersIn(len(room))
+	for i := range room {
+		room[i].Level = client.LevelSilence
+		if i < n {
+			room[i].Level = speechLevel(i)
+		}
+	}
 }
 
 // s2Room plans the province-wide session: the supervisor's 720p video and
@@ -86,19 +102,35 @@ func (r *runner) s2Room() []agentSpec {
 			Video: small, Audio: r.cfg.Audio, Down: r.cfg.downFor(sfu.RoleCounty), PacketBytes: r.cfg.PacketBytes,
 			Tiles: countyTiles})
 	}
+	r.setSpeakers(specs)
 	return specs
 }
 
-// join brings in the planned participants: they connect cfg.JoinParallel
-// at a time, then publish, one at a time within a room (a Pion client
+// join brings in the planned participants: supervisors first (they open
+// the session: which participants join a large room, and so get speaker
+// slots, depends on the order), then the others, cfg.JoinParallel at a
+// time; then they publish, one at a time within a room (a Pion client
 // cannot resolve glare), rooms side by side. On error the ones that did
 // connect stay in r.agents, so closeAll releases them.
 func (r *runner) join(ctx context.Context, specs []agentSpec) error {
+	t0 := r.now()
 	results := make(chan joinResult, len(specs))
 	sem := make(chan struct{}, r.cfg.JoinParallel)
 	var wg sync.WaitGroup
 	base := len(r.agents)
-	for i, spec := range specs {
+	joinOrder := make([]int, 0, len(specs))
+	for pass := 0; pass < 2; pass++ {
+		for i, spec := range specs {
+			if (spec.Role == sfu.RoleSupervisor) == (pass == 0) {
+				joinOrder = append(joinOrder, i)
+			}
+		}
+	}
+	for n, i := range joinOrder {
+		spec := specs[i]
+		if n > 0 && spec.Role != sfu.RoleSupervisor && specs[joinOrder[n-1]].Role == sfu.RoleSupervisor {
+			wg.Wait() // the supervisors are in
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -124,6 +156,10 @@ func (r *runner) join(ctx context.Context, specs []agentSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Publish in the planned order (supervisor first), not in the order
+	// the connections completed.
+	slices.SortFunc(r.agents[base:], func(x, y *agent) int { return cmp.Compare(x.source, y.source) })
+	r.log.Info("connected", "participants", len(specs), "took", r.now().Sub(t0).Round(time.Millisecond))
 	byRoom := map[string][]*agent{}
 	var order []string
 	for _, a := range r.agents[base:] {
@@ -140,9 +176,10 @@ func (r *runner) join(ctx context.Context, specs []agentSpec) error {
 			defer wg.Done()
 			defer func() { <-sem }()
 			prior := 0 // tracks the room's earlier publishers published
+			quiet := quietGap(len(byRoom[room]))
 			for _, a := range byRoom[room] {
 				pctx, cancel := context.WithTimeout(ctx, r.cfg.JoinTimeout)
-				err := a.publishAll(pctx, prior)
+				err := a.publishAll(pctx, prior, r.cfg.LargeRoom, quiet)
 				cancel()
 				if err != nil {
 					errs <- err
@@ -179,44 +216,36 @@ func (r *runner) collect(results <-chan joinResult) error {
 	return errors.Join(errs...)
 }
 
-// expectedTracks is how many remote tracks agent a should receive: every
-// track of everyone else in its room.
-func (r *runner) expectedTracks(a *agent) int {
-	n := 0
-	for _, o := range r.agents {
-		if o != a && o.spec.Room == a.spec.Room {
-			n += o.spec.tracks()
-		}
-	}
-	return n
+// quietGap is how long a participant about to publish waits after the
+// last announcement or description: the server subscribes a room to a new
+// track one participant after another (an offer each) after announcing it
+// to all, and an offer of ours crossing one of the server's would stall
+// (a Pion client cannot roll back). The loop grows with the room.
+func quietGap(roomSize int) time.Duration {
+	return 100*time.Millisecond + time.Duration(roomSize)*2*time.Millisecond
 }
 
-// receivingTracks counts a's tracks that got at least one packet.
-func receivingTracks(a *agent) int {
-	n := 0
-	for _, t := range a.receiving() {
-		if t.packets.Load() > 0 {
-			n++
-		}
-	}
-	return n
-}
-
-// settle waits until every participant receives every track it should.
-// It returns how many receivers still miss some when the timeout ends.
+// settle waits until every participant receives every track the server
+// sends it (see expect). It returns how many receivers still miss some
+// when the timeout ends.
 func (r *runner) settle(ctx context.Context) (int, error) {
 	deadline := r.now().Add(r.cfg.SettleTimeout)
 	for {
 		missing := 0
+		var example string
 		for _, a := range r.agents {
-			if receivingTracks(a) < r.expectedTracks(a) {
+			if e := a.expect(r.cfg.LargeRoom, everReceived); len(e.missing) > 0 {
 				missing++
+				if example == "" {
+					example = fmt.Sprintf("%s misses %v", a.spec.Identity, e.missing)
+				}
 			}
 		}
 		if missing == 0 {
 			return 0, nil
 		}
 		if r.now().After(deadline) {
+			r.log.Warn("media did not reach every receiver", "receivers", missing, "example", example)
 			return missing, nil
 		}
 		select {
@@ -236,6 +265,7 @@ type snapshot struct {
 	sentBytes   int64
 	tracks      map[*recvTrack]trackCounts
 	hist        histSnap
+	slotHist    histSnap
 	cpuBusy     uint64 // machine-wide jiffies, /proc/stat
 	cpuTotal    uint64
 	loadAvg     float64
@@ -261,6 +291,8 @@ func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
 		}
 		a.hist.snapshot(&h)
 		s.hist.add(&h)
+		a.slotHist.snapshot(&h)
+		s.slotHist.add(&h)
 	}
 	return s, nil
 }

@@ -18,6 +18,7 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) (rep 
 			"The server and the load tool share this machine: clients.load_tool_cpu_cores is what the simulated participants used.",
 			"forwarding_delay is receiver arrival minus the send time in the payload, same clock: it includes both Pion stacks, loopback and scheduling, not only the SFU.",
 			"loss_percent counts sequence numbers never received (after NACK); end_to_end_loss_percent counts publisher packets never received, which also shows packets the SFU dropped and renumbered around.",
+			"streams_expected counts what the server's session descriptions send (a large room withholds some announced tracks, streams_withheld); audio held back because its publisher is not a loudest speaker is not missing, and it and the speaker slots are left out of end_to_end_loss_percent.",
 		}}
 	var srv *serverHandle
 	if cfg.Spawn {
@@ -66,7 +67,7 @@ func (r *runner) runOnce(ctx context.Context, rep *Report) error {
 	if err := r.join(ctx, specs); err != nil {
 		return err
 	}
-	r.log.Info("joined", "participants", len(r.agents), "took", r.now().Sub(t0).Round(time.Millisecond))
+	r.log.Info("joined and published", "participants", len(r.agents), "took", r.now().Sub(t0).Round(time.Millisecond))
 	missing, err := r.settle(ctx)
 	if err != nil {
 		return err

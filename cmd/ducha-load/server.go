@@ -213,8 +213,9 @@ func (s *serverHandle) token(room, identity, role string) (string, error) {
 		Role: role, ExpiresAt: s.now().Add(6 * time.Hour)})
 }
 
-// stop ends a spawned server (SIGTERM, then SIGKILL after 15 s) and removes
-// its directory, keeping its log when keepLog is set (a failed run); it does
+// stop ends a spawned server (SIGTERM; after 15 s SIGQUIT, whose goroutine
+// dump lands in the log, then SIGKILL) and removes its directory, keeping
+// its log when keepLog is set (a failed run) or the server hung; it does
 // nothing to a server we did not start.
 func (s *serverHandle) stop(keepLog bool) {
 	s.stopped.Do(func() {
@@ -223,9 +224,17 @@ func (s *serverHandle) stop(keepLog bool) {
 			select {
 			case <-s.exited:
 			case <-time.After(15 * time.Second):
-				s.log.Warn("server ignored SIGTERM for 15 s; killing it", "pid", s.pid)
-				_ = s.cmd.Process.Kill()
-				<-s.exited
+				// A Go server dumps every goroutine on SIGQUIT: the log
+				// then shows where it is stuck.
+				s.log.Warn("server ignored SIGTERM for 15 s; SIGQUIT for a goroutine dump, then SIGKILL", "pid", s.pid)
+				keepLog = true
+				_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-s.exited:
+				case <-time.After(5 * time.Second):
+					_ = s.cmd.Process.Kill()
+					<-s.exited
+				}
 			}
 		}
 		if keepLog && s.cmd != nil {

@@ -88,58 +88,45 @@ const (
 	sizeInterval = 40 * time.Millisecond // 25 a second after the burst
 )
 
-// onMessage sees every server message: each video track of others that
-// is announced gets a video-size, as a browser's tile does once the track
-// is there (a Pion OnTrack waits for the first packet, which the server
-// may hold back until it knows the size).
-func (a *agent) onMessage(typ string, data json.RawMessage) {
+// onMessage sees every server message: announcements and descriptions
+// restart waitQuiet's pause.
+func (a *agent) onMessage(typ string, _ json.RawMessage) {
 	switch typ {
-	case signaling.TypeJoined:
-		var j signaling.Joined
-		if json.Unmarshal(data, &j) == nil {
-			for _, t := range j.Tracks {
-				if t.Kind == "video" {
-					a.wantSize(t.ID)
-				}
-			}
-		}
-	case signaling.TypeTrackPublished:
-		var e signaling.TrackEvent
-		if json.Unmarshal(data, &e) == nil && e.Track.Kind == "video" {
-			a.wantSize(e.Track.ID)
-		}
+	case signaling.TypeJoined, signaling.TypeTrackPublished, signaling.TypeTrackRemoved, signaling.TypeOffer,
+		signaling.TypeAnswer, signaling.TypeParticipantJoined:
+		a.lastSignal.Store(a.env.now().UnixNano())
 	}
 }
 
-// wantSize queues a video-size for a video track; the size loop sends it
-// once the publisher's role is known (not for our own tracks).
-func (a *agent) wantSize(trackID string) {
-	select {
-	case a.sizeq <- trackID:
-	default:
-		a.sizeDrops.Add(1)
-	}
-}
-
-// sizeLoop sends the queued video-size messages, paced, until ctx ends.
+// sizeLoop sends a video-size for every video the server's description
+// sends us, as a browser's tile does once the transceiver is there (a Pion
+// OnTrack waits for the first packet, which the server may hold back
+// until it knows the size), paced under the server's rate limit, until
+// ctx ends. Announced videos the server does not send us (large rooms)
+// get none: there is no tile for them.
 func (a *agent) sizeLoop(ctx context.Context) {
 	defer a.sizeDone.Done()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var pending []string
 	done := map[string]bool{}
+	var gen uint64
 	sent := 0
 	next := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-a.sizeq:
-			if !done[id] {
-				done[id] = true
-				pending = append(pending, id)
-			}
 		case <-tick.C:
+		}
+		if g := a.c.OfferedGen(); g != gen {
+			gen = g
+			for _, o := range a.c.Offered() {
+				if o.Kind == "video" && !isSlot(o.StreamID) && !done[o.StreamID] {
+					done[o.StreamID] = true
+					pending = append(pending, o.StreamID)
+				}
+			}
 		}
 		keep := pending[:0]
 		for _, id := range pending {

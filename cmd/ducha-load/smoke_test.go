@@ -96,7 +96,9 @@ func field(t *testing.T, v any, path string) float64 {
 	return f
 }
 
-// checkMediaFlowed asserts what any healthy run shows, whatever its speed.
+// checkMediaFlowed asserts what any healthy run shows, whatever its speed:
+// streams expected (what the server's descriptions send, slots aside)
+// either got packets or are audio the loudest-speaker policy held back.
 func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participants, streams, videoStreams int) {
 	t.Helper()
 	res := rep["result"]
@@ -106,8 +108,12 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	if got := field(t, res, "streams_expected"); int(got) != streams {
 		t.Errorf("streams_expected %v, want %d", got, streams)
 	}
-	if got := field(t, res, "streams_forwarded"); int(got) != streams {
-		t.Errorf("streams_forwarded %v, want %d", got, streams)
+	fwd, held := field(t, res, "streams_forwarded"), field(t, res, "streams_audio_held_back")
+	if int(fwd+held) != streams {
+		t.Errorf("streams_forwarded %v + streams_audio_held_back %v, want %d", fwd, held, streams)
+	}
+	if n := field(t, res, "receivers_without_media"); n != 0 {
+		t.Errorf("%v receivers miss tracks", n)
 	}
 	for _, p := range []string{"server.packets_in", "server.packets_out", "server.bytes_out", "server.cpu_seconds",
 		"server.peak_rss_bytes", "clients.packets_sent", "clients.packets_received", "forwarding_delay.samples",
@@ -135,8 +141,9 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	}
 	for _, r := range receivers {
 		id := r.(map[string]any)["identity"]
-		if exp, got := field(t, r, "tracks_expected"), field(t, r, "tracks_receiving"); got != exp || exp == 0 {
-			t.Errorf("%v receives %v of %v tracks", id, got, exp)
+		exp, got, held := field(t, r, "tracks_expected"), field(t, r, "tracks_receiving"), field(t, r, "tracks_audio_held_back")
+		if got+held != exp || exp == 0 {
+			t.Errorf("%v receives %v of %v tracks (%v held back)", id, got, exp, held)
 		}
 		if n := field(t, r, "min_track_packets"); n <= 0 {
 			t.Errorf("%v: a track received %v packets in the window", id, n)
@@ -167,15 +174,27 @@ func TestSmoke(t *testing.T) {
 		if n := field(t, rep["result"], "layers.videos.single"); n != 3*2 {
 			t.Errorf("%v of %d received videos are single streams", n, 3*2)
 		}
+		// A small room: everything announced is sent, nothing held back.
+		for _, p := range []string{"streams_withheld", "streams_audio_held_back", "slots.receivers",
+			"clients.end_to_end_excluded_streams"} {
+			if n := field(t, rep["result"], p); n != 0 {
+				t.Errorf("%s = %v in a room of 3", p, n)
+			}
+		}
 	})
 	t.Run("s2", func(t *testing.T) {
-		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4")...)
-		// The SFU forwards every track to everyone: 5 x 4 x (video + audio).
-		checkMediaFlowed(t, rep, out, 5, 5*4*2, 5*4)
+		// A large room (more than 3): the supervisor and county001 speak,
+		// the last two to join get speaker slots, counties get no county
+		// video.
+		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4", "--large-room", "3")...)
 		if s := rep["scenario"]; s != "s2" {
 			t.Errorf("scenario %v", s)
 		}
-		checkSimulcast(t, rep, out, 5, 5*4)
+		// Whoever joins last, 20 (receiver, track) pairs are sent and 20 of
+		// the 5 x 4 x 2 announced are withheld (see checkLargeRoom).
+		checkMediaFlowed(t, rep, out, 5, 20, 2*4)
+		checkLargeRoom(t, rep, out)
+		checkSimulcast(t, rep, out, 5, 2*4)
 	})
 
 	deadline := time.Now().Add(20 * time.Second)
@@ -231,6 +250,59 @@ func checkSimulcast(t *testing.T, rep map[string]any, stdout string, publishers,
 	}
 	if !strings.Contains(stdout, "received videos by layer") {
 		t.Errorf("the table lacks the layer distribution:\n%s", stdout)
+	}
+}
+
+// checkLargeRoom asserts the large-room policy as an S2 run of 1+4 with
+// --large-room 3 sees it. Three join a small room and receive everyone's
+// audio; the last two get speaker slots instead. A county receives the
+// supervisor's video only. Per receiver, withheld = the 8 tracks of others
+// less those sent: supervisor 0 (or 4 if it came last), county 3 (or 7):
+// 20 in all either way.
+func checkLargeRoom(t *testing.T, rep map[string]any, stdout string) {
+	t.Helper()
+	res := rep["result"]
+	if n := field(t, res, "streams_withheld"); n != 20 {
+		t.Errorf("streams_withheld %v, want 20", n)
+	}
+	if n := field(t, res, "streams_audio_held_back"); n < 1 {
+		t.Errorf("streams_audio_held_back %v: the silent counties' audio should be held back", n)
+	}
+	if n := field(t, res, "slots.receivers"); n != 2 {
+		t.Errorf("%v receivers with speaker slots, want the last 2 to join", n)
+	}
+	if n := field(t, res, "slots.slots"); n != 6 {
+		t.Errorf("%v speaker slots, want 2 x 3", n)
+	}
+	if n := field(t, res, "slots.packets"); n <= 0 {
+		t.Error("the speaker slots carried nothing")
+	}
+	if n := field(t, res, "slots.delay.samples"); n <= 0 {
+		t.Error("no slot delay samples")
+	}
+	if n := field(t, res, "clients.end_to_end_excluded_streams"); n <= 0 {
+		t.Error("slots and large-room audio must be left out of the end-to-end loss")
+	}
+	heard, _ := res.(map[string]any)["slots"].(map[string]any)["heard"].(map[string]any)
+	if len(heard) == 0 {
+		t.Error("nobody heard on the slots")
+	}
+	for who := range heard {
+		if who != "supervisor" && who != "county001" {
+			t.Errorf("%s, who does not speak, was heard on a slot: %v", who, heard)
+		}
+	}
+	for _, r := range res.(map[string]any)["receivers"].([]any) {
+		rr := r.(map[string]any)
+		// Every slot receiver hears a speaker other than itself.
+		if field(t, rr, "slots") > 0 && field(t, rr, "slot_packets") <= 0 {
+			t.Errorf("%v has slots but they carried nothing", rr["identity"])
+		}
+	}
+	for _, name := range []string{"speaker slots", "withheld (large-room policy)", "heard on slots"} {
+		if !strings.Contains(stdout, name) {
+			t.Errorf("the table lacks %q:\n%s", name, stdout)
+		}
 	}
 }
 

@@ -43,6 +43,8 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintln(tw, "load\t")
 	row("rooms / participants / published tracks", "%d / %d / %d", r.Rooms, r.Participants, r.PublishedTracks)
 	row("streams forwarded (expected)", "%d (%d)", r.StreamsForwarded, r.StreamsExpected)
+	row("expected audio held back (not a loudest speaker)", "%d", r.StreamsAudioHeldBack)
+	row("announced streams withheld (large-room policy)", "%d", r.StreamsWithheld)
 	row("receivers missing tracks", "%d", r.ReceiversWithoutMedia)
 	row("window", "%.1f s", r.WindowSeconds)
 	fmt.Fprintln(tw, "server (/metrics deltas)\t")
@@ -64,7 +66,8 @@ func printResult(w io.Writer, r *Result) {
 	}
 	row("loss after NACK", "%.3f%% (%d of %d, %s)", c.LossPercent, c.MissingPackets, c.ExpectedPackets, after)
 	row("loss after NACK video / audio", "%.3f%% / %.3f%% (audio has no NACK)", c.VideoLossPercent, c.AudioLossPercent)
-	row("end-to-end loss (SFU drops included)", "%.3f%% (%d of %d)", c.EndToEndLossPercent, c.EndToEndMissing, c.EndToEndExpected)
+	row("end-to-end loss (SFU drops included)", "%.3f%% (%d of %d; %d streams by sequence numbers only)",
+		c.EndToEndLossPercent, c.EndToEndMissing, c.EndToEndExpected, c.EndToEndExcludedStreams)
 	row("forwarding delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples)",
 		r.Delay.P50Ms, r.Delay.P95Ms, r.Delay.P99Ms, r.Delay.MaxMs, r.Delay.Samples)
 	row("join to first frame p50 / p95 / max", "%.0f / %.0f / %.0f ms (%d tracks, %d without a frame)",
@@ -83,6 +86,15 @@ func printResult(w io.Writer, r *Result) {
 	row("published layers / paused (q h f) / layers messages", "%d / %d (%d %d %d) / %d", l.PublishedLayers,
 		l.PausedLayers, l.PausedByRID["q"], l.PausedByRID["h"], l.PausedByRID["f"], l.LayersMessages)
 	row("video-size messages sent", "%d", l.VideoSizesSent)
+	fmt.Fprintln(tw, "speaker slots\t")
+	sl := r.Slots
+	row("receivers with slots / slots / with packets", "%d / %d / %d", sl.Receivers, sl.Slots, sl.SlotsReceiving)
+	row("slot packets / bitrate", "%d / %.3f Mbit/s", sl.Packets, sl.BitrateMbps)
+	row("slot loss (sequence numbers)", "%.3f%% (%d of %d)", sl.LossPercent, sl.MissingPackets, sl.ExpectedPackets)
+	row("slot delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples)", sl.Delay.P50Ms,
+		sl.Delay.P95Ms, sl.Delay.P99Ms, sl.Delay.MaxMs, sl.Delay.Samples)
+	row("slot speaker changes", "%d", sl.SpeakerChanges)
+	row("heard on slots (packets)", "%s", heardList(sl.Heard))
 	row("load tool CPU / peak RSS", "%.2f cores / %.0f MiB", c.LoadToolCPUCores, float64(c.LoadToolPeakRSSBytes)/mib)
 	m := r.Machine
 	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f)",
@@ -110,6 +122,23 @@ func sizeList(m map[string]int) string {
 		nb, _ := strconv.Atoi(wb)
 		return cmp.Or(cmp.Compare(na, nb), cmp.Compare(a, b))
 	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// heardList prints packets per speaker, most first: "supervisor: 900, county001: 850".
+func heardList(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s: %d", k, m[k])

@@ -54,8 +54,9 @@ type Config struct {
 }
 
 // NewAPI returns a Pion API configured like a browser: default codecs,
-// NACK, RTCP reports, TWCC, and the sdes:mid / rtp-stream-id header
-// extensions simulcast needs. includeLoopback offers 127.0.0.1 candidates.
+// NACK, RTCP reports, TWCC, the sdes:mid / rtp-stream-id header
+// extensions simulcast needs and the audio level (RFC 6464) the server
+// picks speakers by. includeLoopback offers 127.0.0.1 candidates.
 func NewAPI(includeLoopback bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -63,6 +64,9 @@ func NewAPI(includeLoopback bool) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	if err := RegisterAudioLevel(me); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
@@ -84,6 +88,10 @@ type Client struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// sdpPending counts received offers and answers not yet applied;
+	// offeredGen counts changes of offered.
+	sdpPending atomic.Int64
+	offeredGen atomic.Uint64
 
 	mu           sync.Mutex
 	joined       signaling.Joined
@@ -91,6 +99,8 @@ type Client struct {
 	tracks       map[string]sfu.TrackInfo
 	sources      map[string]string
 	simulcasts   map[string]*Simulcast // by mid
+	audios       []*AudioSender
+	offered      []OfferedStream // from the remote description
 	wantOffer    bool
 	nextMid      int // event loop only
 	candQueue    []webrtc.ICECandidateInit

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
@@ -129,12 +130,12 @@ func (c *Client) handle(env signaling.Envelope) {
 	case signaling.TypeOffer:
 		var s signaling.SDP
 		if json.Unmarshal(env.Data, &s) == nil {
-			c.post(func() { c.onOffer(s.SDP) })
+			c.postSDP(func() { c.onOffer(s.SDP) })
 		}
 	case signaling.TypeAnswer:
 		var s signaling.SDP
 		if json.Unmarshal(env.Data, &s) == nil {
-			c.post(func() { c.onAnswer(s.SDP) })
+			c.postSDP(func() { c.onAnswer(s.SDP) })
 		}
 	case signaling.TypeCandidate:
 		var cand webrtc.ICECandidateInit
@@ -199,6 +200,15 @@ func (c *Client) handle(env signaling.Envelope) {
 	}
 }
 
+// postSDP hands a received description to the event loop; Negotiating
+// is true from here until it is applied.
+func (c *Client) postSDP(f func()) {
+	c.sdpPending.Add(1)
+	if !c.post(func() { defer c.sdpPending.Add(-1); f() }) {
+		c.sdpPending.Add(-1)
+	}
+}
+
 // makeOffer runs on the event loop.
 func (c *Client) makeOffer() {
 	if c.pc.SignalingState() != webrtc.SignalingStateStable {
@@ -222,6 +232,9 @@ func (c *Client) makeOffer() {
 }
 
 func (c *Client) onOffer(sdp string) {
+	if c.closed.Load() {
+		return // leaving: the server's last offers (others unsubscribed) need no answer
+	}
 	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		// Polite: withdraw ours, answer theirs, offer again when stable.
 		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
@@ -238,7 +251,7 @@ func (c *Client) onOffer(sdp string) {
 		c.log.Warn("remote offer refused", "err", err)
 		return
 	}
-	c.refreshSimulcast()
+	c.refreshSenders()
 	c.flushCandidates()
 	ans, err := c.pc.CreateAnswer(nil)
 	if err == nil {
@@ -255,6 +268,9 @@ func (c *Client) onOffer(sdp string) {
 }
 
 func (c *Client) onAnswer(sdp string) {
+	if c.closed.Load() {
+		return
+	}
 	if c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 		return
 	}
@@ -262,7 +278,7 @@ func (c *Client) onAnswer(sdp string) {
 		c.log.Warn("remote answer refused", "err", err)
 		return
 	}
-	c.refreshSimulcast()
+	c.refreshSenders()
 	c.flushCandidates()
 	if c.wantOffer {
 		c.makeOffer()
@@ -284,16 +300,22 @@ func (c *Client) flushCandidates() {
 	c.candQueue = nil
 }
 
-// refreshSimulcast runs after each remote description: the negotiated
-// header extension ids are what simulcast layers stamp.
-func (c *Client) refreshSimulcast() {
+// refreshSenders runs after each remote description: the negotiated
+// header extension ids are what simulcast layers and audio senders stamp,
+// and the description says what the server sends us.
+func (c *Client) refreshSenders() {
 	c.mu.Lock()
 	sims := make([]*Simulcast, 0, len(c.simulcasts))
 	for _, s := range c.simulcasts {
 		sims = append(sims, s)
 	}
+	audios := slices.Clone(c.audios)
 	c.mu.Unlock()
 	for _, s := range sims {
 		s.refreshIDs()
 	}
+	for _, a := range audios {
+		a.refreshID()
+	}
+	c.refreshOffered()
 }

@@ -41,7 +41,10 @@ const (
 // trailer (see ParseTrailer), so a receiver can measure the forwarding
 // delay, count what the publisher sent and tell which layer it receives.
 type Synth struct {
-	Track       *webrtc.TrackLocalStaticRTP
+	Track *webrtc.TrackLocalStaticRTP
+	// Writer, if set, is where a plain (not simulcast) Synth writes
+	// instead of Track: an *AudioSender stamps the audio level.
+	Writer      RTPWriter
 	Video       bool
 	FPS         int // video frames per second (default 30)
 	FrameBytes  int // video bytes per inter frame (default 4000: ~1 Mbit/s at 30 fps)
@@ -58,6 +61,10 @@ type Synth struct {
 	Layers     []SynthLayer
 	AudioBytes int              // audio payload per packet (default 80)
 	Now        func() time.Time // time written into trailers (default time.Now)
+	// Source, if not 0, is written into every audio packet (see
+	// AudioSource): the server's speaker slots carry different speakers'
+	// audio on one track, and a receiver tells them apart by it.
+	Source uint32
 
 	keyframeWanted atomic.Bool
 	err            atomic.Pointer[error]
@@ -165,10 +172,13 @@ func (s *Synth) defaults() (fps, frameBytes, pktBytes, keyEvery, audioBytes int,
 	return
 }
 
-// rtpWriter is where packets go: the track, or a test's capture.
-type rtpWriter interface {
+// RTPWriter is where packets go: a track, an AudioSender, or a test's
+// capture.
+type RTPWriter interface {
 	WriteRTP(p *rtp.Packet) error
 }
+
+type rtpWriter = RTPWriter
 
 // Run sends until ctx ends.
 func (s *Synth) Run(ctx context.Context) {
@@ -180,7 +190,10 @@ func (s *Synth) Run(ctx context.Context) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	var w rtpWriter
-	if s.Track != nil {
+	switch {
+	case s.Writer != nil:
+		w = s.Writer
+	case s.Track != nil:
 		w = s.Track
 	}
 	s.run(ctx, w, tick.C)
@@ -221,7 +234,7 @@ func (s *Synth) run(ctx context.Context, w rtpWriter, ticks <-chan time.Time) {
 	fps, frameBytes, pktBytes, keyEvery, audioBytes, now := s.defaults()
 	streams, err := s.streams(w, frameBytes)
 	if err == nil && len(s.Layers) == 0 && w == nil {
-		err = errors.New("client: Synth has no Track")
+		err = errors.New("client: Synth has no Track or Writer")
 	}
 	if err != nil {
 		s.err.Store(&err)
@@ -247,6 +260,9 @@ func (s *Synth) run(ctx context.Context, w rtpWriter, ticks <-chan time.Time) {
 			p := payload[:audioBytes]
 			clear(p)
 			p[0] = 0xf8 // Opus TOC: CELT fullband 20 ms, mono, one frame
+			if s.Source != 0 && len(p) >= audioSourceEnd+TrailerLen {
+				binary.BigEndian.PutUint32(p[1:audioSourceEnd], s.Source)
+			}
 			s.send(streams[0], p, ts, true, true, now)
 			continue
 		}
@@ -350,6 +366,20 @@ func ParseTrailer(payload []byte) (t Trailer, ok bool) {
 	}
 	t.SendUnixNano, t.Counter = int64(binary.BigEndian.Uint64(b[4:12])), binary.BigEndian.Uint32(b[12:16])
 	return t, true
+}
+
+// audioSourceEnd: Synth.Source sits right after the Opus TOC byte.
+const audioSourceEnd = 5
+
+// AudioSource reads the Synth.Source of an audio packet's payload (ok is
+// false when the payload has no trailer or no source).
+func AudioSource(payload []byte) (source uint32, ok bool) {
+	t, ok := ParseTrailer(payload)
+	if !ok || t.Layer != -1 || len(payload) < audioSourceEnd+TrailerLen {
+		return 0, false
+	}
+	source = binary.BigEndian.Uint32(payload[1:audioSourceEnd])
+	return source, source != 0
 }
 
 // ReadTrailer reads the trailer Synth wrote at the end of a payload: the
