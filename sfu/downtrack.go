@@ -16,7 +16,7 @@ import (
 
 // keyframeRetry is how often a subscriber waiting for its first keyframe
 // asks the publisher again.
-const keyframeRetry = 500 * time.Millisecond
+const keyframeRetry = 300 * time.Millisecond
 
 // downTrack forwards one published track to one browser subscriber. It is
 // a webrtc.TrackLocal (Pion binds it to the subscriber's connection) and a

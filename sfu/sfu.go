@@ -94,7 +94,7 @@ func (c *Config) setDefaults() {
 		c.MaxWritersPerTrack = max(2, runtime.GOMAXPROCS(0))
 	}
 	if c.KeyframeMinSpacing == 0 {
-		c.KeyframeMinSpacing = 300 * time.Millisecond
+		c.KeyframeMinSpacing = 100 * time.Millisecond
 	}
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
