@@ -94,6 +94,13 @@ func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyfram
 	}
 	n := w.l.cache.get(seq, buf)
 	if n == 0 {
+		// Overwritten before this writer got to it: the byte ring was too
+		// small for how far the writer lagged (it grows now). Same policy
+		// as a full queue: a clean cut at the next keyframe, never a
+		// broken frame.
+		u.ctr.queueDrops.Add(1)
+		w.overflow.Store(true)
+		w.l.cache.markStarved()
 		return
 	}
 	if pkt.Unmarshal(buf[:n]) != nil {

@@ -193,3 +193,73 @@ func TestWaitingSubscriberKeepsAskingForKeyframe(t *testing.T) {
 		t.Fatalf("forwarded %d packets after the keyframe, want 30", w.n.Load())
 	}
 }
+
+// gatedSub blocks until released, then records what it gets.
+type gatedSub struct {
+	release chan struct{}
+	mu      sync.Mutex
+	pkts    []rtp.Packet
+	resyncs int
+}
+
+func (g *gatedSub) WriteRTP(p *rtp.Packet) error {
+	<-g.release
+	g.mu.Lock()
+	g.pkts = append(g.pkts, rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)})
+	g.mu.Unlock()
+	return nil
+}
+func (g *gatedSub) Resync() { g.mu.Lock(); g.resyncs++; g.mu.Unlock() }
+
+// A writer that lags further behind than the byte ring holds (a keyframe
+// burst into a new, still small ring) finds its packets overwritten: it
+// must cut cleanly to the next keyframe, never forward a broken frame, and
+// the ring must grow.
+func TestFanoutOverwrittenPacketsCutToKeyframe(t *testing.T) {
+	var ctr counters
+	opts := fanoutOptions{queueLen: 512, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond}
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 512, SystemClock{},
+		discardLogger(), &ctr, opts, nil)
+	defer u.close()
+	before := u.base().cache.bytes()
+	g := &gatedSub{release: make(chan struct{})}
+	u.Subscribe(g)
+	big := func(seq uint16, key bool) []byte {
+		var p rtp.Packet
+		_ = p.Unmarshal(vp8Packet(seq, key))
+		p.Payload = append(p.Payload, make([]byte, 1000)...)
+		b, _ := p.Marshal()
+		return b
+	}
+	// Packet 0 (a keyframe) is taken by the writer, which then blocks in
+	// WriteRTP; 200 kB arrive behind it, more than the ring holds.
+	for seq := uint16(0); seq < 200; seq++ {
+		u.ingest(big(seq, seq == 0))
+	}
+	close(g.release)
+	u.ingest(big(200, true))
+	u.ingest(big(201, false))
+	eventually(t, 5*time.Second, "the next keyframe arrives", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.pkts) > 0 && g.pkts[len(g.pkts)-1].SequenceNumber == 201
+	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.resyncs == 0 || ctr.queueDrops.Load() == 0 {
+		t.Fatalf("no clean cut: %d resyncs, %d drops", g.resyncs, ctr.queueDrops.Load())
+	}
+	// After the first packet, every packet forwarded must come from an
+	// unbroken run that starts at a keyframe: find the cut.
+	for i := 1; i < len(g.pkts); i++ {
+		if g.pkts[i].SequenceNumber != g.pkts[i-1].SequenceNumber+1 {
+			if !isKeyframeStart(codecVP8, g.pkts[i].Payload) {
+				t.Fatalf("after a gap at %d the stream resumes with a non-keyframe (seq %d)", g.pkts[i-1].SequenceNumber, g.pkts[i].SequenceNumber)
+			}
+		}
+	}
+	u.ingest(big(202, false)) // the ring grows at the store after the writer found it short
+	if after := u.base().cache.bytes(); after <= before {
+		t.Fatalf("ring did not grow: %d -> %d bytes", before, after)
+	}
+}

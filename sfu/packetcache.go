@@ -35,6 +35,9 @@ type packetCache struct {
 	// Rate window for growing: bytes stored since winStart (nanoseconds).
 	winStart int64
 	winBytes int
+	// starved: a reader asked for a packet whose bytes were already
+	// overwritten; the ring doubles at the next store.
+	starved bool
 }
 
 type cacheSlot struct {
@@ -111,16 +114,20 @@ func (c *packetCache) live(s *cacheSlot) bool {
 
 func (c *packetCache) maybeGrow(n int, now int64) {
 	c.winBytes += n
-	if c.winStart == 0 || now < c.winStart {
+	need := 0
+	switch {
+	case c.starved:
+		c.starved = false
+		need = 2 * len(c.data)
+	case c.winStart == 0 || now < c.winStart:
 		c.winStart = now
 		return
-	}
-	elapsed := now - c.winStart
-	if elapsed < int64(growCheck) {
+	case now-c.winStart < int64(growCheck):
 		return
+	default:
+		need = int(int64(c.winBytes) * int64(keepFor) / (now - c.winStart))
+		c.winStart, c.winBytes = now, 0
 	}
-	need := int(int64(c.winBytes) * int64(keepFor) / elapsed)
-	c.winStart, c.winBytes = now, 0
 	if need <= len(c.data) || len(c.data) >= c.max {
 		return
 	}
@@ -164,6 +171,15 @@ func (c *packetCache) get(seq uint16, dst []byte) int {
 	k := copy(dst[:s.n], c.data[off:])
 	copy(dst[k:s.n], c.data)
 	return int(s.n)
+}
+
+// markStarved says a packet that had to be there (queued for fan-out) was
+// already overwritten: the ring doubles at the next store. A NACK for an old
+// packet does not count: history beyond keepFor is not promised.
+func (c *packetCache) markStarved() {
+	c.mu.Lock()
+	c.starved = true
+	c.mu.Unlock()
 }
 
 // size is the number of slots.
