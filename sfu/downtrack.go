@@ -102,7 +102,6 @@ func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bo
 	d := &downTrack{
 		up: up, ctr: ctr, log: log, ready: ready,
 		needKF: up.info.Kind == "video",
-		rtxBuf: make([]byte, slotSize),
 	}
 	if up.simulcast {
 		d.sw = up.addSwitch(d)
@@ -342,6 +341,9 @@ func (d *downTrack) retransmit(outSeq uint16) {
 	if d.cache == nil {
 		d.ctr.retransmitMisses.Add(1)
 		return
+	}
+	if d.rtxBuf == nil {
+		d.rtxBuf = make([]byte, slotSize) // at the first NACK answered
 	}
 	n := d.cache.get(seq, d.rtxBuf)
 	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {

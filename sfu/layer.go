@@ -66,11 +66,15 @@ type upLayer struct {
 }
 
 func newUpLayer(u *UpTrack, rid string, idx int, ssrc uint32, cacheSize int) *upLayer {
-	// The byte ring starts at what a second of a small stream needs and
-	// grows with the traffic (packetcache.go).
-	initBytes := 16 << 10
+	// The byte ring starts at about two seconds of what the stream
+	// typically carries (audio 5 KB/s; simulcast q, h and a full layer or
+	// ordinary video) and grows when it carries more.
+	initBytes := 8 << 10
 	if u.info.Kind == "video" {
 		initBytes = 64 << 10
+		if rid != "" {
+			initBytes = [maxLayers]int{16 << 10, 32 << 10, 64 << 10}[idx]
+		}
 	}
 	l := &upLayer{track: u, rid: rid, idx: idx, ssrc: ssrc, cache: newPacketCache(cacheSize, initBytes),
 		subs: map[Subscriber]*fanWriter{}}

@@ -14,12 +14,18 @@ import "time"
 //
 // Not safe for concurrent use: the downTrack's mutex guards it.
 type rtxLimiter struct {
-	lastSeq  [256]uint16
-	lastAt   [256]int64 // unix nanoseconds; 0 = never
+	// recent remembers the last resend per seq modulo 256; made at the
+	// first NACK (audio and clean links never need its 2.5 KB).
+	recent   *[256]rtxEntry
 	winStart int64
 	fwdPrev  int
 	fwdCur   int
 	rtxCur   int
+}
+
+type rtxEntry struct {
+	seq uint16
+	at  int64 // unix nanoseconds; 0 = never
 }
 
 const (
@@ -48,14 +54,17 @@ func (l *rtxLimiter) forwarded(now int64) {
 // between two resends of the same packet.
 func (l *rtxLimiter) allow(seq uint16, now int64, minGap time.Duration) bool {
 	l.roll(now)
-	i := seq & 0xff
-	if l.lastAt[i] != 0 && l.lastSeq[i] == seq && now-l.lastAt[i] < int64(minGap) {
+	if l.recent == nil {
+		l.recent = new([256]rtxEntry)
+	}
+	e := &l.recent[seq&0xff]
+	if e.at != 0 && e.seq == seq && now-e.at < int64(minGap) {
 		return false
 	}
 	if l.rtxCur >= l.fwdPrev/2+rtxFloor {
 		return false
 	}
-	l.lastSeq[i], l.lastAt[i] = seq, now
+	e.seq, e.at = seq, now
 	l.rtxCur++
 	return true
 }
