@@ -87,7 +87,10 @@ func createWebM(path string, start time.Time, tracks []webmTrack) (*webmWriter, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWrite, err)
 	}
-	w := &webmWriter{f: f, buf: make([]byte, 0, 256<<10)}
+	// A second of a county's small video is ~20 KB, of a 1.5 Mbit/s camera
+	// ~190 KB: start small (a province-wide session records 118 of these)
+	// and let append grow it for the high-rate ones.
+	w := &webmWriter{f: f, buf: make([]byte, 0, 64<<10)}
 	if err := w.writeHeader(start, tracks); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
