@@ -34,12 +34,9 @@ type downTrack struct {
 
 	mu     sync.Mutex // guards everything below; the writer and the RTCP reader both send
 	bound  bool
-	writer webrtc.TrackLocalWriter
-	ssrc   uint32
-	pt     uint8
+	rtpOut // the subscriber's end: its writer, SSRC and payload type
 	needKF bool
 	mung   munger
-	hdr    rtp.Header // reused: no allocation per packet
 	rtxBuf []byte
 	rtxPkt rtp.Packet
 	cache  *packetCache // of the stream being forwarded, for retransmissions
@@ -252,7 +249,7 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 		return nil
 	}
 	d.rtx.forwarded(now.UnixNano())
-	return d.sendLocked(p, seq, ts)
+	return d.send(p, seq, ts, d.ctr)
 }
 
 // Resync implements Subscriber: after a drop, restart at the next keyframe
@@ -266,25 +263,37 @@ func (d *downTrack) Resync() {
 	d.mu.Unlock()
 }
 
-func (d *downTrack) sendLocked(p *rtp.Packet, seq uint16, ts uint32) error {
-	ext := d.hdr.Extensions[:0]
-	d.hdr = rtp.Header{
+// rtpOut is the sending end of one forwarded stream toward one subscriber,
+// shared by downTracks and speaker slots. Its owner's mutex guards it.
+type rtpOut struct {
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+	pt     uint8
+	hdr    rtp.Header // reused: no allocation per packet
+}
+
+// send writes p's payload under the subscriber's SSRC and payload type with
+// the given sequence number and timestamp. The publisher's header
+// extensions are dropped: their ids are negotiated per connection.
+func (o *rtpOut) send(p *rtp.Packet, seq uint16, ts uint32, ctr *counters) error {
+	ext := o.hdr.Extensions[:0]
+	o.hdr = rtp.Header{
 		Version:        2,
 		Padding:        p.Padding,
 		PaddingSize:    p.Header.PaddingSize,
 		Marker:         p.Marker,
-		PayloadType:    d.pt,
+		PayloadType:    o.pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
-		SSRC:           d.ssrc,
+		SSRC:           o.ssrc,
 		Extensions:     ext,
 	}
-	n, err := d.writer.WriteRTP(&d.hdr, p.Payload)
+	n, err := o.writer.WriteRTP(&o.hdr, p.Payload)
 	if err != nil {
 		return err
 	}
-	d.ctr.packetsOut.Add(1)
-	d.ctr.bytesOut.Add(uint64(n))
+	ctr.packetsOut.Add(1)
+	ctr.bytesOut.Add(uint64(n))
 	return nil
 }
 
@@ -350,7 +359,7 @@ func (d *downTrack) retransmit(outSeq uint16) {
 		d.ctr.retransmitMisses.Add(1)
 		return
 	}
-	if d.sendLocked(&d.rtxPkt, outSeq, d.mung.outTimestamp(d.rtxPkt.Timestamp)) == nil {
+	if d.send(&d.rtxPkt, outSeq, d.mung.outTimestamp(d.rtxPkt.Timestamp), d.ctr) == nil {
 		d.ctr.retransmits.Add(1)
 	}
 }

@@ -32,16 +32,13 @@ type speakerSlot struct {
 	clock Clock
 	ready *atomic.Bool
 
-	mu      sync.Mutex
-	bound   bool
-	closed  bool
-	writer  webrtc.TrackLocalWriter
-	ssrc    uint32
-	pt      uint8
+	mu     sync.Mutex
+	bound  bool
+	closed bool
+	rtpOut
 	src     *UpTrack
 	srcSSRC uint32
 	mung    munger
-	hdr     rtp.Header
 }
 
 func newSpeakerSlot(idx int, ctr *counters, clock Clock, ready *atomic.Bool) *speakerSlot {
@@ -87,16 +84,7 @@ func (s *speakerSlot) WriteRTP(p *rtp.Packet) error {
 	if !ok {
 		return nil
 	}
-	ext := s.hdr.Extensions[:0]
-	s.hdr = rtp.Header{Version: 2, Marker: p.Marker, PayloadType: s.pt, SequenceNumber: seq, Timestamp: ts,
-		SSRC: s.ssrc, Extensions: ext}
-	n, err := s.writer.WriteRTP(&s.hdr, p.Payload)
-	if err != nil {
-		return err
-	}
-	s.ctr.packetsOut.Add(1)
-	s.ctr.bytesOut.Add(uint64(n))
-	return nil
+	return s.send(p, seq, ts, s.ctr)
 }
 
 // Resync implements Subscriber.
