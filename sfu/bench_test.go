@@ -48,42 +48,12 @@ func BenchmarkForward(b *testing.B) {
 	for _, subs := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
 			var ctr counters
-			clk := SystemClock{}
-			opts := fanoutOptions{queueLen: 1024, perWriter: 1 << 30, maxWriters: 1, kfMinSpacing: time.Hour}
-			u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 1, vp8Params(), 512, clk,
-				discardLogger(), &ctr, opts, nil)
-			w := newFanWriter(u.base(), opts.queueLen)
+			u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 1, vp8Params(), 512,
+				SystemClock{}, discardLogger(), &ctr, benchOpts, nil)
+			w := newFanWriter(u.base(), benchOpts.queueLen)
 			u.base().writers.Store(&[]*fanWriter{w})
-			var ready atomic.Bool
-			ready.Store(true)
-			writers := make([]*countingWriter, subs)
-			for i := range writers {
-				writers[i] = &countingWriter{}
-				dt := newDownTrack(u, &ctr, discardLogger(), &ready)
-				dt.bound, dt.writer, dt.ssrc, dt.pt = true, writers[i], uint32(1000+i), 96
-				w.add(dt)
-			}
-			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}, Payload: make([]byte, 1100)}
-			pkt.Payload[0], pkt.Payload[1] = 0x10, 0x00 // a VP8 keyframe start, so subscribers begin at once
-			raw := make([]byte, 1500)
-			buf := make([]byte, slotSize)
-			var fwd rtp.Packet
-			waitKF := false
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				pkt.SequenceNumber = uint16(i)
-				pkt.Timestamp = uint32(i/3) * 3000
-				n, _ := pkt.MarshalTo(raw)
-				u.ingest(raw[:n])
-				seq := <-w.queue
-				w.forward(seq, buf, &fwd, &waitKF)
-			}
-			b.StopTimer()
-			if got := writers[0].n.Load(); got != int64(b.N) {
-				b.Fatalf("subscriber 0 got %d of %d packets", got, b.N)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/fwd")
+			first := benchSubscribers(u, &ctr, subs, func(dt *downTrack) { w.add(dt) })
+			driveForward(b, u.base(), w, 1, first, subs)
 		})
 	}
 }
@@ -94,56 +64,76 @@ func BenchmarkForwardSimulcast(b *testing.B) {
 	for _, subs := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
 			var ctr counters
-			clk := SystemClock{}
-			opts := fanoutOptions{queueLen: 1024, perWriter: 1 << 30, maxWriters: 1, kfMinSpacing: time.Hour}
-			u := newTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, vp8Params(), clk, discardLogger(), &ctr, opts, nil)
+			u := newTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, vp8Params(), SystemClock{},
+				discardLogger(), &ctr, benchOpts, nil)
 			u.simulcast = true
 			var top *upLayer
 			for i, rid := range []string{"q", "h", "f"} {
 				top = u.addLayer(rid, i, uint32(10+i), 512)
 			}
-			var ready atomic.Bool
-			ready.Store(true)
-			writers := make([]*countingWriter, subs)
-			for i := range writers {
-				writers[i] = &countingWriter{}
-				dt := newDownTrack(u, &ctr, discardLogger(), &ready)
-				dt.bound, dt.writer, dt.ssrc, dt.pt = true, writers[i], uint32(1000+i), 96
-				dt.attach(2)
-			}
+			first := benchSubscribers(u, &ctr, subs, func(dt *downTrack) { dt.attach(2) })
 			ws := *top.writers.Load()
 			if len(ws) != 1 {
 				b.Fatalf("%d writers", len(ws))
 			}
-			// Swap in a writer that is driven by hand below, with the same
+			// Swap in a writer that is driven by hand, with the same
 			// subscribers (the switches' taps).
-			w := newFanWriter(top, opts.queueLen)
+			w := newFanWriter(top, benchOpts.queueLen)
 			for _, s := range *ws[0].subs.Load() {
 				w.add(s)
 			}
 			top.writers.Store(&[]*fanWriter{w})
 			ws[0].stop()
-			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 12}, Payload: make([]byte, 1100)}
-			pkt.Payload[0], pkt.Payload[1] = 0x10, 0x00
-			raw := make([]byte, 1500)
-			buf := make([]byte, slotSize)
-			var fwd rtp.Packet
-			waitKF := false
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				pkt.SequenceNumber = uint16(i)
-				pkt.Timestamp = uint32(i/3) * 3000
-				n, _ := pkt.MarshalTo(raw)
-				top.ingest(raw[:n])
-				seq := <-w.queue
-				w.forward(seq, buf, &fwd, &waitKF)
-			}
-			b.StopTimer()
-			if got := writers[0].n.Load(); got != int64(b.N) {
-				b.Fatalf("subscriber 0 got %d of %d packets", got, b.N)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/fwd")
+			driveForward(b, top, w, 12, first, subs)
 		})
 	}
+}
+
+// benchOpts: one writer serves every subscriber, and keyframe requests are
+// never throttled into timers.
+var benchOpts = fanoutOptions{queueLen: 1024, perWriter: 1 << 30, maxWriters: 1, kfMinSpacing: time.Hour}
+
+// benchSubscribers makes n bound, ready downTracks of u, each attached by
+// attach, and returns the first one's writer.
+func benchSubscribers(u *UpTrack, ctr *counters, n int, attach func(*downTrack)) *countingWriter {
+	var ready atomic.Bool
+	ready.Store(true)
+	var first *countingWriter
+	for i := 0; i < n; i++ {
+		cw := &countingWriter{}
+		if i == 0 {
+			first = cw
+		}
+		dt := newDownTrack(u, ctr, discardLogger(), &ready)
+		dt.bound, dt.writer, dt.ssrc, dt.pt = true, cw, uint32(1000+i), 96
+		attach(dt)
+	}
+	return first
+}
+
+// driveForward publishes b.N packets of ssrc into l and forwards each one
+// through w by hand (no goroutines), then checks the first subscriber got
+// them all.
+func driveForward(b *testing.B, l *upLayer, w *fanWriter, ssrc uint32, first *countingWriter, subs int) {
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: ssrc}, Payload: make([]byte, 1100)}
+	pkt.Payload[0], pkt.Payload[1] = 0x10, 0x00 // a VP8 keyframe start, so subscribers begin at once
+	raw := make([]byte, 1500)
+	buf := make([]byte, slotSize)
+	var fwd rtp.Packet
+	waitKF := false
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i/3) * 3000
+		n, _ := pkt.MarshalTo(raw)
+		l.ingest(raw[:n])
+		seq := <-w.queue
+		w.forward(seq, buf, &fwd, &waitKF)
+	}
+	b.StopTimer()
+	if got := first.n.Load(); got != int64(b.N) {
+		b.Fatalf("subscriber 0 got %d of %d packets", got, b.N)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/fwd")
 }
