@@ -249,23 +249,27 @@ func (c *testClient) publishCodec(kind string, codec webrtc.RTPCodecCapability) 
 		} else {
 			c.sources[tr.ID()] = SourceMicrophone
 		}
-		go func() {
-			for {
-				pkts, _, err := sender.ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, p := range pkts {
-					if _, ok := p.(*rtcp.PictureLossIndication); ok {
-						c.pliCount.Add(1)
-					}
-				}
-			}
-		}()
+		go c.countPLIs(sender)
 		c.makeOffer()
 	})
 	<-done
 	return tr
+}
+
+// countPLIs reads a sender's RTCP until it closes and counts the keyframe
+// requests; the synthetic senders answer each with a keyframe.
+func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if _, ok := p.(*rtcp.PictureLossIndication); ok {
+				c.pliCount.Add(1)
+			}
+		}
+	}
 }
 
 // makeOffer runs on the client goroutine.

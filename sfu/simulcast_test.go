@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/netshape"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -55,19 +54,7 @@ func (c *testClient) publishSimulcast(stop <-chan struct{}) {
 			}
 		}
 		c.sources[tracks[0].ID()] = SourceCamera
-		go func() {
-			for {
-				pkts, _, err := tr.Sender().ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, p := range pkts {
-					if _, ok := p.(*rtcp.PictureLossIndication); ok {
-						c.pliCount.Add(1)
-					}
-				}
-			}
-		}()
+		go c.countPLIs(tr.Sender())
 		c.makeOffer()
 		ready <- tr
 	})
