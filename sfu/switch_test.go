@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,27 @@ func TestSwitchNoDeadlockWithRoomTick(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, "packets reached the recorder", func() bool { s, _ := sub.snapshot(); return len(s) > 100 })
+}
+
+// A publisher is never told to pause a layer the server has not received:
+// browsers start their upper layers seconds into a call, and a layer paused
+// before it was ever sent could never be asked for.
+func TestLayersListsLayersNotYetReceived(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	var ctr counters
+	u := newTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, vp8Params(), clk, discardLogger(), &ctr,
+		fanoutOptions{queueLen: 64, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond}, nil)
+	u.simulcast = true
+	t.Cleanup(u.close)
+	var told [][]string
+	u.notifyLayers = func(active []string) { told = append(told, active) }
+	u.addLayer("q", 0, 10, 64) // only q has arrived
+	u.updateLayers(clk.Now())  // nobody watches q
+	sw := u.addSwitch(&sinkRecorder{})
+	sw.setTarget(0)
+	u.updateLayers(clk.Now()) // somebody watches q
+	want := [][]string{{"h", "f"}, {"q", "h", "f"}}
+	if fmt.Sprint(told) != fmt.Sprint(want) {
+		t.Fatalf("told %v, want %v", told, want)
+	}
 }

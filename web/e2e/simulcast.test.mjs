@@ -24,37 +24,23 @@ test('the camera is sent as three layers, the microphone and a shared screen as 
 test('layers: listed rids are active, the others paused, and an empty list pauses all', () => {
   const enc = sendEncodings('camera').map((e) => ({ ...e, active: true }));
   const active = () => enc.map((e) => e.active);
-  assert.deepEqual(applyLayers(enc, ['q', 'h']), { changed: true, held: [] });
+  assert.equal(applyLayers(enc, ['q', 'h']), true);
   assert.deepEqual(active(), [true, true, false]);
-  assert.equal(applyLayers(enc, ['h', 'q']).changed, false, 'same set in another order: nothing to change');
-  assert.equal(applyLayers(enc, []).changed, true);
+  assert.equal(applyLayers(enc, ['h', 'q']), false, 'same set in another order: nothing to change');
+  assert.equal(applyLayers(enc, []), true);
   assert.deepEqual(active(), [false, false, false]);
-  assert.equal(applyLayers(enc, ['f']).changed, true, 'a listed layer is resumed');
+  assert.equal(applyLayers(enc, ['f']), true, 'a listed layer is resumed');
   assert.deepEqual(active(), [false, false, true]);
-  assert.equal(applyLayers(enc, ['q', 'h', 'f', 'x']).changed, true, 'an unknown rid is ignored');
+  assert.equal(applyLayers(enc, ['q', 'h', 'f', 'x']), true, 'an unknown rid is ignored');
   assert.deepEqual(active(), [true, true, true]);
-  assert.equal(applyLayers(enc, null).changed, true, 'no list at all counts as empty');
+  assert.equal(applyLayers(enc, null), true, 'no list at all counts as empty');
   assert.deepEqual(active(), [false, false, false]);
 
   // An ordinary stream (no rid) is never paused, whatever the list says.
   const single = [{ active: true }];
-  assert.deepEqual(applyLayers(single, []), { changed: false, held: [] });
+  assert.equal(applyLayers(single, []), false);
   assert.equal(single[0].active, true);
-  assert.equal(applyLayers(undefined, ['q']).changed, false);
-});
-
-test('layers: a layer never sent yet is not paused, so the server can discover it', () => {
-  const enc = sendEncodings('camera').map((e) => ({ ...e, active: true }));
-  const active = () => enc.map((e) => e.active);
-  // The browser has sent only q so far; the server, knowing only q, lists it.
-  assert.deepEqual(applyLayers(enc, ['q'], new Set(['q'])), { changed: false, held: ['h', 'f'] });
-  assert.deepEqual(active(), [true, true, true]);
-  // Nobody watches: q is paused, the unsent ones still wait to be seen once.
-  assert.deepEqual(applyLayers(enc, [], new Set(['q'])), { changed: true, held: ['h', 'f'] });
-  assert.deepEqual(active(), [false, true, true]);
-  // Once every layer has been sent, the list applies in full.
-  assert.deepEqual(applyLayers(enc, ['h'], new Set(['q', 'h', 'f'])), { changed: true, held: [] });
-  assert.deepEqual(active(), [false, true, false]);
+  assert.equal(applyLayers(undefined, ['q']), false);
 });
 
 test('displayedSize is the picture inside the tile, in device pixels', () => {

@@ -5,11 +5,6 @@
 import { fixExtmapIds, extmapIds } from './sdp.js';
 import { sendEncodings, applyLayers } from './simulcast.js';
 
-// A layer that was never sent is kept on (setLayers); the server's list is
-// applied again this often, this many times, until it has been.
-const LAYER_RETRY_MS = 2000;
-const LAYER_RETRIES = 15;
-
 // How long "disconnected" may last before we give up on the connection. Chrome
 // reports "failed" on its own only after about half a minute, which is a long
 // frozen picture for a county official on a shaky line.
@@ -23,7 +18,7 @@ export class Peer {
   // signal(type, data) sends a message to the server. onTrack({track,
   // streamId, stream}) reports a remote track; onFailed(reason) says the
   // connection cannot recover.
-  constructor({ iceServers = [], signal, onTrack, onFailed, onConnected = () => {}, log = () => {}, layerRetryMs = LAYER_RETRY_MS }) {
+  constructor({ iceServers = [], signal, onTrack, onFailed, onConnected = () => {}, log = () => {} }) {
     this.signal = signal;
     this.onTrack = onTrack;
     this.onFailed = onFailed;
@@ -35,9 +30,6 @@ export class Peer {
     this.queue = Promise.resolve();
     this.closed = false;
     this.disconnectTimer = null;
-    this.layerRetryMs = layerRetryMs;
-    this.layerGen = new Map(); // mid -> number of the latest layers list
-    this.layerTimers = new Map(); // mid -> timer applying it again
 
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.pc = pc;
@@ -90,55 +82,27 @@ export class Peer {
   // setLayers follows the server's `layers` message for our sender on media
   // section mid: the layers nobody receives are paused (the camera is then
   // not encoded at that size, which spares a county PC's CPU and uplink), and
-  // a listed one is resumed at once. A layer never sent yet stays on (see
-  // applyLayers); the list is applied again later, until it can be in full.
+  // a listed one is resumed at once.
   setLayers(mid, active) {
-    const gen = (this.layerGen.get(mid) || 0) + 1;
-    this.layerGen.set(mid, gen);
-    clearTimeout(this.layerTimers.get(mid));
-    return this.enqueue(() => this.updateLayers(mid, active, gen, 0));
-  }
-
-  async updateLayers(mid, active, gen, attempt) {
-    if (this.closed || this.layerGen.get(mid) !== gen) return; // a newer list came
-    const tr = this.pc.getTransceivers().find((t) => t.mid === mid && t.sender);
-    if (!tr || !tr.sender.track) {
-      this.log('peer: layers for an unknown media section, ignored', mid);
-      return;
-    }
-    const sent = await this.sentRids(tr.sender);
-    if (this.closed || this.layerGen.get(mid) !== gen) return;
-    // getParameters and setParameters within one task: the parameters
-    // expire once the task ends.
-    const params = tr.sender.getParameters();
-    const { changed, held } = applyLayers(params.encodings, active, sent);
-    if (changed) {
+    return this.enqueue(async () => {
+      if (this.closed) return;
+      const tr = this.pc.getTransceivers().find((t) => t.mid === mid && t.sender);
+      if (!tr || !tr.sender.track) {
+        this.log('peer: layers for an unknown media section, ignored', mid);
+        return;
+      }
+      // getParameters and setParameters within one task: the parameters
+      // expire once the task ends.
+      const params = tr.sender.getParameters();
+      if (!applyLayers(params.encodings, active)) return;
       try {
         await tr.sender.setParameters(params);
         const on = params.encodings.filter((e) => e.rid && e.active).map((e) => e.rid);
-        this.log(`peer: layers of mid ${mid} now ${on.length ? on.join(',') : 'none'} (asked ${active.join(',') || 'none'})`);
+        this.log(`peer: layers of mid ${mid} now ${on.length ? on.join(',') : 'none'}`);
       } catch (err) {
         this.log('peer: layers not applied', mid, err);
       }
-    }
-    if (held.length && attempt === 0) this.log(`peer: layers ${held.join(',')} of mid ${mid} kept on until first sent`);
-    if (held.length && attempt < LAYER_RETRIES && !this.closed) {
-      this.layerTimers.set(mid, setTimeout(() => this.enqueue(() => this.updateLayers(mid, active, gen, attempt + 1)), this.layerRetryMs));
-    }
-  }
-
-  // sentRids returns the rids of sender's encodings that have sent packets.
-  async sentRids(sender) {
-    const out = new Set();
-    try {
-      (await sender.getStats()).forEach((r) => {
-        if (r.type === 'outbound-rtp' && r.rid && r.packetsSent > 0) out.add(r.rid);
-      });
-    } catch (err) {
-      this.log('peer: sender stats unavailable', err);
-      return undefined; // then the list is applied as it is
-    }
-    return out;
+    });
   }
 
   // layers reports our simulcast senders' layers: mid -> {rid: active}.
@@ -294,7 +258,6 @@ export class Peer {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.disconnectTimer);
-    for (const t of this.layerTimers.values()) clearTimeout(t);
     const pc = this.pc;
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;

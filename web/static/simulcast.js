@@ -24,30 +24,21 @@ export function sendEncodings(source) {
 // applyLayers sets encodings[i].active to whether its rid is in active (the
 // server's `layers` list) and says whether anything changed. An empty list
 // pauses every layer: nobody watches, so the camera need not be encoded.
-// Encodings without a rid (an ordinary stream) are never touched.
-//
-// sent, if given, holds the rids that have ever been sent. A layer not yet
-// sent is not paused: the server cannot ask for a layer it has never
-// received, and a browser starts its upper layers only once its bandwidth
-// estimate allows, seconds after the lowest. Pausing them before then would
-// keep them from the server for good. held lists the layers kept on so.
-export function applyLayers(encodings, active, sent) {
+// Encodings without a rid (an ordinary stream) are never touched. The server
+// always lists layers it has not received yet (PROTOCOL.md, "Simulcast"), so
+// a layer the browser has not started is never paused before it is seen.
+export function applyLayers(encodings, active) {
   const want = new Set(Array.isArray(active) ? active : []);
   let changed = false;
-  const held = [];
   for (const e of encodings || []) {
     if (!e.rid) continue;
-    let on = want.has(e.rid);
-    if (!on && sent && !sent.has(e.rid)) {
-      on = true;
-      held.push(e.rid);
-    }
+    const on = want.has(e.rid);
     if (e.active !== on) {
       e.active = on;
       changed = true;
     }
   }
-  return { changed, held };
+  return changed;
 }
 
 const MAX_DIMENSION = 16384;
