@@ -15,11 +15,13 @@
 // result; exit 1 on failure with {"ok": false, "step": ..., "reason": ...}, 2 on bad usage.
 
 import { chromium } from 'playwright-core';
+import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
+const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
 const TOTAL_MS = Number(process.env.DUCHA_TOTAL_TIMEOUT_MS || 8 * STEP_MS);
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
 const ARGS = [
@@ -34,14 +36,6 @@ const REPLACED_ZH = '您已在其他窗口加入';
 const RECONNECTING_ZH = '连接中断，正在重新连接…';
 const RECONNECTED_ZH = '已重新连接';
 
-class StepError extends Error {
-  constructor(step, reason) {
-    super(`${step}: ${reason}`);
-    this.step = step;
-    this.reason = reason;
-  }
-}
-
 function parseArgs(argv) {
   const opts = {
     supervisor: process.env.DUCHA_SUPERVISOR_URL || '',
@@ -52,11 +46,7 @@ function parseArgs(argv) {
     replaced: '',
     reconnect: '',
   };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (!(k in opts) || i + 1 >= argv.length) throw new Error(`unknown or incomplete argument ${argv[i]}`);
-    opts[k] = argv[++i];
-  }
+  readArgs(argv, opts);
   opts.mode = ['invalid', 'busy', 'replaced', 'reconnect'].find((m) => opts[m]) || 'call';
   if (opts.mode === 'call' && !(opts.supervisor && opts.county)) {
     throw new Error('need --supervisor and --county, or one of --invalid, --busy, --replaced, --reconnect');
@@ -64,25 +54,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[call]', ...a);
-
-// poll evaluates probe until check(value) is true; the last value goes into
-// the failure reason so a red run says what the page looked like.
-async function poll(step, probe, check, describe = (v) => JSON.stringify(v)) {
-  const deadline = Date.now() + STEP_MS;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (check(last)) return last;
-    } catch (err) {
-      last = `probe error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new StepError(step, `timed out after ${STEP_MS} ms; last seen: ${describe(last)}`);
-    await sleep(250);
-  }
-}
 
 function state(page) {
   return page.evaluate(() => (window.__ducha ? window.__ducha.state() : null));
@@ -327,22 +299,6 @@ function sentLayers(page) {
   });
 }
 
-// pollFor is poll with its own time limit.
-async function pollFor(step, ms, probe, check) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (check(last)) return last;
-    } catch (err) {
-      last = `probe error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new StepError(step, `not within ${ms} ms; last seen: ${JSON.stringify(last)}`);
-    await sleep(500);
-  }
-}
-
 // runSimulcast checks the layers end to end: the supervisor shrinks the
 // county's tile and must then receive a small layer, and a large one again
 // once the tile is back to its size; meanwhile the county (watched small by
@@ -361,12 +317,12 @@ async function runSimulcast(sup, county, countyId, withObserver, run) {
   // sends the layer at all, and how much uplink its browser thinks it has.
   const withCounty = async (v) => ({ ...v, county: await sentLayers(county) });
   const base = await run('simulcast-baseline', (n) =>
-    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => v.frameHeight >= 360));
+    pollWithin(LAYER_SWITCH_MS, n, () => remoteVideo(sup, countyId).then(withCounty), (v) => v.frameHeight >= 360));
   out.baselineFrameHeight = base.frameHeight;
 
   await resize('160px', '90px');
   const small = await run('simulcast-small-tile', (n) =>
-    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height <= 90 &&
+    pollWithin(LAYER_SWITCH_MS, n, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height <= 90 &&
       v.frameHeight > 0 && v.frameHeight <= 360 && v.frameHeight < base.frameHeight));
   out.smallTile = small.box;
   out.smallVideoSize = small.videoSize;
@@ -374,7 +330,7 @@ async function runSimulcast(sup, county, countyId, withObserver, run) {
 
   // Two samples a second apart: the layers whose byte counts grow are sent.
   const sending = await run('simulcast-layers-sent', (n) =>
-    pollFor(n, LAYER_SWITCH_MS, async () => {
+    pollWithin(LAYER_SWITCH_MS, n, async () => {
       const a = await sentLayers(county);
       await sleep(1000);
       const b = await sentLayers(county);
@@ -388,7 +344,7 @@ async function runSimulcast(sup, county, countyId, withObserver, run) {
 
   await resize('', '');
   const large = await run('simulcast-large-tile', (n) =>
-    pollFor(n, LAYER_SWITCH_MS, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height > 90 &&
+    pollWithin(LAYER_SWITCH_MS, n, () => remoteVideo(sup, countyId).then(withCounty), (v) => !!v.videoSize && v.videoSize.height > 90 &&
       v.frameHeight >= 360 && v.frameHeight > small.frameHeight));
   out.largeTile = large.box;
   out.largeVideoSize = large.videoSize;

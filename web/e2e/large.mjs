@@ -15,9 +15,11 @@
 // 30000) bounds each step.
 
 import { chromium } from 'playwright-core';
+import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 30000);
+const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
 const ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -25,41 +27,13 @@ const ARGS = [
   '--allow-loopback-in-peer-connection',
 ];
 
-class StepError extends Error {
-  constructor(step, reason) {
-    super(`${step}: ${reason}`);
-    this.step = step;
-    this.reason = reason;
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[large]', ...a);
 
 function parseArgs(argv) {
   const opts = { supervisor: '', county: '', late: '' };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (!(k in opts) || i + 1 >= argv.length) throw new Error(`unknown or incomplete argument ${argv[i]}`);
-    opts[k] = argv[++i];
-  }
+  readArgs(argv, opts);
   if (!opts.supervisor || !opts.county || !opts.late) throw new Error('need --supervisor, --county and --late');
   return opts;
-}
-
-async function poll(step, probe, check) {
-  const deadline = Date.now() + STEP_MS;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (check(last)) return last;
-    } catch (err) {
-      last = `probe error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new StepError(step, `timed out after ${STEP_MS} ms; last seen: ${JSON.stringify(last)}`);
-    await sleep(250);
-  }
 }
 
 async function openPage(browser, url, label, errors) {

@@ -12,11 +12,13 @@
 // last stdout line is one JSON result; exit 1 on failure.
 
 import { chromium } from 'playwright-core';
+import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
+const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe, interval: 200 });
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
 const ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -27,15 +29,6 @@ const ARGS = [
 // The tolerance the issue sets: every tile within 100 ms of the timeline.
 const SYNC_MS = 100;
 
-class StepError extends Error {
-  constructor(step, reason) {
-    super(`${step}: ${reason}`);
-    this.step = step;
-    this.reason = reason;
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[replay]', ...a);
 
 function parseArgs(argv) {
@@ -49,21 +42,6 @@ function parseArgs(argv) {
     throw new Error('need --base, --username, --case and --phase play|tampered');
   }
   return o;
-}
-
-async function poll(step, probe, check, describe = (v) => JSON.stringify(v)) {
-  const deadline = Date.now() + STEP_MS;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (check(last)) return last;
-    } catch (err) {
-      last = `probe error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new StepError(step, `timed out after ${STEP_MS} ms; last seen: ${describe(last)}`);
-    await sleep(200);
-  }
 }
 
 async function shot(page, name) {

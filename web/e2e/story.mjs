@@ -19,11 +19,13 @@
 // failure with {"ok": false, "step", "reason"}, 2 on bad usage.
 
 import { chromium } from 'playwright-core';
+import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
+const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
 const TOTAL_MS = Number(process.env.DUCHA_TOTAL_TIMEOUT_MS || 12 * STEP_MS);
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
 const ARGS = [
@@ -51,43 +53,15 @@ const ZH = {
   absent: '缺席',
 };
 
-class StepError extends Error {
-  constructor(step, reason) {
-    super(`${step}: ${reason}`);
-    this.step = step;
-    this.reason = reason;
-  }
-}
-
 function parseArgs(argv) {
   const opts = { base: process.env.DUCHA_BASE_URL || '', username: 'sup1', password: process.env.DUCHA_PASSWORD || '' };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (!(k in opts) || i + 1 >= argv.length) throw new Error(`unknown or incomplete argument ${argv[i]}`);
-    opts[k] = argv[++i];
-  }
+  readArgs(argv, opts);
   if (!opts.base || !opts.password) throw new Error('need --base URL and --password (or DUCHA_PASSWORD)');
   opts.base = opts.base.replace(/\/+$/, '');
   return opts;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[story]', ...a);
-
-async function poll(step, probe, check, describe = (v) => JSON.stringify(v)) {
-  const deadline = Date.now() + STEP_MS;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (check(last)) return last;
-    } catch (err) {
-      last = `probe error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new StepError(step, `timed out after ${STEP_MS} ms; last seen: ${describe(last)}`);
-    await sleep(250);
-  }
-}
 
 async function shot(page, name) {
   if (!SHOTS) return;
