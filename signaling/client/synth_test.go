@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"os"
 	"os/exec"
@@ -40,22 +39,7 @@ func runTicks(t *testing.T, s *Synth, n int) []rtp.Packet {
 
 func runCapture(t *testing.T, s *Synth, n int, c *capture) []rtp.Packet {
 	t.Helper()
-	ticks := make(chan time.Time)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, c, ticks) }()
-	for i := 0; i < n; i++ {
-		select {
-		case ticks <- time.Time{}:
-		case <-time.After(10 * time.Second):
-			t.Fatal("synth stopped taking ticks")
-		}
-	}
-	cancel()
-	<-done
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
+	runWriter(t, s, n, c)
 	return c.pkts
 }
 
