@@ -122,14 +122,7 @@ func sizeList(m map[string]int) string {
 		nb, _ := strconv.Atoi(wb)
 		return cmp.Or(cmp.Compare(na, nb), cmp.Compare(a, b))
 	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, ", ")
+	return countList(keys, m)
 }
 
 // heardList prints packets per speaker, most first: "supervisor: 900, county001: 850".
@@ -139,12 +132,17 @@ func heardList(m map[string]int64) string {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	return countList(keys, m)
+}
+
+// countList prints "key: n" for keys in their order ("-" when empty).
+func countList[N int | int64](keys []string, m map[string]N) string {
+	if len(keys) == 0 {
+		return "-"
+	}
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
-	}
-	if len(parts) == 0 {
-		return "-"
 	}
 	return strings.Join(parts, ", ")
 }
