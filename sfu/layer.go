@@ -128,7 +128,7 @@ func (l *upLayer) ingest(pkt []byte) {
 	}
 	l.lastPkt.Store(now)
 	l.bytes.Add(uint64(len(pkt)))
-	if u.codec == codecVP8 {
+	if u.simulcast && u.codec == codecVP8 { // layer sizes serve the allocator only
 		if w, h, ok := vp8KeyframeSize(rtpPayload(pkt)); ok {
 			l.width.Store(uint32(w))
 			l.height.Store(uint32(h))
