@@ -162,8 +162,13 @@ func TestSubscriberLossRepairedByNACK(t *testing.T) {
 	eventually(t, 20*time.Second, "retransmissions fill every gap", func() bool {
 		return contiguousRun(tr, 200)
 	})
-	if st := s.Stats(); st.Retransmits == 0 || st.NACKsIn == 0 {
+	st := s.Stats()
+	if st.Retransmits == 0 || st.NACKsIn == 0 {
 		t.Fatalf("no NACK/retransmission counted: %+v", st)
+	}
+	// By default every datagram leaves through the batching sender.
+	if st.UDPBatched < st.PacketsOut || st.UDPBatches == 0 || st.UDPBatches > st.UDPBatched || st.UDPSendErrors != 0 {
+		t.Fatalf("batched sends: %+v", st)
 	}
 }
 
@@ -561,9 +566,10 @@ func TestLoudestSpeakers(t *testing.T) {
 	}
 }
 
-// With batched sends (sendmmsg) media still flows, NACKs still repair.
-func TestBatchSend(t *testing.T) {
-	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, BatchSend: true},
+// Batched sends are the default; the direct path (a sendto per packet, for
+// comparison runs) must still carry media and repair losses.
+func TestDirectSend(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, DirectSend: true},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -578,11 +584,14 @@ func TestBatchSend(t *testing.T) {
 	defer close(stop)
 	pub.sendMedia(stop)
 	var tr *recvTrack
-	eventually(t, 30*time.Second, "video through batched sends", func() bool {
+	eventually(t, 30*time.Second, "video through direct sends", func() bool {
 		tr = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))
 		return tr != nil && tr.packets.Load() > 200
 	})
 	eventually(t, 20*time.Second, "retransmissions fill the gaps", func() bool { return contiguousRun(tr, 150) })
+	if st := s.Stats(); st.UDPBatched != 0 || st.UDPBatches != 0 {
+		t.Fatalf("direct sends went through the batcher: %+v", st)
+	}
 }
 
 // In a large room a county receives the supervisor's video, not the other

@@ -20,8 +20,9 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
-	tudp "github.com/pion/transport/v5/udp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/internal/udpbatch"
 )
 
 // Config is the SFU's configuration. The zero value of each field means its
@@ -64,11 +65,13 @@ type Config struct {
 	SpeakerInterval time.Duration
 	// AllocInterval is how often simulcast layers are chosen (default 500 ms).
 	AllocInterval time.Duration
-	// BatchSend queues outgoing packets (up to 64, or 1 ms) and writes them
-	// with one sendmmsg. Off by default: over loopback it saved no CPU (the
-	// kernel's per-packet work dominates, see docs/benchmarks.md) and added
-	// about a millisecond of delay; worth measuring on real NICs.
-	BatchSend bool
+	// DirectSend writes every UDP packet with its own sendto. By default
+	// (on Linux, IPv4 or dual-stack sockets) packets queue while the last
+	// batch is written and leave together with one sendmmsg
+	// (internal/udpbatch): no timer, so a quiet call adds no delay, and a
+	// busy server spends a system call per batch instead of per packet
+	// (about 8 µs a call here). DirectSend is for comparison runs.
+	DirectSend bool
 }
 
 func (c *Config) setDefaults() {
@@ -115,14 +118,15 @@ func (c *Config) setDefaults() {
 
 // SFU owns the media sockets and the rooms of one node.
 type SFU struct {
-	cfg  Config
-	log  *slog.Logger
-	api  *webrtc.API
-	udp  net.PacketConn
-	tcp  net.Listener
-	umux ice.UDPMux
-	tmux ice.TCPMux
-	ctr  counters
+	cfg   Config
+	log   *slog.Logger
+	api   *webrtc.API
+	udp   net.PacketConn
+	batch *udpbatch.Conn // nil with DirectSend
+	tcp   net.Listener
+	umux  ice.UDPMux
+	tmux  ice.TCPMux
+	ctr   counters
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -160,22 +164,27 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 
 	network := "udp"
 	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.To4() != nil {
-		network = "udp4" // batched sends go through an IPv4 packet conn
+		network = "udp4"
 	}
-	udp, err := net.ListenPacket(network, net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
+	pc, err := net.ListenPacket(network, net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media UDP port: %w", err)
 	}
-	if uc, ok := udp.(*net.UDPConn); ok {
-		// Media arrives and leaves in bursts (a keyframe is dozens of packets).
-		_ = uc.SetReadBuffer(4 << 20)
-		_ = uc.SetWriteBuffer(4 << 20)
-	}
-	s.udp = udp
+	udp := pc.(*net.UDPConn)
+	// Media arrives and leaves in bursts (a keyframe is dozens of packets).
+	_ = udp.SetReadBuffer(4 << 20)
+	_ = udp.SetWriteBuffer(4 << 20)
 	var muxConn net.PacketConn = udp
-	if cfg.BatchSend && network == "udp4" {
-		muxConn = tudp.NewBatchConn(udp, 64, time.Millisecond)
+	if !cfg.DirectSend {
+		b, err := udpbatch.New(udp)
+		if err != nil {
+			_ = udp.Close()
+			return nil, fmt.Errorf("sfu: media UDP port: %w", err)
+		}
+		s.batch = b
+		muxConn = b
 	}
+	s.udp = muxConn
 	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
 	stdNet, err := stdnet.NewNet()
 	if err != nil {
@@ -284,6 +293,7 @@ func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.Me
 	}
 
 	ir := &interceptor.Registry{}
+	ir.Add(newRecvAttrsFactory()) // first added reads first: see attrs.go
 	// Publisher side: NACK what we miss, report what we receive, TWCC feedback.
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
@@ -331,6 +341,7 @@ func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.Me
 		return nil, nil, err
 	}
 	ir.Add(twh)
+	ir.Add(attrsFactory{}) // last added runs first: see attrs.go
 	return me, ir, nil
 }
 
@@ -360,6 +371,10 @@ func (s *SFU) Stats() Stats {
 		st.Participants += p
 		st.Tracks += t
 		st.SimulcastLayers += r.simulcastLayers()
+	}
+	if s.batch != nil {
+		b := s.batch.Stats()
+		st.UDPBatched, st.UDPBatches, st.UDPSendErrors = b.Packets, b.Batches, b.Errors
 	}
 	return st
 }

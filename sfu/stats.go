@@ -41,6 +41,12 @@ type Stats struct {
 	WriteErrors         uint64 `json:"writeErrors"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
 	LayerSwitches       uint64 `json:"layerSwitches"`
+	// UDP datagrams written through the batching sender, the sendmmsg calls
+	// that carried them, and datagrams the kernel refused (all 0 with
+	// DirectSend).
+	UDPBatched    uint64 `json:"udpBatched"`
+	UDPBatches    uint64 `json:"udpBatches"`
+	UDPSendErrors uint64 `json:"udpSendErrors"`
 	// SimulcastLayers is the number of simulcast layer streams received now.
 	SimulcastLayers int `json:"simulcastLayers"`
 	Rooms           int `json:"rooms"`

@@ -88,7 +88,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.RetentionDays, "retention-days", 3650, "days archived recordings stay locked")
 	fs.DurationVar(&c.Segment, "segment", 60*time.Second, "longest recording segment (cut at the next keyframe)")
-	fs.BoolVar(&c.BatchSend, "batch-send", false, "write media with sendmmsg batches (up to 1 ms of queueing)")
+	fs.BoolVar(&c.BatchSend, "batch-send", true, "write media datagrams in sendmmsg batches (no timer: batches form only while the previous one is being written); false writes each with its own sendto")
 	fs.IntVar(&c.LargeRoom, "large-room", 10, "rooms with more participants than this forward only the loudest speakers' audio, on speaker slots")
 	fs.IntVar(&c.MaxSpeakers, "max-speakers", 3, "how many loudest speakers are announced and, in large rooms, forwarded")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")

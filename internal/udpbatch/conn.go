@@ -1,0 +1,200 @@
+// Package udpbatch writes a UDP socket's outgoing packets in batches
+// (sendmmsg on Linux) without a timer: packets queue while the previous batch
+// is being written, and the next batch takes everything that queued.
+//
+// Why not pion/transport's BatchConn: it flushes every N packets or after a
+// fixed interval, so a quiet call waits up to the interval for every packet.
+// Here a lone packet leaves as soon as the sender goroutine runs (usually
+// when the goroutine that wrote it parks), and batches only grow when the
+// server is busy, which is when they pay.
+//
+// Conn implements net.PacketConn and pion/ice's AddrPortReaderWriter, so
+// ice.NewUDPMuxDefault uses its allocation-free netip.AddrPort path.
+package udpbatch
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxBatch is the most packets one system call carries. A batch that fills
+// is written by the goroutine that filled it, which bounds the queue
+// without dropping anything and slows writers down to the socket's pace.
+const MaxBatch = 64
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = net.ErrClosed
+
+// Stats counts what the sender did, for metrics and benchmarks.
+type Stats struct {
+	Packets uint64 // packets handed to the kernel
+	Batches uint64 // system calls that carried them
+	Errors  uint64 // packets the kernel refused (counted, then skipped)
+}
+
+// Conn wraps a *net.UDPConn. Reads pass through; writes are copied into a
+// queue and written by one sender goroutine.
+type Conn struct {
+	udp *net.UDPConn
+	out sender // platform part: how a batch reaches the kernel
+
+	mu      sync.Mutex
+	cur     *batch   // being filled
+	free    []*batch // written batches, for reuse
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+
+	packets, batches, errs atomic.Uint64
+}
+
+// sender writes a batch and reports how many packets the kernel refused.
+type sender interface {
+	send(b *batch) (refused int)
+}
+
+// New starts the sender goroutine. The Conn owns udp from now on.
+func New(udp *net.UDPConn) (*Conn, error) {
+	out, err := newSender(udp)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{udp: udp, out: out, cur: newBatch(), wake: make(chan struct{}, 1),
+		done: make(chan struct{}), stopped: make(chan struct{})}
+	go c.run()
+	return c, nil
+}
+
+// WriteToAddrPort queues b for addr. It never waits for the network; it
+// writes a full batch itself (see MaxBatch).
+func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, ErrClosed
+	}
+	q := c.cur
+	q.add(b, addr)
+	var full *batch
+	if q.n == MaxBatch {
+		full = q
+		c.cur = c.takeFree()
+	}
+	first := q.n == 1
+	c.mu.Unlock()
+	if full != nil {
+		c.write(full)
+		c.mu.Lock()
+		c.free = append(c.free, full)
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+// WriteTo is WriteToAddrPort for callers holding a net.Addr.
+func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: errors.New("not a UDP address")}
+	}
+	return c.WriteToAddrPort(b, ua.AddrPort())
+}
+
+func (c *Conn) takeFree() *batch {
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b
+	}
+	return newBatch()
+}
+
+func (c *Conn) run() {
+	defer close(c.stopped)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			c.flush()
+			return
+		}
+		c.flush()
+	}
+}
+
+// flush writes whatever queued.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	q := c.cur
+	if q.n == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.cur = c.takeFree()
+	c.mu.Unlock()
+	c.write(q)
+	c.mu.Lock()
+	c.free = append(c.free, q)
+	c.mu.Unlock()
+}
+
+func (c *Conn) write(q *batch) {
+	refused := c.out.send(q)
+	c.packets.Add(uint64(q.n - refused))
+	c.batches.Add(1)
+	if refused > 0 {
+		c.errs.Add(uint64(refused))
+	}
+	q.reset()
+}
+
+// Stats returns the counters so far.
+func (c *Conn) Stats() Stats {
+	return Stats{Packets: c.packets.Load(), Batches: c.batches.Load(), Errors: c.errs.Load()}
+}
+
+// ReadFromAddrPort reads one packet (reads are not batched).
+func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.udp.ReadFromUDPAddrPort(b)
+}
+
+// ReadFrom reads one packet.
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) { return c.udp.ReadFrom(b) }
+
+// Close writes what is queued, stops the sender and closes the socket.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.done)
+	<-c.stopped
+	return c.udp.Close()
+}
+
+// LocalAddr is the socket's address.
+func (c *Conn) LocalAddr() net.Addr { return c.udp.LocalAddr() }
+
+// SetDeadline sets the read deadline (writes never wait).
+func (c *Conn) SetDeadline(t time.Time) error { return c.udp.SetReadDeadline(t) }
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.udp.SetReadDeadline(t) }
+
+// SetWriteDeadline is accepted and ignored: writes only queue.
+func (c *Conn) SetWriteDeadline(time.Time) error { return nil }

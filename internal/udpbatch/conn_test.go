@@ -1,0 +1,290 @@
+package udpbatch
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func listen(t *testing.T, network, addr string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadBuffer(8 << 20)
+	return c
+}
+
+// receive reads until it has want packets or the deadline passes, and
+// returns the packets' numbers (first 4 bytes) as a set.
+func receive(t *testing.T, rx *net.UDPConn, want int) map[uint32]int {
+	t.Helper()
+	return receiveCounting(t, rx, want, nil)
+}
+
+// receiveCounting is receive, adding every packet read to done (for
+// writers that must not outrun the receiver's socket buffer).
+func receiveCounting(t *testing.T, rx *net.UDPConn, want int, done *atomic.Int64) map[uint32]int {
+	t.Helper()
+	got := map[uint32]int{}
+	buf := make([]byte, 8192)
+	_ = rx.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for n := 0; n < want; n++ {
+		k, _, err := rx.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("after %d of %d packets: %v", n, want, err)
+		}
+		if k < 4 {
+			t.Fatalf("short packet of %d bytes", k)
+		}
+		id := binary.BigEndian.Uint32(buf)
+		if int(binary.BigEndian.Uint32(buf[k-4:])) != k {
+			t.Fatalf("packet %d arrived with %d bytes, not the length it was sent with", id, k)
+		}
+		got[id]++
+		if done != nil {
+			done.Add(1)
+		}
+	}
+	return got
+}
+
+func packet(id uint32, size int) []byte {
+	p := make([]byte, size)
+	binary.BigEndian.PutUint32(p, id)
+	binary.BigEndian.PutUint32(p[size-4:], uint32(size))
+	return p
+}
+
+// Concurrent writers, packets of varied sizes (one larger than the slot's
+// first capacity): everything arrives intact, and under this load the
+// sender carries more than one packet per system call.
+func TestConcurrentWritesAllArrive(t *testing.T) {
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	defer rx.Close()
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	const writers, each = 8, 2000
+	// Loopback drops what the receiver's buffer cannot hold, so writers
+	// keep at most a few hundred packets in flight.
+	var sent, received atomic.Int64
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := uint32(w*each + i)
+				size := 8 + int(id%1200)
+				if id%997 == 0 {
+					size = 4000
+				}
+				for sent.Load()-received.Load() > 256 {
+					time.Sleep(50 * time.Microsecond)
+				}
+				sent.Add(1)
+				if _, err := c.WriteToAddrPort(packet(id, size), dst); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	got := receiveCounting(t, rx, writers*each, &received)
+	wg.Wait()
+	for id := range uint32(writers * each) {
+		if got[id] != 1 {
+			t.Fatalf("packet %d arrived %d times", id, got[id])
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.Packets != writers*each || st.Errors != 0 {
+		t.Fatalf("stats %+v, want %d packets and no errors", st, writers*each)
+	}
+	if st.Batches >= st.Packets {
+		t.Fatalf("stats %+v: no batching happened", st)
+	}
+	t.Logf("%d packets in %d system calls", st.Packets, st.Batches)
+}
+
+// A destination the socket cannot reach is counted and skipped; the
+// packets around it still leave.
+func TestRefusedPacketSkipped(t *testing.T) {
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	defer rx.Close()
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	bad := netip.MustParseAddrPort("[2001:db8::1]:9") // IPv6 on an IPv4 socket
+	for i := range uint32(10) {
+		if i == 5 {
+			_, _ = c.WriteToAddrPort(packet(999, 100), bad)
+		}
+		if _, err := c.WriteToAddrPort(packet(i, 100), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := receive(t, rx, 10)
+	if len(got) != 10 {
+		t.Fatalf("got %v", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Errors != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := c.Stats(); st.Errors != 1 || st.Packets != 10 {
+		t.Fatalf("stats %+v, want 10 packets and 1 error", st)
+	}
+}
+
+// An IPv6 (dual-stack) socket writes IPv4 peers as v4-mapped addresses.
+func TestDualStackSocket(t *testing.T) {
+	tx, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+		t.Skip("no IPv6 socket on this host")
+	}
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	defer rx.Close()
+	c, err := New(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteToAddrPort(packet(7, 64), rx.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, rx, 1); got[7] != 1 {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// Close writes what was queued; writes after it fail with ErrClosed.
+func TestCloseFlushes(t *testing.T) {
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	defer rx.Close()
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	for i := range uint32(MaxBatch * 3) {
+		if _, err := c.WriteToAddrPort(packet(i, 200), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, rx, MaxBatch*3); len(got) != MaxBatch*3 {
+		t.Fatalf("%d distinct packets", len(got))
+	}
+	if _, err := c.WriteToAddrPort(packet(1, 10), dst); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	if err := c.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+// Reads pass through with the sender's address.
+func TestReadPassesThrough(t *testing.T) {
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tx := listen(t, "udp4", "127.0.0.1:0")
+	defer tx.Close()
+	if _, err := tx.WriteToUDPAddrPort([]byte("hello"), c.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := c.ReadFromAddrPort(buf)
+	if err != nil || string(buf[:n]) != "hello" || from != tx.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("read %q from %v: %v", buf[:n], from, err)
+	}
+}
+
+// Once its slots have buffers, queueing a packet allocates nothing.
+func TestWriteAllocatesNothing(t *testing.T) {
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	defer rx.Close()
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	p := packet(1, 1200)
+	for range 20 * MaxBatch { // warm every batch's slots
+		_, _ = c.WriteToAddrPort(p, dst)
+	}
+	allocs := testing.AllocsPerRun(5000, func() { _, _ = c.WriteToAddrPort(p, dst) })
+	if allocs > 0.01 {
+		t.Fatalf("%.3f allocations per write", allocs)
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rx.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := rx.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+		}
+	}()
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	p := packet(1, 1200)
+	b.Run("direct", func(b *testing.B) {
+		tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = tx.WriteToUDPAddrPort(p, dst)
+		}
+	})
+	b.Run("batched", func(b *testing.B) {
+		tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := New(tx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = c.WriteToAddrPort(p, dst)
+		}
+		b.ReportMetric(float64(c.Stats().Packets)/float64(max(1, c.Stats().Batches)), "packets/syscall")
+	})
+}
