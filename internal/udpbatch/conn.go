@@ -1,6 +1,7 @@
 // Package udpbatch writes a UDP socket's outgoing packets in batches
 // (sendmmsg on Linux) without a timer: packets queue while the previous batch
-// is being written, and the next batch takes everything that queued.
+// is being written, and the next batch takes everything that queued. Reads
+// fetch whatever datagrams are waiting with one recvmmsg.
 //
 // Why not pion/transport's BatchConn: it flushes every N packets or after a
 // fixed interval, so a quiet call waits up to the interval for every packet.
@@ -40,7 +41,8 @@ type Stats struct {
 // queue and written by one sender goroutine.
 type Conn struct {
 	udp *net.UDPConn
-	out sender // platform part: how a batch reaches the kernel
+	out sender    // platform part: how a batch reaches the kernel
+	in  *receiver // and how bursts of datagrams come out of it
 
 	mu      sync.Mutex
 	cur     *batch   // being filled
@@ -64,7 +66,11 @@ func New(udp *net.UDPConn) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{udp: udp, out: out, cur: newBatch(), wake: make(chan struct{}, 1),
+	in, err := newReceiver(udp)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{udp: udp, out: out, in: in, cur: newBatch(), wake: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c, nil
@@ -165,13 +171,20 @@ func (c *Conn) Stats() Stats {
 	return Stats{Packets: c.packets.Load(), Batches: c.batches.Load(), Errors: c.errs.Load()}
 }
 
-// ReadFromAddrPort reads one packet (reads are not batched).
+// ReadFromAddrPort returns the next datagram. On Linux one recvmmsg fetches
+// every datagram waiting (up to 32) and later calls return them in order.
 func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	return c.udp.ReadFromUDPAddrPort(b)
+	return c.in.read(b)
 }
 
-// ReadFrom reads one packet.
-func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) { return c.udp.ReadFrom(b) }
+// ReadFrom is ReadFromAddrPort for callers wanting a net.Addr.
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, ap, err := c.in.read(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(ap), nil
+}
 
 // Close writes what is queued, stops the sender and closes the socket.
 func (c *Conn) Close() error {

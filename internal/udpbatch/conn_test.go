@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,4 +288,99 @@ func BenchmarkWrite(b *testing.B) {
 		}
 		b.ReportMetric(float64(c.Stats().Packets)/float64(max(1, c.Stats().Batches)), "packets/syscall")
 	})
+}
+
+// A burst from two senders comes out in order per sender, whole, with each
+// datagram's own source address, however many one system call fetched.
+func TestBurstReads(t *testing.T) {
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	a, b := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	defer a.Close()
+	defer b.Close()
+	const each = 100 // several recvmmsg batches' worth
+	for i := range uint32(each) {
+		for j, tx := range []*net.UDPConn{a, b} {
+			if _, err := tx.WriteToUDPAddrPort(packet(uint32(j)<<16|i, 20+int(i)), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	from := map[netip.AddrPort]uint32{
+		a.LocalAddr().(*net.UDPAddr).AddrPort(): 0, b.LocalAddr().(*net.UDPAddr).AddrPort(): 1 << 16,
+	}
+	next := map[netip.AddrPort]uint32{}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2048)
+	for range 2 * each {
+		n, src, err := c.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, ok := from[src]
+		if !ok {
+			t.Fatalf("datagram from unknown address %v", src)
+		}
+		want := base | next[src]
+		if id := binary.BigEndian.Uint32(buf); id != want || n != 20+int(next[src]) {
+			t.Fatalf("from %v: got packet %x of %d bytes, want %x of %d", src, id, n, want, 20+next[src])
+		}
+		next[src]++
+	}
+}
+
+// A read deadline ends a wait with a timeout, as on a plain socket (the ICE
+// mux relies on os.IsTimeout), and Close ends it with net.ErrClosed.
+func TestReadDeadlineAndClose(t *testing.T) {
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	buf := make([]byte, 100)
+	if _, _, err := c.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(buf)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	_ = c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("read still blocked after Close")
+	}
+}
+
+func TestReadAllocatesNothing(t *testing.T) {
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tx := listen(t, "udp4", "127.0.0.1:0")
+	defer tx.Close()
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	p := packet(1, 1200)
+	buf := make([]byte, 2048)
+	allocs := testing.AllocsPerRun(200, func() {
+		_, _ = tx.WriteToUDPAddrPort(p, dst)
+		if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per read", allocs)
+	}
 }

@@ -2,7 +2,10 @@
 
 package udpbatch
 
-import "net"
+import (
+	"net"
+	"net/netip"
+)
 
 type sysBatch struct{}
 
@@ -22,3 +25,10 @@ func (s loopSender) send(b *batch) int {
 	}
 	return refused
 }
+
+// receiver reads one datagram per call where recvmmsg does not exist.
+type receiver struct{ udp *net.UDPConn }
+
+func newReceiver(udp *net.UDPConn) (*receiver, error) { return &receiver{udp}, nil }
+
+func (r *receiver) read(b []byte) (int, netip.AddrPort, error) { return r.udp.ReadFromUDPAddrPort(b) }
