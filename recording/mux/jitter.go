@@ -6,7 +6,8 @@ import (
 	"github.com/pion/rtp"
 )
 
-// slotState is what a jitter buffer slot holds for its sequence number.
+// slotState is what became of a sequence number in the jitter buffer's
+// window.
 type slotState uint8
 
 const (
@@ -17,8 +18,14 @@ const (
 	slotSkipped            // dropped upstream (Resync): release as lost without waiting
 )
 
+// jbMeta is what the buffer knows about one sequence number of its window.
+type jbMeta struct {
+	seq   uint16
+	state slotState
+}
+
+// jbSlot holds a packet waiting to be released.
 type jbSlot struct {
-	state   slotState
 	marker  bool
 	seq     uint16
 	ts      uint32
@@ -50,14 +57,25 @@ type jitterStats struct {
 // for `hold` after the first packet behind it arrived, so that NACK
 // retransmissions can fill it, then counted lost.
 //
-// Slots are indexed by sequence number modulo the ring size; payload buffers
-// come from a free list, so a steady stream allocates nothing and memory
-// follows the number of packets actually waiting.
+// The window (how far ahead a packet may be, so how long a stalled owner is
+// absorbed) is fixed at creation, but memory follows what actually waits:
+// meta, 4 bytes per sequence number of the window, remembers what became of
+// each one (so a copy arriving after its packet was released still counts as
+// a duplicate, not as late); the packets themselves sit in a ring of slots
+// that starts small and doubles while packets are held further ahead (a disk
+// stall), up to the window. Payload buffers, sized to the track's packets,
+// come from a free list, so a steady stream allocates nothing. What a burst
+// made the buffer grow to is given back by trim once two trim periods in a
+// row did not need it.
 type jitterBuffer struct {
-	slots    []jbSlot
-	mask     uint16
+	meta     []jbMeta // one per sequence number of the window, index seq & metaMask
+	metaMask uint16
+	slots    []jbSlot // waiting packets, index seq & slotMask; grows on demand
+	slotMask uint16
+	minSlots int
 	hold     time.Duration
 	free     [][]byte
+	bufCap   int // capacity of new payload buffers: the largest payload so far, plus headroom
 	started  bool
 	next     uint16 // next sequence number to release
 	count    int    // filled slots
@@ -68,20 +86,41 @@ type jitterBuffer struct {
 	releasedAny  bool
 	firstArrival time.Time
 	maxAhead     int // largest distance from next of a buffered packet
-	stats        jitterStats
+	// trim's bookkeeping: the most packets held at once and the farthest
+	// one ahead of next (plus one) in this trim period and the one before.
+	trimAt             time.Time
+	peakHeld, peakSpan int
+	prevHeld, prevSpan int
+	stats              jitterStats
 }
 
-// newJitterBuffer returns a buffer of size slots (a power of two, at most
-// 32768) holding gaps open for hold.
+// Ring sizing.
+const (
+	// ringStart is the initial number of slots: enough for JitterHold of a
+	// county's camera or of audio without growing; a 1 Mbit/s camera grows
+	// once or twice.
+	ringStart = 64
+	// trimEvery is the trim period: memory a burst needed is given back
+	// between one and two periods after it was last needed.
+	trimEvery = 10 * time.Second
+)
+
+// newJitterBuffer returns a buffer with a window of size sequence numbers
+// (a power of two, at most 32768) holding gaps open for hold.
 func newJitterBuffer(size int, hold time.Duration) *jitterBuffer {
+	n := min(size, ringStart)
 	return &jitterBuffer{
-		slots: make([]jbSlot, size),
-		mask:  uint16(size - 1),
-		hold:  hold,
+		meta:     make([]jbMeta, size),
+		metaMask: uint16(size - 1),
+		slots:    make([]jbSlot, n),
+		slotMask: uint16(n - 1),
+		minSlots: n,
+		hold:     hold,
 	}
 }
 
-func (j *jitterBuffer) size() int { return len(j.slots) }
+// size is the window: packets further ahead than this are refused.
+func (j *jitterBuffer) size() int { return len(j.meta) }
 
 // markResync records that packets were dropped before the next one on
 // purpose: the gap is released at once instead of being waited for.
@@ -101,7 +140,7 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 	diff := int(int16(seq - j.next))
 	if diff >= n || diff < -n {
 		if j.count > 0 && !resync {
-			// Either the owner is behind and the ring is full, or the
+			// Either the owner is behind and the window is full, or the
 			// stream jumped while packets still wait: they go first, and
 			// this packet is refused until they are out.
 			j.stats.Overflow++
@@ -118,10 +157,11 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 		j.maxAhead -= diff
 		j.next = seq
 		diff = 0
+		j.fit(j.maxAhead + 1)
 	}
 	if diff < 0 {
-		s := &j.slots[seq&j.mask]
-		if s.seq == seq && (s.state == slotReleased || s.state == slotFilled) {
+		m := &j.meta[seq&j.metaMask]
+		if m.seq == seq && (m.state == slotReleased || m.state == slotFilled) {
 			j.stats.Duplicate++
 		} else {
 			j.stats.Late++
@@ -131,32 +171,41 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 	if resync {
 		for d := 0; d < diff; d++ {
 			gs := j.next + uint16(d)
-			s := &j.slots[gs&j.mask]
-			if s.state != slotFilled || s.seq != gs {
-				j.clearSlot(s)
-				s.state, s.seq = slotSkipped, gs
+			m := &j.meta[gs&j.metaMask]
+			if m.state != slotFilled || m.seq != gs {
+				j.clear(m)
+				m.state, m.seq = slotSkipped, gs
 			}
 		}
 	}
-	s := &j.slots[seq&j.mask]
-	if s.state == slotFilled {
+	m := &j.meta[seq&j.metaMask]
+	if m.state == slotFilled {
 		// Same slot and within the window: it is this very sequence number.
 		j.stats.Duplicate++
 		return
 	}
+	j.fit(diff + 1)
 	var buf []byte
 	if k := len(j.free); k > 0 {
 		buf, j.free = j.free[k-1], j.free[:k-1]
-	} else {
-		buf = make([]byte, 0, 1500)
 	}
-	s.state = slotFilled
+	if need := len(p.Payload); cap(buf) < need {
+		// Too small (or none spare): a new buffer, with headroom so that a
+		// payload a little larger than any before does not start this over.
+		if need > j.bufCap {
+			j.bufCap = need + need/4
+		}
+		buf = make([]byte, 0, j.bufCap)
+	}
+	m.state, m.seq = slotFilled, seq
+	s := &j.slots[seq&j.slotMask]
 	s.seq = seq
 	s.ts = p.Timestamp
 	s.marker = p.Marker
 	s.arrival = now
 	s.payload = append(buf[:0], p.Payload...)
 	j.count++
+	j.peakHeld = max(j.peakHeld, j.count)
 	if !j.releasedAny {
 		if j.count == 1 {
 			j.firstArrival = now
@@ -165,10 +214,86 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 	}
 }
 
+// fit makes the ring hold packets up to span-1 ahead of next.
+func (j *jitterBuffer) fit(span int) {
+	j.peakSpan = max(j.peakSpan, span)
+	if span <= len(j.slots) {
+		return
+	}
+	c := len(j.slots)
+	for c < span {
+		c *= 2
+	}
+	j.resize(min(c, j.size()))
+}
+
+// resize moves the waiting packets into a ring of c slots (a power of two
+// larger than the distance of any of them from next).
+func (j *jitterBuffer) resize(c int) {
+	old, oldMask := j.slots, j.slotMask
+	j.slots, j.slotMask = make([]jbSlot, c), uint16(c-1)
+	for i := range old {
+		s := &old[i]
+		if int(s.seq&oldMask) != i {
+			continue // never used
+		}
+		if m := j.meta[s.seq&j.metaMask]; m.state == slotFilled && m.seq == s.seq {
+			j.slots[s.seq&j.slotMask] = *s
+		}
+	}
+}
+
+// trim gives back what a burst made the buffer grow to once the last two
+// trim periods did not need it: the ring shrinks to the most they held
+// ahead, and spare payload buffers beyond the most they held at once are
+// dropped. Two periods, so that a stream whose bursts recur (keyframes)
+// keeps what they need and allocates nothing. Called after each drain.
+func (j *jitterBuffer) trim(now time.Time) {
+	if j.trimAt.IsZero() {
+		j.trimAt = now
+	}
+	if now.Sub(j.trimAt) < trimEvery {
+		return
+	}
+	j.trimAt = now
+	held, span := max(j.peakHeld, j.prevHeld), max(j.peakSpan, j.prevSpan)
+	j.prevHeld, j.prevSpan = j.peakHeld, j.peakSpan
+	j.peakHeld, j.peakSpan = j.count, j.span()
+	if keep := max(held-j.count, 0); len(j.free) > keep {
+		clear(j.free[keep:])
+		j.free = j.free[:keep]
+		if cap(j.free) > 2*max(keep, ringStart) {
+			j.free = append(make([][]byte, 0, keep), j.free...)
+		}
+	}
+	c := len(j.slots)
+	for c/2 >= max(span, j.minSlots) {
+		c /= 2
+	}
+	if c < len(j.slots) && j.peakSpan <= c {
+		j.resize(c)
+	}
+}
+
+// span is one more than the distance from next of the farthest waiting
+// packet (0 when none waits).
+func (j *jitterBuffer) span() int {
+	if j.count == 0 {
+		return 0
+	}
+	for d := len(j.slots) - 1; d >= 0; d-- {
+		seq := j.next + uint16(d)
+		if m := j.meta[seq&j.metaMask]; m.state == slotFilled && m.seq == seq {
+			return d + 1
+		}
+	}
+	return 0
+}
+
 // restart forgets everything buffered and expects seq next.
 func (j *jitterBuffer) restart(seq uint16) {
-	for i := range j.slots {
-		j.clearSlot(&j.slots[i])
+	for i := range j.meta {
+		j.clear(&j.meta[i])
 	}
 	j.count = 0
 	j.started = true
@@ -177,15 +302,16 @@ func (j *jitterBuffer) restart(seq uint16) {
 	j.maxAhead = 0
 }
 
-func (j *jitterBuffer) clearSlot(s *jbSlot) {
-	if s.state == slotFilled {
+// clear empties the sequence number of m, putting its packet's buffer on
+// the free list.
+func (j *jitterBuffer) clear(m *jbMeta) {
+	if m.state == slotFilled {
 		j.count--
-	}
-	if s.payload != nil {
+		s := &j.slots[m.seq&j.slotMask]
 		j.free = append(j.free, s.payload[:0])
 		s.payload = nil
 	}
-	s.state = slotEmpty
+	m.state = slotEmpty
 }
 
 // pop returns what is at the head of the buffer at time now. With force,
@@ -202,13 +328,13 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 	if !j.releasedAny && !force && j.count > 0 && now.Sub(j.firstArrival) < j.hold {
 		return nil, popNone
 	}
-	s := &j.slots[j.next&j.mask]
-	if s.seq == j.next {
-		switch s.state {
+	m := &j.meta[j.next&j.metaMask]
+	if m.seq == j.next {
+		switch m.state {
 		case slotFilled:
-			return s, popPacket
+			return &j.slots[j.next&j.slotMask], popPacket
 		case slotSkipped:
-			s.state = slotLost
+			m.state = slotLost
 			j.stats.Lost++
 			j.next++
 			return nil, popGap
@@ -220,8 +346,8 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 	if !force && now.Sub(j.firstArrivalAfterGap()) < j.hold {
 		return nil, popNone
 	}
-	j.clearSlot(s)
-	s.state, s.seq = slotLost, j.next
+	j.clear(m)
+	m.state, m.seq = slotLost, j.next
 	j.stats.Lost++
 	j.next++
 	return nil, popGap
@@ -229,9 +355,9 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 
 // advance releases the packet pop returned.
 func (j *jitterBuffer) advance() {
-	s := &j.slots[j.next&j.mask]
-	j.clearSlot(s)
-	s.state = slotReleased
+	m := &j.meta[j.next&j.metaMask]
+	j.clear(m)
+	m.state = slotReleased
 	j.next++
 	j.releasedAny = true
 }
@@ -239,11 +365,10 @@ func (j *jitterBuffer) advance() {
 // firstArrivalAfterGap is when the first packet behind the gap at next
 // arrived: the moment the gap became visible.
 func (j *jitterBuffer) firstArrivalAfterGap() time.Time {
-	for d := 1; d < j.size(); d++ {
+	for d := 1; d < len(j.slots); d++ {
 		seq := j.next + uint16(d)
-		s := &j.slots[seq&j.mask]
-		if s.state == slotFilled && s.seq == seq {
-			return s.arrival
+		if m := j.meta[seq&j.metaMask]; m.state == slotFilled && m.seq == seq {
+			return j.slots[seq&j.slotMask].arrival
 		}
 	}
 	return time.Time{}

@@ -213,3 +213,123 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// drain releases everything releasable at now and returns the sequence
+// numbers released (-1 for each gap).
+func drain(j *jitterBuffer, now time.Time) []int {
+	var got []int
+	for {
+		sl, ev := j.pop(now, false)
+		switch ev {
+		case popNone:
+			j.trim(now)
+			return got
+		case popGap:
+			got = append(got, -1)
+		case popPacket:
+			got = append(got, int(sl.seq))
+			j.advance()
+		}
+	}
+}
+
+// TestJitterBufferGrowsUnderStall: while the owner is stalled (a disk that
+// does not answer) the ring grows to hold every packet, all of them come
+// out in order afterwards, the window refuses exactly what the full-size
+// ring refused, and the memory is given back once the stall is over.
+func TestJitterBufferGrowsUnderStall(t *testing.T) {
+	j := newJitterBuffer(videoRingSize, DefaultJitterHold)
+	t0 := time.Unix(1000, 0)
+	seq := uint16(65000) // wraps during the test
+	var want []int
+	send := func(at time.Duration) {
+		j.insert(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: make([]byte, 1100)}, t0.Add(at))
+		want = append(want, int(seq))
+		seq++
+	}
+	// 2 s of 100 packets/s drained every 50 ms: the ring stays small.
+	at := time.Duration(0)
+	var got []int
+	for ; at < 2*time.Second; at += 10 * time.Millisecond {
+		send(at)
+		if at%tickInterval == 0 {
+			got = append(got, drain(j, t0.Add(at))...)
+		}
+	}
+	if len(j.slots) != ringStart {
+		t.Fatalf("before the stall: %d slots, want %d", len(j.slots), ringStart)
+	}
+	// A stall as long as the window (20 s at this rate): nothing drained.
+	for j.count < videoRingSize {
+		send(at)
+		at += 10 * time.Millisecond
+	}
+	if len(j.slots) != videoRingSize || j.count != videoRingSize {
+		t.Fatalf("in the stall: %d slots holding %d, want %d", len(j.slots), j.count, videoRingSize)
+	}
+	// One more than the window is refused, as by a ring of the full size.
+	j.insert(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: make([]byte, 1100)}, t0.Add(at))
+	if j.stats.Overflow != 1 {
+		t.Fatalf("overflow %d, want 1", j.stats.Overflow)
+	}
+	seq++ // that packet is gone; its gap is counted lost below
+	want = append(want, -1)
+	got = append(got, drain(j, t0.Add(at))...)
+	// The stream goes on; after two quiet trim periods the memory is back.
+	for end := at + 3*trimEvery; at < end; at += 10 * time.Millisecond {
+		send(at)
+		if at%tickInterval == 0 {
+			got = append(got, drain(j, t0.Add(at))...)
+		}
+	}
+	got = append(got, drain(j, t0.Add(at+time.Second))...)
+	if !equalInts(got, want) {
+		t.Fatalf("released %d entries, want %d (first difference at %d)", len(got), len(want), firstDiff(got, want))
+	}
+	if st := j.stats; st.Lost != 1 || st.Late != 0 || st.Duplicate != 0 || st.Overflow != 1 {
+		t.Fatalf("stats %+v, want 1 lost and 1 overflow", st)
+	}
+	if len(j.slots) != ringStart || len(j.free) > 16 {
+		t.Fatalf("after the stall: %d slots, %d spare buffers; want %d and a few", len(j.slots), len(j.free), ringStart)
+	}
+}
+
+// TestJitterBufferQuietTrackStaysSmall: a track that never holds much (audio
+// drained on every tick) keeps its initial ring and a few small buffers,
+// whatever its window.
+func TestJitterBufferQuietTrackStaysSmall(t *testing.T) {
+	j := newJitterBuffer(audioRingSize, DefaultJitterHold)
+	t0 := time.Unix(1000, 0)
+	p := &rtp.Packet{Payload: make([]byte, 80)}
+	for at := time.Duration(0); at < time.Minute; at += 20 * time.Millisecond {
+		j.insert(p, t0.Add(at))
+		p.SequenceNumber++
+		if at%tickInterval == 0 {
+			drain(j, t0.Add(at))
+		}
+		if len(j.slots) != ringStart {
+			t.Fatalf("at %v: %d slots, want %d", at, len(j.slots), ringStart)
+		}
+	}
+	// JitterHold at the start holds 20 packets; once trimmed, about a tick's worth remain.
+	if n := len(j.free) + j.count; n > 8 {
+		t.Fatalf("%d payload buffers, want a few", n)
+	}
+	for _, b := range j.free {
+		if cap(b) > 128 {
+			t.Fatalf("payload buffer of %d bytes for 80-byte packets", cap(b))
+		}
+	}
+	if st := j.stats; st.Lost+st.Late+st.Duplicate+st.Overflow != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func firstDiff(a, b []int) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

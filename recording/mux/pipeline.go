@@ -62,6 +62,7 @@ type pipeline struct {
 	tracks [2]*trackState // index kind-1
 
 	seg        *segment
+	wbuf       []byte // the write buffer of the last segment, for the next
 	lastIndex  int
 	lastFlush  time.Time
 	lastKeyReq time.Time
@@ -166,6 +167,7 @@ func (p *pipeline) pull(st *trackState, now time.Time, force bool) {
 			st.watermark = t
 		}
 	}
+	in.jb.trim(now)
 	js := in.jb.stats
 	in.mu.Unlock()
 	lost, late := int(js.Lost-st.j.Lost), int(js.Late-st.j.Late)
@@ -340,9 +342,15 @@ func (p *pipeline) startOnKeyframe(f *queuedFrame, now time.Time) action {
 	return actWrite
 }
 
-// maintain requests keyframes ahead of a boundary or while one is needed,
-// and syncs the open segment to disk every FlushInterval.
+// maintain trims the frame queues, requests keyframes ahead of a boundary
+// or while one is needed, and syncs the open segment to disk every
+// FlushInterval.
 func (p *pipeline) maintain(now time.Time) {
+	for _, st := range p.tracks {
+		if st != nil {
+			st.q.trim(now)
+		}
+	}
 	if v := p.tracks[KindVideo-1]; v != nil && !v.gone {
 		seg := p.seg
 		switch {

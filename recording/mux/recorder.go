@@ -13,9 +13,10 @@ const (
 	// tickInterval paces the recorder goroutine: packets are processed in
 	// batches, which costs less than a wake-up per packet.
 	tickInterval = 50 * time.Millisecond
-	// Jitter buffer sizes in packets: several seconds at WebRTC rates, far
+	// Jitter buffer windows in packets: several seconds at WebRTC rates, far
 	// more than JitterHold needs, so a stalled disk does not drop packets
-	// at once.
+	// at once. Memory follows what is held, not the window (see
+	// jitterBuffer): a province-wide session records 118 sources.
 	videoRingSize = 2048
 	audioRingSize = 512
 )

@@ -124,13 +124,14 @@ func (p *pipeline) openSegment(start time.Time, withAudio, withVideo bool, needK
 		if _, err := os.Lstat(final); err == nil {
 			continue
 		}
-		w, err := createWebM(part, start, tracks)
+		w, err := createWebM(part, start, tracks, p.wbuf)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		p.wbuf = nil
 		s.w, s.partPath = w, part
 		s.info.Path, s.info.Index = final, p.lastIndex
 		break
@@ -153,6 +154,7 @@ func (p *pipeline) closeSegment(next time.Time) {
 	p.seg = nil
 	d := s.durationUntil(next)
 	err := s.w.close(float64(d))
+	p.wbuf = s.w.buf[:0]
 	s.info.Duration = time.Duration(d) * time.Millisecond
 	s.info.End = s.info.Start.Add(s.info.Duration)
 	s.info.Bytes = s.w.off
@@ -173,6 +175,7 @@ func (p *pipeline) failSegment(err error, now time.Time) {
 	s := p.seg
 	p.seg = nil
 	s.w.abandon()
+	p.wbuf = s.w.buf[:0]
 	d := s.durationMs()
 	s.info.Duration = time.Duration(d) * time.Millisecond
 	s.info.End = s.info.Start.Add(s.info.Duration)

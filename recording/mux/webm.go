@@ -81,16 +81,24 @@ type webmWriter struct {
 	err     error // first write error; the file is abandoned after it
 }
 
-// createWebM creates path (never overwriting) and writes the header.
-func createWebM(path string, start time.Time, tracks []webmTrack) (*webmWriter, error) {
+// webmBufStart is the initial capacity of a recording's write buffer, which
+// holds what is written between two flushes (a second). A second of a
+// county's small video is ~20 KB, of a 1.5 Mbit/s camera ~190 KB: start
+// small (a province-wide session records 118 of these) and let append grow
+// it for the high-rate ones; the grown buffer passes on to the next segment.
+const webmBufStart = 16 << 10
+
+// createWebM creates path (never overwriting) and writes the header. buf is
+// the write buffer to use (its contents are discarded); nil makes a new one.
+func createWebM(path string, start time.Time, tracks []webmTrack, buf []byte) (*webmWriter, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWrite, err)
 	}
-	// A second of a county's small video is ~20 KB, of a 1.5 Mbit/s camera
-	// ~190 KB: start small (a province-wide session records 118 of these)
-	// and let append grow it for the high-rate ones.
-	w := &webmWriter{f: f, buf: make([]byte, 0, 64<<10)}
+	if buf == nil {
+		buf = make([]byte, 0, webmBufStart)
+	}
+	w := &webmWriter{f: f, buf: buf[:0]}
 	if err := w.writeHeader(start, tracks); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
