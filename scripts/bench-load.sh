@@ -23,3 +23,13 @@ done
 run ramp-norec --scenario ramp --size 4 --ramp-step 1 --ramp-max 12 --duration 10s --server-arg=--record-adhoc=false
 run ramp-single-norec --scenario ramp --size 4 --ramp-step 1 --ramp-max 12 --duration 10s --simulcast=false \
 	--server-arg=--record-adhoc=false
+# Batched against direct sends (sendto per packet), interleaved so that the
+# machine's drift affects both alike.
+for i in 1 2; do
+	for b in true false; do
+		run "s1-8rooms-single-batch-$b-$i" --scenario s1 --rooms 8 --size 4 --duration 20s --simulcast=false \
+			--server-arg=--record-adhoc=false --server-arg=--batch-send=$b
+	done
+done
+run s2-117-norec-direct --scenario s2 --counties 117 --duration 20s --server-arg=--record-adhoc=false \
+	--server-arg=--batch-send=false
