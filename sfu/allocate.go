@@ -16,12 +16,10 @@ func (p *Participant) allocate(now time.Time) {
 	}
 	var subs []sub
 	var items []allocItem
-	fixed := 0
+	var single []*UpTrack
 	for up, e := range p.downs {
 		if e.dt.sw == nil {
-			if l := up.base(); l != nil {
-				fixed += int(l.rateBps.Load())
-			}
+			single = append(single, up)
 			continue
 		}
 		it := allocItem{cur: e.dt.sw.wanted(), order: int(up.seq), layers: up.layerOptions(now)}
@@ -33,10 +31,18 @@ func (p *Participant) allocate(now time.Time) {
 		items = append(items, it)
 	}
 	bwe := p.bwe
+	slots := p.slots
 	p.mu.Unlock()
 	if len(items) == 0 {
 		return
 	}
+	carried := make([]*UpTrack, 0, len(slots))
+	for _, s := range slots {
+		if src := s.source(); src != nil {
+			carried = append(carried, src)
+		}
+	}
+	fixed := fixedRate(single, carried)
 	estimate := 0
 	if bwe != nil {
 		estimate = bwe.GetTargetBitrate()
@@ -51,6 +57,27 @@ func (p *Participant) allocate(now time.Time) {
 		}
 		s.sw.setTarget(choice[i])
 	}
+}
+
+// fixedRate is what a subscriber receives besides its simulcast layers, in
+// bits per second: its other tracks, except audio held back because its
+// publisher is not a loudest speaker, and what its speaker slots carry.
+func fixedRate(single, slotSources []*UpTrack) int {
+	fixed := 0
+	for _, up := range single {
+		if up.gated.Load() {
+			continue
+		}
+		if l := up.base(); l != nil {
+			fixed += int(l.rateBps.Load())
+		}
+	}
+	for _, up := range slotSources {
+		if l := up.base(); l != nil {
+			fixed += int(l.rateBps.Load())
+		}
+	}
+	return fixed
 }
 
 // layerOptions describes the track's layers for the allocator.
