@@ -134,23 +134,25 @@ func TestAllocatorSizeAndAvailability(t *testing.T) {
 	}
 }
 
-// Only other video counts against a subscriber's estimate: the estimator
-// sees video only, with the audio (and speaker slots) already flowing.
+// What a subscriber receives besides its simulcast layers counts against its
+// estimate: its other tracks (not audio held back) and its speaker slots.
 func TestFixedRate(t *testing.T) {
 	var ctr counters
 	opts := fanoutOptions{queueLen: 16, perWriter: 2, maxWriters: 4, kfMinSpacing: time.Second}
 	mk := func(id, kind string, bps int64) *UpTrack {
-		u := newUpTrack(TrackInfo{ID: id, Kind: kind, MimeType: kind + "/x"}, 5, vp8Params(), 64, SystemClock{},
+		u := newUpTrack(TrackInfo{ID: id, Kind: kind, MimeType: "audio/opus"}, 5, vp8Params(), 64, SystemClock{},
 			discardLogger(), &ctr, opts, nil)
 		t.Cleanup(u.close)
 		u.base().rateBps.Store(bps)
 		return u
 	}
-	screen, voice := mk("S", "video", 800_000), mk("A", "audio", 40_000)
-	if got := fixedRate([]*UpTrack{screen, voice}); got != 800_000 {
-		t.Fatalf("fixedRate = %d, want the screen share's 800000", got)
+	screen, voice, quiet := mk("S", "video", 800_000), mk("A", "audio", 40_000), mk("B", "audio", 40_000)
+	quiet.gated.Store(true)
+	slotA, slotB := mk("C", "audio", 32_000), mk("D", "audio", 30_000)
+	if got, want := fixedRate([]*UpTrack{screen, voice, quiet}, []*UpTrack{slotA, slotB}), 800_000+40_000+32_000+30_000; got != want {
+		t.Fatalf("fixedRate = %d, want %d", got, want)
 	}
-	if got := fixedRate(nil); got != 0 {
+	if got := fixedRate(nil, nil); got != 0 {
 		t.Fatalf("nothing received: %d", got)
 	}
 }

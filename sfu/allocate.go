@@ -31,11 +31,18 @@ func (p *Participant) allocate(now time.Time) {
 		items = append(items, it)
 	}
 	bwe := p.bwe
+	slots := p.slots
 	p.mu.Unlock()
 	if len(items) == 0 {
 		return
 	}
-	fixed := fixedRate(single)
+	carried := make([]*UpTrack, 0, len(slots))
+	for _, s := range slots {
+		if src := s.source(); src != nil {
+			carried = append(carried, src)
+		}
+	}
+	fixed := fixedRate(single, carried)
 	estimate := 0
 	if bwe != nil {
 		estimate = bwe.GetTargetBitrate()
@@ -52,17 +59,20 @@ func (p *Participant) allocate(now time.Time) {
 	}
 }
 
-// fixedRate is what a subscriber receives besides its simulcast layers that
-// competes with them in the estimate, in bits per second: its other video
-// (a screen share). Audio, speaker slots included, is left out because the
-// estimator only sees video (bwe.go): it measures what video gets with the
-// audio already flowing, so subtracting audio again would count it twice.
-func fixedRate(single []*UpTrack) int {
+// fixedRate is what a subscriber receives besides its simulcast layers, in
+// bits per second: its other tracks, except audio held back because its
+// publisher is not a loudest speaker, and what its speaker slots carry.
+func fixedRate(single, slotSources []*UpTrack) int {
 	fixed := 0
 	for _, up := range single {
-		if up.info.Kind == "audio" {
+		if up.gated.Load() {
 			continue
 		}
+		if l := up.base(); l != nil {
+			fixed += int(l.rateBps.Load())
+		}
+	}
+	for _, up := range slotSources {
 		if l := up.base(); l != nil {
 			fixed += int(l.rateBps.Load())
 		}

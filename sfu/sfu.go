@@ -324,16 +324,12 @@ func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.Me
 	// sequence number GCC records. No pacer: packets leave as they come
 	// (the default pacer copies every packet into an unbounded queue).
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		e, err := gcc.NewSendSideBWE(
+		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(initialEstimate),
 			gcc.SendSideBWEMinBitrate(minEstimate),
 			gcc.SendSideBWEMaxBitrate(maxEstimate),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
 		)
-		if err != nil {
-			return nil, err
-		}
-		return videoOnlyEstimator{e}, nil // see bwe.go
 	})
 	if err != nil {
 		return nil, nil, err
