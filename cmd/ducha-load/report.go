@@ -49,6 +49,10 @@ type Result struct {
 	Clients          ClientResult     `json:"clients"`
 	Delay            DelayResult      `json:"forwarding_delay"`
 	JoinToFirstFrame FirstFrameResult `json:"join_to_first_frame"`
+	// FirstFrameByRole splits JoinToFirstFrame by the receiver's role: in
+	// S2 the supervisor's view of late counties waits on a renegotiation of
+	// an ever larger session, the counties' view of the supervisor does not.
+	FirstFrameByRole map[string]FirstFrameResult `json:"join_to_first_frame_by_receiver_role"`
 	// JoinToJoined: websocket dial to the server's joined message.
 	JoinToJoined FirstFrameResult `json:"join_to_joined"`
 	Layers       LayerResult      `json:"layers"`
@@ -314,6 +318,14 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 		}
 	}
 	res.JoinToFirstFrame = r.firstFrames(agents)
+	byRole := map[string][]*agent{}
+	for _, a := range agents {
+		byRole[a.spec.Role] = append(byRole[a.spec.Role], a)
+	}
+	res.FirstFrameByRole = make(map[string]FirstFrameResult, len(byRole))
+	for role, as := range byRole {
+		res.FirstFrameByRole[role] = r.firstFrames(as)
+	}
 	res.Layers = layerResult(agents, start, end)
 	joins := make([]time.Duration, 0, len(agents))
 	for _, a := range agents {

@@ -132,6 +132,12 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	if got := field(t, res, "join_to_first_frame.samples"); int(got) != videoStreams {
 		t.Errorf("join_to_first_frame.samples %v, want %d (every video stream shows a first frame)", got, videoStreams)
 	}
+	bySup := field(t, res, "join_to_first_frame_by_receiver_role.supervisor.samples")
+	byCounty := field(t, res, "join_to_first_frame_by_receiver_role.county.samples")
+	if bySup <= 0 || byCounty <= 0 || int(bySup+byCounty) != videoStreams {
+		t.Errorf("first frames by receiver role: supervisor %v + county %v, want both > 0 and %d in all",
+			bySup, byCounty, videoStreams)
+	}
 	if got := field(t, res, "join_to_joined.samples"); int(got) != participants {
 		t.Errorf("join_to_joined.samples %v, want %d", got, participants)
 	}

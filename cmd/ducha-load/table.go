@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -73,6 +74,13 @@ func printResult(w io.Writer, r *Result) {
 	row("join to first frame p50 / p95 / max", "%.0f / %.0f / %.0f ms (%d tracks, %d without a frame)",
 		r.JoinToFirstFrame.P50Ms, r.JoinToFirstFrame.P95Ms, r.JoinToFirstFrame.MaxMs, r.JoinToFirstFrame.Samples,
 		r.JoinToFirstFrame.Missing)
+	roles := slices.Sorted(maps.Keys(r.FirstFrameByRole))
+	parts := make([]string, 0, len(roles))
+	for _, role := range roles {
+		f := r.FirstFrameByRole[role]
+		parts = append(parts, fmt.Sprintf("%s %.0f / %.0f ms (%d)", role, f.P50Ms, f.P95Ms, f.Samples))
+	}
+	row("first frame p50 / p95 by receiver role", "%s", strings.Join(parts, ", "))
 	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
 		r.JoinToJoined.MaxMs)
 	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
