@@ -96,7 +96,15 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
 	case unix.AF_INET6:
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port)
+		ip := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			// Link-local peer: keep the zone, or replies could not be routed
+			// (the send side turns it back into a scope id).
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				ip = ip.WithZone(ifi.Name)
+			}
+		}
+		return netip.AddrPortFrom(ip, port)
 	}
 	return netip.AddrPort{}
 }
