@@ -26,6 +26,9 @@ type config struct {
 	Rooms    int    `json:"rooms"`
 	Size     int    `json:"size"`
 	Counties int    `json:"counties"`
+	// LateJoiners: s2, counties that join the full room one at a time after
+	// the window, for the join-to-first-frame target.
+	LateJoiners int `json:"late_joiners"`
 
 	VideoKbps      int  `json:"video_kbps"`
 	FPS            int  `json:"fps"`
@@ -93,6 +96,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Rooms, "rooms", 1, "s1: number of rooms")
 	fs.IntVar(&c.Size, "size", 4, "s1 and ramp: county participants per room (rooms are 1+size)")
 	fs.IntVar(&c.Counties, "counties", 8, "s2: county participants with the one supervisor")
+	fs.IntVar(&c.LateJoiners, "late-joiners", 10, "s2: after the window, counties that join the full room one at a time; their join to first frame is reported apart")
 
 	fs.IntVar(&c.VideoKbps, "video-kbps", 1000, "video bitrate of s1 participants and of the s2 supervisor (0: no video)")
 	fs.IntVar(&c.FPS, "fps", 30, "frames per second of that video")
@@ -247,6 +251,7 @@ func (c *config) validate() error {
 	check(c.SettleTimeout < time.Second, "--settle-timeout %s: want at least 1s", c.SettleTimeout)
 	check(c.Grace < 0 || c.Warmup < 0, "--grace and --warmup must not be negative")
 	check(c.JoinParallel < 1 || c.JoinParallel > 64, "--join-parallel %d: want 1..64", c.JoinParallel)
+	check(c.LateJoiners < 0 || c.LateJoiners > 100, "--late-joiners %d: want 0..100", c.LateJoiners)
 	check(c.JoinTimeout < time.Second, "--join-timeout %s: want at least 1s", c.JoinTimeout)
 	if c.PProf != "" {
 		host, _, err := net.SplitHostPort(c.PProf)

@@ -53,6 +53,9 @@ type Result struct {
 	// S2 the supervisor's view of late counties waits on a renegotiation of
 	// an ever larger session, the counties' view of the supervisor does not.
 	FirstFrameByRole map[string]FirstFrameResult `json:"join_to_first_frame_by_receiver_role"`
+	// LateJoinToFirstFrame: s2 only, counties joining one at a time after
+	// the window, into the full room (see lateJoins).
+	LateJoinToFirstFrame FirstFrameResult `json:"late_join_to_first_frame"`
 	// JoinToJoined: websocket dial to the server's joined message.
 	JoinToJoined FirstFrameResult `json:"join_to_joined"`
 	Layers       LayerResult      `json:"layers"`

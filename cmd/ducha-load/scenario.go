@@ -80,6 +80,10 @@ func (r *runner) runOnce(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	var late FirstFrameResult
+	if r.cfg.Scenario == "s2" && r.cfg.LateJoiners > 0 {
+		late = r.lateJoins(ctx, specs[0].Room)
+	}
 	r.stopMedia()
 	select {
 	case <-ctx.Done():
@@ -91,6 +95,7 @@ func (r *runner) runOnce(ctx context.Context, rep *Report) error {
 		return err
 	}
 	res := r.buildResult(start, end, lossEnd, peak, r.agents)
+	res.LateJoinToFirstFrame = late
 	rep.Result = &res
 	if missing > 0 {
 		return fmt.Errorf("%w: %d of %d participants miss tracks after %s", ErrNoMedia, missing, len(r.agents),

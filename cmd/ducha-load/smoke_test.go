@@ -192,9 +192,19 @@ func TestSmoke(t *testing.T) {
 		// A large room (more than 3): the supervisor and county001 speak,
 		// the last two to join get speaker slots, counties get no county
 		// video.
-		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4", "--large-room", "3")...)
+		rep, out := runLoad(t, append(common, "--scenario", "s2", "--counties", "4", "--large-room", "3",
+			"--late-joiners", "2")...)
 		if s := rep["scenario"]; s != "s2" {
 			t.Errorf("scenario %v", s)
+		}
+		// Two receive-only counties joined the full room after the window,
+		// one at a time, and each saw a frame.
+		if n, m := field(t, rep["result"], "late_join_to_first_frame.samples"),
+			field(t, rep["result"], "late_join_to_first_frame.missing"); n != 2 || m != 0 {
+			t.Errorf("late joiners: %v with a first frame, %v without; want 2 and 0", n, m)
+		}
+		if !strings.Contains(out, "late join to first frame") {
+			t.Error("the table has no late-join row")
 		}
 		// Whoever joins last, 20 (receiver, track) pairs are sent and 20 of
 		// the 5 x 4 x 2 announced are withheld (see checkLargeRoom).

@@ -81,6 +81,10 @@ func printResult(w io.Writer, r *Result) {
 		parts = append(parts, fmt.Sprintf("%s %.0f / %.0f ms (%d)", role, f.P50Ms, f.P95Ms, f.Samples))
 	}
 	row("first frame p50 / p95 by receiver role", "%s", strings.Join(parts, ", "))
+	if lj := r.LateJoinToFirstFrame; lj.Samples+lj.Missing > 0 {
+		row("late join to first frame p50 / p95 / max", "%.0f / %.0f / %.0f ms (%d joiners into the full room, %d without a frame)",
+			lj.P50Ms, lj.P95Ms, lj.MaxMs, lj.Samples, lj.Missing)
+	}
 	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
 		r.JoinToJoined.MaxMs)
 	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
