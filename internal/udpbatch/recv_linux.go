@@ -48,20 +48,24 @@ func newReceiver(udp *net.UDPConn) (*receiver, error) {
 	for i := range r.bufs {
 		r.bufs[i] = buf[i*readBufSize : (i+1)*readBufSize : (i+1)*readBufSize]
 	}
-	r.call = r.recvmmsg
-	return r, nil
-}
-
-func (r *receiver) recvmmsg(fd uintptr) bool {
 	for i := range r.hdrs {
 		h := &r.hdrs[i]
-		*h = mmsghdr{}
 		h.hdr.Name = (*byte)(unsafe.Pointer(&r.addrs[i]))
 		h.hdr.Namelen = unix.SizeofSockaddrInet6
 		r.iovs[i].Base = &r.bufs[i][0]
 		r.iovs[i].SetLen(readBufSize)
 		h.hdr.Iov = &r.iovs[i]
 		h.hdr.SetIovlen(1)
+	}
+	r.call = r.recvmmsg
+	return r, nil
+}
+
+func (r *receiver) recvmmsg(fd uintptr) bool {
+	// The kernel rewrites only the address length (and the outputs) of the
+	// headers it filled last time: reset those, not all 32.
+	for i := 0; i < r.count; i++ {
+		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
 	}
 	r.r, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), readBatch, 0, 0, 0)
 	return r.errno != unix.EAGAIN
