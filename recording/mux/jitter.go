@@ -88,7 +88,7 @@ type jitterBuffer struct {
 	maxAhead     int // largest distance from next of a buffered packet
 	// trim's bookkeeping: the most packets held at once and the farthest
 	// one ahead of next (plus one) in this trim period and the one before.
-	trimAt             time.Time
+	trimPeriod         trimPeriod
 	peakHeld, peakSpan int
 	prevHeld, prevSpan int
 	stats              jitterStats
@@ -249,23 +249,13 @@ func (j *jitterBuffer) resize(c int) {
 // dropped. Two periods, so that a stream whose bursts recur (keyframes)
 // keeps what they need and allocates nothing. Called after each drain.
 func (j *jitterBuffer) trim(now time.Time) {
-	if j.trimAt.IsZero() {
-		j.trimAt = now
-	}
-	if now.Sub(j.trimAt) < trimEvery {
+	if !j.trimPeriod.due(now) {
 		return
 	}
-	j.trimAt = now
 	held, span := max(j.peakHeld, j.prevHeld), max(j.peakSpan, j.prevSpan)
 	j.prevHeld, j.prevSpan = j.peakHeld, j.peakSpan
 	j.peakHeld, j.peakSpan = j.count, j.span()
-	if keep := max(held-j.count, 0); len(j.free) > keep {
-		clear(j.free[keep:])
-		j.free = j.free[:keep]
-		if cap(j.free) > 2*max(keep, ringStart) {
-			j.free = append(make([][]byte, 0, keep), j.free...)
-		}
-	}
+	j.free = trimSpares(j.free, max(held-j.count, 0), ringStart)
 	c := len(j.slots)
 	for c/2 >= max(span, j.minSlots) {
 		c /= 2

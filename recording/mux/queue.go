@@ -22,7 +22,7 @@ type frameQueue struct {
 	spare [][]byte // buffers of popped frames
 	// trim's bookkeeping: the most frames queued at once in this trim
 	// period and in the one before.
-	trimAt         time.Time
+	trimPeriod     trimPeriod
 	peak, prevPeak int
 }
 
@@ -79,24 +79,14 @@ func (q *frameQueue) resize(size int) {
 // videoStartWait for the first video keyframe: 150 frames) once two trim
 // periods in a row did not need them, as jitterBuffer.trim does.
 func (q *frameQueue) trim(now time.Time) {
-	if q.trimAt.IsZero() {
-		q.trimAt = now
-	}
-	if now.Sub(q.trimAt) < trimEvery {
+	if !q.trimPeriod.due(now) {
 		return
 	}
-	q.trimAt = now
 	most := max(q.peak, q.prevPeak)
 	q.prevPeak, q.peak = q.peak, q.n
 	// Each queued frame and each spare holds a buffer: together as many as
 	// frames were queued at once.
-	if keep := max(most-q.n, 0); len(q.spare) > keep {
-		clear(q.spare[keep:])
-		q.spare = q.spare[:keep]
-		if cap(q.spare) > 2*max(keep, queueStart) {
-			q.spare = append(make([][]byte, 0, keep), q.spare...)
-		}
-	}
+	q.spare = trimSpares(q.spare, max(most-q.n, 0), queueStart)
 	size := len(q.slots)
 	for size/2 >= max(most, q.n, queueStart) {
 		size /= 2
