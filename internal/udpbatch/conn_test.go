@@ -19,6 +19,16 @@ func listen(t *testing.T, network, addr string) *net.UDPConn {
 		t.Fatal(err)
 	}
 	_ = c.SetReadBuffer(8 << 20)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newConn is a Conn on a loopback socket, closed at the end of the test
+// (a test's own Close comes first; the second one only reports ErrClosed).
+func newConn(t *testing.T) *Conn {
+	t.Helper()
+	c := newConn(t)
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -68,11 +78,7 @@ func packet(id uint32, size int) []byte {
 // sender carries more than one packet per system call.
 func TestConcurrentWritesAllArrive(t *testing.T) {
 	rx := listen(t, "udp4", "127.0.0.1:0")
-	defer rx.Close()
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConn(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	const writers, each = 8, 2000
 	// Loopback drops what the receiver's buffer cannot hold, so writers
@@ -124,12 +130,7 @@ func TestConcurrentWritesAllArrive(t *testing.T) {
 // packets around it still leave.
 func TestRefusedPacketSkipped(t *testing.T) {
 	rx := listen(t, "udp4", "127.0.0.1:0")
-	defer rx.Close()
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newConn(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	bad := netip.MustParseAddrPort("[2001:db8::1]:9") // IPv6 on an IPv4 socket
 	for i := range uint32(10) {
@@ -163,7 +164,6 @@ func TestDualStackSocket(t *testing.T) {
 		t.Skip("no IPv6 socket on this host")
 	}
 	rx := listen(t, "udp4", "127.0.0.1:0")
-	defer rx.Close()
 	c, err := New(tx)
 	if err != nil {
 		t.Fatal(err)
@@ -180,11 +180,7 @@ func TestDualStackSocket(t *testing.T) {
 // Close writes what was queued; writes after it fail with ErrClosed.
 func TestCloseFlushes(t *testing.T) {
 	rx := listen(t, "udp4", "127.0.0.1:0")
-	defer rx.Close()
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConn(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	for i := range uint32(MaxBatch * 3) {
 		if _, err := c.WriteToAddrPort(packet(i, 200), dst); err != nil {
@@ -207,13 +203,8 @@ func TestCloseFlushes(t *testing.T) {
 
 // Reads pass through with the sender's address.
 func TestReadPassesThrough(t *testing.T) {
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newConn(t)
 	tx := listen(t, "udp4", "127.0.0.1:0")
-	defer tx.Close()
 	if _, err := tx.WriteToUDPAddrPort([]byte("hello"), c.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +219,7 @@ func TestReadPassesThrough(t *testing.T) {
 // Once its slots have buffers, queueing a packet allocates nothing.
 func TestWriteAllocatesNothing(t *testing.T) {
 	rx := listen(t, "udp4", "127.0.0.1:0")
-	defer rx.Close()
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newConn(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	p := packet(1, 1200)
 	for range 20 * MaxBatch { // warm every batch's slots
@@ -250,7 +236,6 @@ func BenchmarkWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rx.Close()
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -293,15 +278,9 @@ func BenchmarkWrite(b *testing.B) {
 // A burst from two senders comes out in order per sender, whole, with each
 // datagram's own source address, however many one system call fetched.
 func TestBurstReads(t *testing.T) {
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newConn(t)
 	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	a, b := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
-	defer a.Close()
-	defer b.Close()
 	const each = 100 // several recvmmsg batches' worth
 	for i := range uint32(each) {
 		for j, tx := range []*net.UDPConn{a, b} {
@@ -336,10 +315,7 @@ func TestBurstReads(t *testing.T) {
 // A read deadline ends a wait with a timeout, as on a plain socket (the ICE
 // mux relies on os.IsTimeout), and Close ends it with net.ErrClosed.
 func TestReadDeadlineAndClose(t *testing.T) {
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConn(t)
 	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, 100)
 	if _, _, err := c.ReadFromAddrPort(buf); !os.IsTimeout(err) {
@@ -364,13 +340,8 @@ func TestReadDeadlineAndClose(t *testing.T) {
 }
 
 func TestReadAllocatesNothing(t *testing.T) {
-	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newConn(t)
 	tx := listen(t, "udp4", "127.0.0.1:0")
-	defer tx.Close()
 	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	p := packet(1, 1200)
 	buf := make([]byte, 2048)
