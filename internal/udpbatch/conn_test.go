@@ -27,7 +27,10 @@ func listen(t *testing.T, network, addr string) *net.UDPConn {
 // (a test's own Close comes first; the second one only reports ErrClosed).
 func newConn(t *testing.T) *Conn {
 	t.Helper()
-	c := newConn(t)
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
