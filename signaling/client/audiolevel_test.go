@@ -80,15 +80,7 @@ func runWriter(t *testing.T, s *Synth, n int, w rtpWriter) {
 // With real Pion peers: the level arrives in the extension the receiver
 // negotiated (the id is read from the sender after negotiation).
 func TestAudioLevelPionLoopback(t *testing.T) {
-	pubAPI, err := NewAPI(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := pubAPI.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := publisherPC(t)
 	subAPI := func() *webrtc.API {
 		me := &webrtc.MediaEngine{}
 		if err := me.RegisterDefaultCodecs(); err != nil {

@@ -239,6 +239,22 @@ func TestClientLayersMessage(t *testing.T) {
 
 // loopbackAPI is a Pion API for a receiving peer in tests: default codecs
 // and interceptors (the simulcast extensions among them).
+// publisherPC is a PeerConnection built the way the load tool's clients
+// build theirs (NewAPI), closed at the end of the test.
+func publisherPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	api, err := NewAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	return pc
+}
+
 func loopbackAPI(t *testing.T) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
@@ -301,15 +317,7 @@ type ridStats struct {
 // its own picture size; pausing stops a layer's packets and resuming
 // starts it again with a keyframe.
 func TestSimulcastPionLoopback(t *testing.T) {
-	pubAPI, err := NewAPI(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := pubAPI.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := publisherPC(t)
 	sub, err := loopbackAPI(t).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
