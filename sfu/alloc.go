@@ -10,7 +10,8 @@ import (
 //
 //   - the size the page shows the video at (video-size): the smallest layer
 //     at least that tall; nothing at 0x0;
-//   - the bandwidth estimate toward the subscriber (GCC over TWCC feedback).
+//   - the bandwidth estimate toward the subscriber (internal/bwe: Google
+//     congestion control over the subscriber's TWCC feedback).
 //
 // GCC caps its estimate at 1.5 times what it sees delivered, so an
 // estimate never proves room for a layer that is not being sent. The

@@ -1,45 +1,9 @@
 package sfu
 
 import (
-	"sync"
-
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 )
-
-// attrsFactory builds the outermost interceptor of a subscriber
-// connection's send chain. Pion's track writer passes nil attributes, and
-// GCC then makes a fresh map for every packet to carry the TWCC extension
-// id: a map allocation per forwarded packet, most of the SFU's garbage.
-// This interceptor hands the chain a recycled map instead.
-type attrsFactory struct{}
-
-func (attrsFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	a := &attrsInterceptor{}
-	a.pool.New = func() any { return make(interceptor.Attributes, 2) }
-	return a, nil
-}
-
-type attrsInterceptor struct {
-	interceptor.NoOp
-	// A pool, not one map per stream: a stream is written from its fan-out
-	// writer and, for retransmissions, from its RTCP reader at once.
-	pool sync.Pool
-}
-
-func (a *attrsInterceptor) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, attrs interceptor.Attributes) (int, error) {
-		if attrs != nil {
-			return w.Write(h, payload, attrs)
-		}
-		m := a.pool.Get().(interceptor.Attributes)
-		n, err := w.Write(h, payload, m)
-		// The chain writes synchronously and keeps nothing of the map.
-		clear(m)
-		a.pool.Put(m)
-		return n, err
-	})
-}
 
 // recvAttrsFactory builds the innermost interceptor of the receive chain.
 // Pion starts each read with nil attributes, so each interceptor that looks

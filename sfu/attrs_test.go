@@ -7,45 +7,6 @@ import (
 	"github.com/pion/rtp"
 )
 
-// The send chain gets a map to write into (as GCC does) without a new map
-// per packet, and nothing written stays in it.
-func TestSendAttributesRecycled(t *testing.T) {
-	ic, _ := attrsFactory{}.NewInterceptor("")
-	var seen interceptor.Attributes
-	inner := interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, a interceptor.Attributes) (int, error) {
-		if a == nil {
-			t.Fatal("the chain got nil attributes")
-		}
-		if len(a) != 0 {
-			t.Fatalf("attributes left over from an earlier packet: %v", a)
-		}
-		a.Set("twcc", uint8(5)) // what GCC does
-		seen = a
-		return len(p), nil
-	})
-	w := ic.BindLocalStream(&interceptor.StreamInfo{}, inner)
-	h := &rtp.Header{}
-	payload := make([]byte, 100)
-	for range 10 {
-		if n, err := w.Write(h, payload, nil); err != nil || n != 100 {
-			t.Fatal(n, err)
-		}
-	}
-	if len(seen) != 0 {
-		t.Fatal("the map was not cleared after the write")
-	}
-	allocs := testing.AllocsPerRun(1000, func() { _, _ = w.Write(h, payload, nil) })
-	if allocs > 0 {
-		t.Fatalf("%.1f allocations per write", allocs)
-	}
-	// Attributes a caller does pass go through untouched.
-	own := interceptor.Attributes{}
-	_, _ = w.Write(h, payload, own)
-	if own.Get("twcc") != uint8(5) {
-		t.Fatal("caller's attributes were replaced")
-	}
-}
-
 // Interceptors above the receive side find the header already parsed (the
 // same header, no allocation), with the right fields.
 func TestReceiveHeaderParsedOnce(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/bwe"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -104,8 +105,10 @@ func benchSubscribers(u *UpTrack, ctr *counters, n int, attach func(*downTrack))
 		if i == 0 {
 			first = cw
 		}
-		dt := newDownTrack(u, ctr, discardLogger(), &ready)
-		dt.bound, dt.writer, dt.ssrc, dt.pt = true, cw, uint32(1000+i), 96
+		// Each subscriber connection numbers its packets for transport-wide
+		// feedback, as in a call.
+		dt := newDownTrack(u, ctr, discardLogger(), &ready, bwe.New(bwe.Config{Initial: initialEstimate}, time.Now()))
+		dt.bound, dt.writer, dt.ssrc, dt.pt, dt.twID = true, cw, uint32(1000+i), 96, 3
 		attach(dt)
 	}
 	return first

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/bwe"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -95,10 +98,11 @@ func compactNTP(t time.Time) uint32 {
 	return uint32(secs<<16 | frac>>16)
 }
 
-func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool) *downTrack {
+func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool, tw *bwe.Estimator) *downTrack {
 	d := &downTrack{
 		up: up, ctr: ctr, log: log, ready: ready,
 		needKF: up.info.Kind == "video",
+		rtpOut: rtpOut{tw: tw},
 	}
 	if up.simulcast {
 		d.sw = up.addSwitch(d)
@@ -177,9 +181,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.mu.Lock()
 	d.bound = true
-	d.writer = ctx.WriteStream()
-	d.ssrc = uint32(ctx.SSRC())
-	d.pt = uint8(codec.PayloadType)
+	d.bindOut(ctx, uint8(codec.PayloadType))
 	d.mu.Unlock()
 	d.askKeyframe()
 	return codec, nil
@@ -249,7 +251,7 @@ func (d *downTrack) WriteRTP(p *rtp.Packet) error {
 		return nil
 	}
 	d.rtx.forwarded(now.UnixNano())
-	return d.send(p, seq, ts, d.ctr)
+	return d.send(p, seq, ts, now, d.ctr)
 }
 
 // Resync implements Subscriber: after a drop, restart at the next keyframe
@@ -270,12 +272,33 @@ type rtpOut struct {
 	ssrc   uint32
 	pt     uint8
 	hdr    rtp.Header // reused: no allocation per packet
+	// The subscriber connection's bandwidth estimator, which numbers every
+	// packet for transport-wide feedback, and the extension id negotiated
+	// for that number (0: not negotiated, nothing stamped).
+	tw    *bwe.Estimator // set at construction, never changed: read without the lock
+	twID  uint8
+	twBuf [2]byte // the extension's payload; lives in hdr while it is written
+}
+
+// srtpTagSize is what SRTP adds to a packet (the AES-GCM tag), counted in
+// the size the estimator is told.
+const srtpTagSize = 16
+
+// bindOut takes what the subscriber's connection negotiated for a track.
+func (o *rtpOut) bindOut(ctx webrtc.TrackLocalContext, pt uint8) {
+	o.writer, o.ssrc, o.pt, o.twID = ctx.WriteStream(), uint32(ctx.SSRC()), pt, 0
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+			o.twID = uint8(e.ID)
+		}
+	}
 }
 
 // send writes p's payload under the subscriber's SSRC and payload type with
-// the given sequence number and timestamp. The publisher's header
-// extensions are dropped: their ids are negotiated per connection.
-func (o *rtpOut) send(p *rtp.Packet, seq uint16, ts uint32, ctr *counters) error {
+// the given sequence number and timestamp, stamped with the next
+// transport-wide sequence number. The publisher's header extensions are
+// dropped: their ids are negotiated per connection.
+func (o *rtpOut) send(p *rtp.Packet, seq uint16, ts uint32, now time.Time, ctr *counters) error {
 	ext := o.hdr.Extensions[:0]
 	o.hdr = rtp.Header{
 		Version:        2,
@@ -287,6 +310,11 @@ func (o *rtpOut) send(p *rtp.Packet, seq uint16, ts uint32, ctr *counters) error
 		Timestamp:      ts,
 		SSRC:           o.ssrc,
 		Extensions:     ext,
+	}
+	if o.tw != nil && o.twID != 0 {
+		_ = o.hdr.SetExtension(o.twID, o.twBuf[:]) // cannot fail: id 1-14, 2 bytes
+		twSeq := o.tw.Sent(now, o.hdr.MarshalSize()+len(p.Payload)+srtpTagSize)
+		binary.BigEndian.PutUint16(o.twBuf[:], twSeq)
 	}
 	n, err := o.writer.WriteRTP(&o.hdr, p.Payload)
 	if err != nil {
@@ -321,6 +349,10 @@ func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
 				d.askKeyframe()
 			case *rtcp.ReceiverReport:
 				d.onReceiverReport(p, d.up.clock.Now())
+			case *rtcp.TransportLayerCC:
+				if d.tw != nil {
+					d.tw.Feedback(p, d.up.clock.Now())
+				}
 			}
 		}
 	}
@@ -359,7 +391,7 @@ func (d *downTrack) retransmit(outSeq uint16) {
 		d.ctr.retransmitMisses.Add(1)
 		return
 	}
-	if d.send(&d.rtxPkt, outSeq, d.mung.outTimestamp(d.rtxPkt.Timestamp), d.ctr) == nil {
+	if d.send(&d.rtxPkt, outSeq, d.mung.outTimestamp(d.rtxPkt.Timestamp), d.up.clock.Now(), d.ctr) == nil {
 		d.ctr.retransmits.Add(1)
 	}
 }

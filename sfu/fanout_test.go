@@ -153,7 +153,7 @@ func TestWaitingSubscriberKeepsAskingForKeyframe(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
 	w := &countingWriter{}
-	dt := newDownTrack(u, &ctr, discardLogger(), &ready)
+	dt := newDownTrack(u, &ctr, discardLogger(), &ready, nil)
 	dt.bound, dt.writer, dt.ssrc, dt.pt = true, w, 9, 96
 	var pkt rtp.Packet
 	send := func(seq uint16, key bool) {

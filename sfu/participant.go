@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/bwe"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -48,19 +49,15 @@ type Participant struct {
 	slots     []*speakerSlot
 	leaveOnce sync.Once
 
-	// Layer allocation: the bandwidth estimator toward this client and the
-	// allocator state (allocMu: the room tick and video-size both run it).
-	bwe     bandwidthEstimator
+	// Layer allocation: the bandwidth estimator toward this client (set at
+	// creation) and the allocator state (allocMu: the room tick and
+	// video-size both run it).
+	bwe     *bwe.Estimator
 	allocMu sync.Mutex
 	alloc   allocator
 }
 
 type videoSize struct{ w, h int }
-
-// bandwidthEstimator is what the allocator needs of Pion's GCC.
-type bandwidthEstimator interface {
-	GetTargetBitrate() int
-}
 
 type downEntry struct {
 	dt     *downTrack
@@ -84,9 +81,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		simul:   map[*webrtc.RTPReceiver]*UpTrack{},
 		sizes:   map[string]videoSize{},
 	}
-	if est := r.sfu.takeEstimator(pc.ID()); est != nil {
-		p.bwe = est
-	}
+	p.bwe = bwe.New(bwe.Config{Initial: initialEstimate, Min: minEstimate, Max: maxEstimate}, r.sfu.cfg.Clock.Now())
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			n.Candidate(c.ToJSON())
@@ -405,7 +400,7 @@ func (p *Participant) subscribe(tracks []*UpTrack, slots int) {
 		if up.info.ParticipantID == p.info.ID || p.downs[up] != nil {
 			continue
 		}
-		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID), &p.ready)
+		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID), &p.ready, p.bwe)
 		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add subscription", "track", up.info.ID, "err", err)

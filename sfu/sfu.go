@@ -13,8 +13,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -131,27 +129,6 @@ type SFU struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
-
-	// Bandwidth estimators made by the congestion-control interceptor,
-	// keyed by PeerConnection id until the participant takes its own.
-	estMu sync.Mutex
-	ests  map[string]bandwidthEstimator
-}
-
-func (s *SFU) putEstimator(id string, e bandwidthEstimator) {
-	s.estMu.Lock()
-	s.ests[id] = e
-	s.estMu.Unlock()
-}
-
-// takeEstimator hands the estimator of a new PeerConnection to its
-// participant (and forgets it here).
-func (s *SFU) takeEstimator(id string) bandwidthEstimator {
-	s.estMu.Lock()
-	defer s.estMu.Unlock()
-	e := s.ests[id]
-	delete(s.ests, id)
-	return e
 }
 
 // New opens the media ports and builds the Pion API.
@@ -160,7 +137,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}, ests: map[string]bandwidthEstimator{}}
+	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}}
 
 	network := "udp"
 	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.To4() != nil {
@@ -221,7 +198,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 
-	me, ir, err := buildMedia(s.putEstimator)
+	me, ir, err := buildMedia()
 	if err != nil {
 		s.closeSockets()
 		return nil, err
@@ -242,7 +219,7 @@ const (
 
 // buildMedia registers the codecs and RTP machinery. No RTX: browsers then
 // retransmit on the original SSRC, which our cache stores and forwards.
-func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -310,38 +287,16 @@ func buildMedia(onEstimator func(pcID string, e bandwidthEstimator)) (*webrtc.Me
 		return nil, nil, err
 	}
 	ir.Add(tw)
-	// Subscriber side: sender reports, and transport-wide sequence numbers so
-	// browsers send TWCC feedback. NACKs are answered by downTrack from the
-	// shared cache, so Pion's per-subscriber responder is not registered.
+	// Subscriber side: sender reports only. NACKs are answered by downTrack
+	// from the shared cache, so Pion's per-subscriber responder is not
+	// registered; transport-wide sequence numbers are stamped, and their
+	// feedback read, by the SFU's own estimator (internal/bwe), so neither
+	// Pion's TWCC header interceptor nor its GCC runs per packet.
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return nil, nil, err
 	}
 	ir.Add(sr)
-	// Send-side bandwidth estimation toward each subscriber (GCC), for
-	// simulcast layer choice. It must be added before the TWCC header
-	// interceptor, which then runs first on each packet and stamps the
-	// sequence number GCC records. No pacer: packets leave as they come
-	// (the default pacer copies every packet into an unbounded queue).
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(initialEstimate),
-			gcc.SendSideBWEMinBitrate(minEstimate),
-			gcc.SendSideBWEMaxBitrate(maxEstimate),
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	ccf.OnNewPeerConnection(func(id string, e cc.BandwidthEstimator) { onEstimator(id, e) })
-	ir.Add(ccf)
-	twh, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(twh)
-	ir.Add(attrsFactory{}) // last added runs first: see attrs.go
 	return me, ir, nil
 }
 

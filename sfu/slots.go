@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ducha-dev/ducha/internal/bwe"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -41,8 +43,8 @@ type speakerSlot struct {
 	mung    munger
 }
 
-func newSpeakerSlot(idx int, ctr *counters, clock Clock, ready *atomic.Bool) *speakerSlot {
-	return &speakerSlot{idx: idx, ctr: ctr, clock: clock, ready: ready}
+func newSpeakerSlot(idx int, ctr *counters, clock Clock, ready *atomic.Bool, tw *bwe.Estimator) *speakerSlot {
+	return &speakerSlot{idx: idx, ctr: ctr, clock: clock, ready: ready, rtpOut: rtpOut{tw: tw}}
 }
 
 func (s *speakerSlot) ID() string       { return SlotPrefix + strconv.Itoa(s.idx) }
@@ -57,7 +59,8 @@ func (s *speakerSlot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamet
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
 			s.mu.Lock()
-			s.bound, s.writer, s.ssrc, s.pt = true, ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
+			s.bound = true
+			s.bindOut(ctx, uint8(c.PayloadType))
 			s.mu.Unlock()
 			return c, nil
 		}
@@ -80,11 +83,12 @@ func (s *speakerSlot) WriteRTP(p *rtp.Packet) error {
 	if !s.bound || s.closed || !s.ready.Load() || p.SSRC != s.srcSSRC {
 		return nil
 	}
-	seq, ts, ok := s.mung.rewrite(p.SequenceNumber, p.Timestamp, s.clock.Now(), 48000)
+	now := s.clock.Now()
+	seq, ts, ok := s.mung.rewrite(p.SequenceNumber, p.Timestamp, now, 48000)
 	if !ok {
 		return nil
 	}
-	return s.send(p, seq, ts, s.ctr)
+	return s.send(p, seq, ts, now, s.ctr)
 }
 
 // Resync implements Subscriber.
@@ -135,12 +139,19 @@ func (s *speakerSlot) close() {
 	s.mu.Unlock()
 }
 
-// drainRTCP reads the slot's RTCP so Pion's interceptors see the
-// receiver reports; audio has no NACK or keyframes to answer.
-func drainRTCP(sender *webrtc.RTPSender) {
+// rtcpLoop reads the slot's RTCP: Pion's interceptors see the receiver
+// reports, and the connection's transport-wide feedback may name this
+// slot's SSRC. Audio has no NACK or keyframes to answer.
+func (s *speakerSlot) rtcpLoop(sender *webrtc.RTPSender) {
 	for {
-		if _, _, err := sender.ReadRTCP(); err != nil {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
 			return
+		}
+		for _, pkt := range pkts {
+			if fb, ok := pkt.(*rtcp.TransportLayerCC); ok && s.tw != nil {
+				s.tw.Feedback(fb, s.clock.Now())
+			}
 		}
 	}
 }
@@ -152,13 +163,13 @@ func (p *Participant) addSlotsLocked(n int) {
 		return
 	}
 	for i := 0; i < n; i++ {
-		s := newSpeakerSlot(i, &p.room.sfu.ctr, p.room.sfu.cfg.Clock, &p.ready)
+		s := newSpeakerSlot(i, &p.room.sfu.ctr, p.room.sfu.cfg.Clock, &p.ready, p.bwe)
 		tr, err := p.pc.AddTransceiverFromTrack(s, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add speaker slot", "err", err)
 			return
 		}
-		go drainRTCP(tr.Sender())
+		go s.rtcpLoop(tr.Sender())
 		p.slots = append(p.slots, s)
 	}
 }
