@@ -22,8 +22,8 @@ const (
 	thresholdInit = 12.5
 	thresholdMin  = 6.0
 	thresholdMax  = 600.0
-	kUp           = 0.0087 // threshold adaptation when the trend is above it
-	kDown         = 0.039  // ... and below it
+	kUp           = 0.01    // threshold adaptation when the trend is above it
+	kDown         = 0.00018 // ... and below it
 	maxAdaptMs    = 100.0
 )
 

@@ -99,7 +99,7 @@ func New(cfg Config, now time.Time) *Estimator {
 	e := &Estimator{cfg: cfg, base: now, hist: make([]sentPacket, histStart)}
 	e.tl.init()
 	e.aimd.init(float64(cfg.Initial))
-	e.loss.init(float64(cfg.Initial))
+	e.loss.init(float64(cfg.Initial), float64(cfg.Min))
 	e.target.Store(int64(cfg.Initial))
 	return e
 }

@@ -279,3 +279,20 @@ func BenchmarkFeedback(b *testing.B) {
 		e.Feedback(fbs[i%len(fbs)], now.Add(time.Duration(i)*50*time.Millisecond))
 	}
 }
+
+// A loss burst heavy enough to cut to the floor must not leave the
+// estimate stuck there once the loss stops.
+func TestEstimateRecoversAfterTotalLoss(t *testing.T) {
+	l := newLink(t, 1_000_000)
+	l.demand = 1_000_000
+	l.loss = 0.95
+	l.run(10 * time.Second)
+	if got := l.e.GetTargetBitrate(); got != 50_000 {
+		t.Fatalf("estimate %d after 10 s of 95%% loss, want the minimum 50k", got)
+	}
+	l.loss = 0
+	l.run(20 * time.Second)
+	if got := l.e.GetTargetBitrate(); got < 150_000 {
+		t.Fatalf("estimate %d 20 s after the loss stopped, want it growing again", got)
+	}
+}

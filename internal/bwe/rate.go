@@ -130,12 +130,16 @@ func (a *aimd) clamp(lo, hi float64) { a.target = math.Min(math.Max(a.target, lo
 // up (8 % per second) below 2 %.
 type lossControl struct {
 	target       float64
-	lost, total  int // accumulated until lossMinPackets
+	floor        float64 // the configured minimum: a cut to 0 could never grow back
+	lost, total  int     // accumulated until lossMinPackets
 	lastCut      int64
 	lastIncrease int64
 }
 
-func (l *lossControl) init(initial float64) { l.target = initial; l.lastCut, l.lastIncrease = -1, -1 }
+func (l *lossControl) init(initial, floor float64) {
+	l.target, l.floor = initial, floor
+	l.lastCut, l.lastIncrease = -1, -1
+}
 
 func (l *lossControl) update(lost, total int, delayBased float64, nowNs int64) float64 {
 	l.lost += lost
@@ -159,6 +163,6 @@ func (l *lossControl) update(lost, total int, delayBased float64, nowNs int64) f
 			l.lastIncrease = nowNs
 		}
 	}
-	l.target = math.Min(l.target, delayBased)
+	l.target = math.Max(math.Min(l.target, delayBased), l.floor)
 	return l.target
 }
