@@ -1,9 +1,15 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/bwe"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 )
 
 func TestPacketCache(t *testing.T) {
@@ -371,3 +377,60 @@ func TestPacketCacheByteRing(t *testing.T) {
 		t.Fatalf("ring beyond its maximum: %d", c.bytes())
 	}
 }
+
+// Every packet toward a subscriber carries the connection's next
+// transport-wide sequence number under the negotiated extension id, and the
+// estimator learns its size and time; without a negotiated id nothing is
+// stamped.
+func TestSendStampsTransportSequence(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	est := bwe.New(bwe.Config{Initial: 1_000_000}, now)
+	var ctr counters
+	var got []rtp.Header
+	w := headerRecorder(func(h *rtp.Header) { got = append(got, h.Clone()) })
+	o := rtpOut{writer: w, ssrc: 9, pt: 96, tw: est, twID: 5}
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 100}, Payload: make([]byte, 1000)}
+	for i := range 3 {
+		if err := o.send(pkt, uint16(10+i), 0, now.Add(time.Duration(i)*time.Millisecond), &ctr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range got {
+		ext := h.GetExtension(5)
+		if len(ext) != 2 || binary.BigEndian.Uint16(ext) != uint16(i) {
+			t.Fatalf("packet %d: transport-wide extension %v, want sequence %d", i, ext, i)
+		}
+		if h.SequenceNumber != uint16(10+i) || h.SSRC != 9 {
+			t.Fatalf("packet %d: header %+v", i, h)
+		}
+	}
+	// The estimator knows the three packets: feedback reporting them
+	// received counts three.
+	rec := twcc.NewRecorder(1)
+	for i := range 3 {
+		rec.Record(9, uint16(i), int64(i*1000+20_000))
+	}
+	est.Feedback(rec.BuildFeedbackPacket()[0].(*rtcp.TransportLayerCC), now.Add(50*time.Millisecond))
+	if s := est.Stats(); s.Received != 3 || s.Lost != 0 {
+		t.Fatalf("estimator stats %+v, want 3 received", s)
+	}
+
+	o.twID = 0
+	got = nil
+	if err := o.send(pkt, 13, 0, now, &ctr); err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Extension {
+		t.Fatalf("stamped without a negotiated id: %+v", got[0])
+	}
+}
+
+// headerRecorder is a TrackLocalWriter that hands each header to a func.
+type headerRecorder func(h *rtp.Header)
+
+func (f headerRecorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	f(h)
+	return h.MarshalSize() + len(payload), nil
+}
+
+func (f headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
