@@ -183,9 +183,15 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.bound = true
 	d.bindOut(ctx, uint8(codec.PayloadType))
 	d.mu.Unlock()
-	d.askKeyframe()
+	if d.mediaReady() { // a new track on a live connection; otherwise it asks when the connection is up
+		d.askKeyframe()
+	}
 	return codec, nil
 }
+
+// mediaReady implements mediaReadier: media written before the connection
+// is up is dropped by Pion.
+func (d *downTrack) mediaReady() bool { return d.ready.Load() }
 
 // Unbind stops writing.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {

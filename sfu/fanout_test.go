@@ -263,3 +263,46 @@ func TestFanoutOverwrittenPacketsCutToKeyframe(t *testing.T) {
 		t.Fatalf("ring did not grow: %d -> %d bytes", before, after)
 	}
 }
+
+// A subscription made while the subscriber's connection is still coming up
+// asks the publisher for no keyframe (it would reach nobody and cost the
+// layer's other subscribers one); the subscriber asks once it is ready, and
+// then gets the keyframe.
+func TestNotReadySubscriberAsksForKeyframeWhenReady(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	var ctr counters
+	var plis atomic.Int64
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, clk,
+		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
+		func(uint32) { plis.Add(1) })
+	defer u.close()
+	var ready atomic.Bool
+	w := &countingWriter{}
+	dt := newDownTrack(u, &ctr, discardLogger(), &ready, nil)
+	dt.bound, dt.writer, dt.ssrc, dt.pt = true, w, 9, 96
+	dt.attach(0)
+	var pkt rtp.Packet
+	send := func(seq uint16, key bool) {
+		if err := pkt.Unmarshal(vp8Packet(seq, key)); err != nil {
+			t.Fatal(err)
+		}
+		if err := dt.WriteRTP(&pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		send(uint16(i), false)
+		clk.advance(100 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // requests run on their own goroutines
+	if n := plis.Load(); n != 0 {
+		t.Fatalf("%d keyframe requests while the connection was not ready, want 0", n)
+	}
+	ready.Store(true) // what the participant does on "connected", then requestKeyframes
+	dt.askKeyframe()
+	eventually(t, 5*time.Second, "a keyframe request once ready", func() bool { return plis.Load() == 1 })
+	send(10, true)
+	if w.n.Load() != 1 {
+		t.Fatalf("forwarded %d packets after the keyframe, want 1", w.n.Load())
+	}
+}

@@ -168,7 +168,18 @@ func (l *upLayer) subscribe(s Subscriber) {
 	w.add(s)
 	l.subs[s] = w
 	l.mu.Unlock()
-	l.requestKeyframe()
+	if r, ok := s.(mediaReadier); !ok || r.mediaReady() {
+		l.requestKeyframe()
+	}
+}
+
+// mediaReadier is a Subscriber that can tell it cannot deliver media yet
+// (its connection is still coming up). A keyframe asked for it then would
+// reach nobody and cost every other subscriber of the layer a keyframe's
+// worth of bandwidth; it asks when it becomes ready instead
+// (Participant.requestKeyframes).
+type mediaReadier interface {
+	mediaReady() bool
 }
 
 // unsubscribe removes a subscriber; its writer stops when it has none left.

@@ -15,6 +15,7 @@ type switchSink interface {
 	// switchLayer comes right before the first packet of a new layer,
 	// which is a keyframe start.
 	switchLayer(l *upLayer)
+	mediaReadier
 }
 
 // layerSwitch is one subscriber's view of a simulcast track. It subscribes
@@ -43,6 +44,7 @@ type layerTap struct {
 
 func (t *layerTap) WriteRTP(p *rtp.Packet) error { return t.sw.write(t.idx, p) }
 func (t *layerTap) Resync()                      { t.sw.resync(t.idx) }
+func (t *layerTap) mediaReady() bool             { return t.sw.sink.mediaReady() }
 
 func newLayerSwitch(u *UpTrack, sink switchSink) *layerSwitch {
 	return &layerSwitch{u: u, sink: sink, cur: -1, target: -1}
@@ -114,8 +116,9 @@ func (s *layerSwitch) write(idx int, p *rtp.Packet) error {
 	}
 	if !isKeyframeStart(s.u.codec, p.Payload) {
 		// Ask again now and then: the first keyframe may have gone by
-		// before this tap was subscribed.
-		if now := s.u.clock.Now(); now.Sub(s.kfAsk) >= keyframeRetry {
+		// before this tap was subscribed. Not while the subscriber's
+		// connection is coming up: it asks once it is (requestKeyframes).
+		if now := s.u.clock.Now(); now.Sub(s.kfAsk) >= keyframeRetry && s.sink.mediaReady() {
 			s.kfAsk = now
 			go s.tapLayer[idx].requestKeyframe()
 		}
@@ -208,6 +211,9 @@ type continuousSink struct {
 func newContinuousSink(u *UpTrack, out Subscriber) *continuousSink {
 	return &continuousSink{u: u, out: out}
 }
+
+// mediaReady: the recorder takes media from the start.
+func (c *continuousSink) mediaReady() bool { return true }
 
 func (c *continuousSink) switchLayer(l *upLayer) {
 	c.m.requestResync()

@@ -139,6 +139,7 @@ func (s *sinkRecorder) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 func (s *sinkRecorder) Resync()              {}
+func (s *sinkRecorder) mediaReady() bool     { return true }
 func (s *sinkRecorder) switchLayer(*upLayer) { s.mu.Lock(); s.switches++; s.mu.Unlock() }
 func (s *sinkRecorder) count(i int) int      { s.mu.Lock(); defer s.mu.Unlock(); return s.perLayer[i] }
 
