@@ -56,6 +56,10 @@ type Quality struct {
 	RTT         time.Duration // mean over its subscriptions; 0 when unknown
 	LossPercent float64       // worst fraction lost over its subscriptions, in percent
 	Known       bool          // at least one receiver report arrived
+	// DownlinkBps is the bandwidth estimate toward the participant (from its
+	// transport-wide feedback), which caps the video layers it is sent; 0
+	// until its first feedback arrived.
+	DownlinkBps int
 }
 
 // TrackInfo describes a published track.

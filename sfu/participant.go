@@ -374,6 +374,9 @@ func (p *Participant) Quality() Quality {
 	if n > 0 {
 		q.RTT = sum / time.Duration(n)
 	}
+	if p.bwe.Stats().Received > 0 {
+		q.DownlinkBps = p.bwe.GetTargetBitrate()
+	}
 	return q
 }
 

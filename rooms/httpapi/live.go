@@ -59,9 +59,10 @@ type liveParticipantView struct {
 	VideoMuted bool      `json:"videoMuted"`
 	ModMuted   bool      `json:"modMuted"`
 	JoinedAt   time.Time `json:"joinedAt"`
-	// RTTMillis and LossPercent are null while unknown.
-	RTTMillis   *float64 `json:"rttMillis"`
-	LossPercent *float64 `json:"lossPercent"`
+	// RTTMillis, LossPercent and DownlinkKbps are null while unknown.
+	RTTMillis    *float64 `json:"rttMillis"`
+	LossPercent  *float64 `json:"lossPercent"`
+	DownlinkKbps *float64 `json:"downlinkKbps"`
 }
 
 func known(v float64) *float64 {
@@ -78,6 +79,7 @@ func viewLive(ps []LiveParticipant) []liveParticipantView {
 			ID: p.ID, Identity: p.Identity, Name: p.Name, Role: p.Role, Unit: p.Unit,
 			Lobby: p.Lobby, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted, ModMuted: p.ModMuted,
 			JoinedAt: p.JoinedAt, RTTMillis: known(p.RTTMillis), LossPercent: known(p.LossPercent),
+			DownlinkKbps: known(p.DownlinkKbps),
 		})
 	}
 	return out

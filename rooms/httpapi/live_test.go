@@ -86,8 +86,8 @@ func TestParticipantsAndJoinLink(t *testing.T) {
 	sess := c.createSession("参会方")
 	joined := t0.Add(50 * time.Minute)
 	h.mod.setLive(sess.ID, []LiveParticipant{
-		{ID: "P1", Identity: sup.ID, Name: "张三", Role: "supervisor", JoinedAt: joined, RTTMillis: -1, LossPercent: -1},
-		{ID: "P2", Identity: "320583", Name: "昆山市信访局", Role: "county", Unit: "320583", Lobby: true, ModMuted: true, JoinedAt: joined, RTTMillis: 85.5, LossPercent: 1.25},
+		{ID: "P1", Identity: sup.ID, Name: "张三", Role: "supervisor", JoinedAt: joined, RTTMillis: -1, LossPercent: -1, DownlinkKbps: -1},
+		{ID: "P2", Identity: "320583", Name: "昆山市信访局", Role: "county", Unit: "320583", Lobby: true, ModMuted: true, JoinedAt: joined, RTTMillis: 85.5, LossPercent: 1.25, DownlinkKbps: 850},
 	})
 	res := c.do("GET", "/api/v1/sessions/"+sess.ID+"/participants", nil).want(http.StatusOK)
 	var got struct{ Participants []map[string]any }
@@ -97,12 +97,12 @@ func TestParticipantsAndJoinLink(t *testing.T) {
 	}
 	p2 := got.Participants[1]
 	for k, want := range map[string]any{"id": "P2", "identity": "320583", "role": "county", "unit": "320583", "lobby": true,
-		"modMuted": true, "audioMuted": false, "rttMillis": 85.5, "lossPercent": 1.25, "joinedAt": joined.Format(time.RFC3339)} {
+		"modMuted": true, "audioMuted": false, "rttMillis": 85.5, "lossPercent": 1.25, "downlinkKbps": 850.0, "joinedAt": joined.Format(time.RFC3339)} {
 		if p2[k] != want {
 			t.Errorf("participant %s = %v, want %v", k, p2[k], want)
 		}
 	}
-	if p1 := got.Participants[0]; p1["rttMillis"] != nil || p1["lossPercent"] != nil {
+	if p1 := got.Participants[0]; p1["rttMillis"] != nil || p1["lossPercent"] != nil || p1["downlinkKbps"] != nil {
 		t.Errorf("unknown quality should be null: %v", p1)
 	}
 	var empty struct{ Participants []liveParticipantView }

@@ -36,6 +36,9 @@ type LiveParticipant struct {
 	// RTTMillis and LossPercent come from RTCP receiver reports; -1 when
 	// unknown.
 	RTTMillis, LossPercent float64
+	// DownlinkKbps is the SFU's bandwidth estimate toward the participant
+	// (from its TWCC feedback); -1 when unknown.
+	DownlinkKbps float64
 }
 
 // LiveSession is a session with anyone connected.

@@ -213,6 +213,7 @@ type LiveParticipant struct {
 	ModMuted                       bool
 	JoinedAt                       time.Time
 	RTTMillis, LossPercent         float64 // -1 when unknown
+	DownlinkKbps                   float64 // bandwidth estimate toward it; -1 when unknown
 }
 
 // Live lists who is connected to a session now, lobby included.
@@ -225,7 +226,7 @@ func (c *Controller) Live(sessionID string) []LiveParticipant {
 	for _, m := range ls.all() {
 		m.mu.Lock()
 		lp := LiveParticipant{ID: m.info.ID, Identity: m.info.Identity, Name: m.info.Name, Role: m.info.Role,
-			Unit: m.info.Unit, Lobby: m.lobby, ModMuted: m.modMuted, JoinedAt: m.joinedAt, RTTMillis: -1, LossPercent: -1}
+			Unit: m.info.Unit, Lobby: m.lobby, ModMuted: m.modMuted, JoinedAt: m.joinedAt, RTTMillis: -1, LossPercent: -1, DownlinkKbps: -1}
 		media := m.media
 		m.mu.Unlock()
 		if media != nil {
@@ -233,6 +234,9 @@ func (c *Controller) Live(sessionID string) []LiveParticipant {
 			if q.Known {
 				lp.RTTMillis = float64(q.RTT.Microseconds()) / 1000
 				lp.LossPercent = q.LossPercent
+			}
+			if q.DownlinkBps > 0 {
+				lp.DownlinkKbps = float64(q.DownlinkBps) / 1000
 			}
 		}
 		out = append(out, lp)

@@ -266,16 +266,19 @@ async function story(browser, opts, result) {
   });
 
   await run('overview', async (n) => {
-    // The bureau's overview lists the running session with county A's link quality.
+    // The bureau's overview lists the running session with county A's link
+    // quality, including the SFU's bandwidth estimate toward it (from
+    // Chromium's own TWCC feedback).
     await con.evaluate(() => { window.location.hash = '#/overview'; });
     const o = await poll(n, () => con.evaluate((id) => {
       const card = document.querySelector(`#overview article[data-session-id="${id}"]`);
       if (!card) return null;
       return Array.from(card.querySelectorAll('tbody tr'), (tr) => {
         const q = tr.querySelector('[data-quality]');
-        return { unit: tr.dataset.unit, quality: q ? q.dataset.quality : '' };
+        const d = tr.querySelector('[data-downlink-kbps]');
+        return { unit: tr.dataset.unit, quality: q ? q.dataset.quality : '', downlinkKbps: d ? Number(d.dataset.downlinkKbps || 0) : 0 };
       });
-    }, sessionId), (rows) => rows && rows.some((r) => r.unit === UNIT_A.code));
+    }, sessionId), (rows) => rows && rows.some((r) => r.unit === UNIT_A.code && r.downlinkKbps > 0));
     result.overview = o;
     await con.evaluate((id) => { window.location.hash = `#/session/${id}`; }, sessionId);
     await poll(`${n} (back)`, () => consoleState(con), (s) => s.status === 'live' && s.participants.some((p) => p.unit === UNIT_A.code));

@@ -92,6 +92,12 @@ export function lossText(v, t) {
   return v == null ? t('con.none') : `${Number(v).toFixed(1)}%`;
 }
 
+// rateText shows a bit rate given in kbit/s.
+export function rateText(kbps, t) {
+  if (kbps == null) return t('con.none');
+  return kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${Math.round(kbps)} kbit/s`;
+}
+
 // Session controls, by status (rooms/status.go): which moderation buttons
 // make sense now. The server checks again; this only avoids offering a
 // button that must fail.

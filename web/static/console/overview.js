@@ -1,8 +1,9 @@
 // The bureau's overview: every session with someone connected now, and the
-// connection quality of each county office (RTT and loss from RTCP).
+// connection quality of each county office (RTT and loss from RTCP, and the
+// SFU's bandwidth estimate toward it, which caps the video it is sent).
 
 import { h, replace, chip, changeTracker } from './dom.js';
-import { quality, rttText, lossText } from './format.js';
+import { quality, rttText, lossText, rateText } from './format.js';
 import { statusChip } from './sessions.js';
 
 const OVERVIEW_REFRESH_MS = 5000;
@@ -24,6 +25,7 @@ export function mountOverview(ctx, root) {
         h('td', {}, t(`prole.${p.role}`)),
         h('td', { class: 'num' }, rttText(p.rttMillis, t)),
         h('td', { class: 'num' }, lossText(p.lossPercent, t)),
+        h('td', { class: 'num', 'data-downlink-kbps': p.downlinkKbps ?? '' }, rateText(p.downlinkKbps, t)),
         h('td', {}, chip(t(`ov.q.${q}`), Q_TONES[q], { 'data-quality': q })));
     });
     return h('article', { class: 'card ov-card', 'data-session-id': s.sessionId },
@@ -32,7 +34,7 @@ export function mountOverview(ctx, root) {
         h('div', { class: 'chips' }, statusChip(t, s.status), chip(t('ov.participants', { n: s.participants.length }), 'blue'))),
       s.caseNumber ? h('p', { class: 'muted' }, t('sess.case', { case: s.caseNumber })) : null,
       h('table', { class: 'table compact' },
-        h('thead', {}, h('tr', {}, ...['colName', 'colRole', 'colRtt', 'colLoss', 'colQuality'].map((k) => h('th', {}, t(`ov.${k}`))))),
+        h('thead', {}, h('tr', {}, ...['colName', 'colRole', 'colRtt', 'colLoss', 'colDownlink', 'colQuality'].map((k) => h('th', {}, t(`ov.${k}`))))),
         h('tbody', {}, rows)),
       h('a', { class: 'btn small', href: `#/session/${encodeURIComponent(s.sessionId)}` }, t('ov.open')));
   }
