@@ -53,6 +53,9 @@ type Recorder struct {
 	cfg    Config
 	log    *slog.Logger
 	tracks Tracks
+	// buffers is shared by every muxer: what one track's burst borrowed
+	// serves the others afterwards.
+	buffers *mux.BufferPool
 
 	mu    sync.Mutex
 	rooms map[string]*roomRec
@@ -74,7 +77,7 @@ func New(cfg Config) (*Recorder, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o750); err != nil {
 		return nil, fmt.Errorf("recording: work dir: %w", err)
 	}
-	return &Recorder{cfg: cfg, log: cfg.Logger, rooms: map[string]*roomRec{}}, nil
+	return &Recorder{cfg: cfg, log: cfg.Logger, rooms: map[string]*roomRec{}, buffers: mux.NewBufferPool()}, nil
 }
 
 // Attach gives the recorder the SFU's tracks, so switching recording on

@@ -49,6 +49,7 @@ func (r *Recorder) newSource(rr *roomRec, key sourceKey) (*sourceRec, error) {
 			}
 		},
 		OnSegment: s.onSegment,
+		Buffers:   r.buffers,
 	})
 	if err != nil {
 		return nil, err

@@ -13,8 +13,10 @@ import (
 // to the 4-byte length-prefixed form Matroska stores.
 type assembler struct {
 	codec Codec
+	pool  *BufferPool
 
-	buf     []byte // frame being assembled
+	buf     *buffer // frame being assembled; nil after take
+	lastLen int     // length of the last complete frame: what the next one likely needs
 	ts      uint32
 	arrival time.Time
 	active  bool // a frame's first packet was seen
@@ -38,11 +40,39 @@ type assemblerStats struct {
 	LayersSkipped uint64 // VP9 spatial-layer packets not recorded (SVC)
 }
 
-func newAssembler(c Codec) *assembler {
-	a := &assembler{codec: c, waitKey: c.Kind() == KindVideo}
+func newAssembler(c Codec, pool *BufferPool) *assembler {
+	a := &assembler{codec: c, pool: pool, waitKey: c.Kind() == KindVideo}
 	a.h.fuStart = -1
 	return a
 }
+
+// frame is the frame in a.buf.
+func (a *assembler) frame() []byte {
+	if a.buf == nil {
+		return nil
+	}
+	return a.buf.b
+}
+
+// take hands over the buffer of the complete frame: the caller owns it and
+// gives it back to the pool when done.
+func (a *assembler) take() *buffer {
+	b := a.buf
+	a.buf = nil
+	return b
+}
+
+// startFrame empties a.buf for a new frame, borrowing a buffer the size of
+// the last frame if the last one was taken.
+func (a *assembler) startFrame(n int) {
+	if a.buf == nil {
+		a.buf = a.pool.get(max(n, a.lastLen))
+	}
+	a.buf.b = a.buf.b[:0]
+}
+
+// finishFrame records a complete frame's length.
+func (a *assembler) finishFrame() { a.lastLen = len(a.buf.b) }
 
 // gap tells the assembler packets are missing before the next one.
 func (a *assembler) gap() {
@@ -57,15 +87,17 @@ func (a *assembler) gap() {
 }
 
 // push adds the payload of the next packet. It returns true when a.buf
-// holds a complete frame (valid until the next push); key reports a
-// keyframe.
+// holds a complete frame (valid until the next push, or take); key reports
+// a keyframe.
 func (a *assembler) push(payload []byte, ts uint32, marker bool, arrival time.Time) (done, key bool) {
 	if a.codec == CodecOpus {
 		if len(payload) == 0 {
 			return false, false
 		}
-		a.buf = append(a.buf[:0], payload...)
+		a.startFrame(len(payload))
+		a.buf.b = append(a.buf.b, payload...)
 		a.ts, a.arrival = ts, arrival
+		a.finishFrame()
 		a.stats.Frames++
 		return true, true
 	}
@@ -91,7 +123,7 @@ func (a *assembler) push(payload []byte, ts uint32, marker bool, arrival time.Ti
 		}
 		a.active = true
 		a.ts, a.arrival = ts, arrival
-		a.buf = a.buf[:0]
+		a.startFrame(len(data))
 		a.h.beginFrame()
 	}
 	if !a.appendData(data) {
@@ -114,6 +146,7 @@ func (a *assembler) push(payload []byte, ts uint32, marker bool, arrival time.Ti
 		a.waitKey = false
 		a.readDimensions()
 	}
+	a.finishFrame()
 	a.stats.Frames++
 	return true, key
 }
@@ -160,11 +193,15 @@ func (a *assembler) appendData(data []byte) bool {
 		return true // skipped spatial layer
 	}
 	if a.codec == CodecH264 {
+		// Length prefixes make the NAL units longer than the payload: at
+		// most by 2/3 (STAP-A of one-byte NAL units), plus a FU-A header.
+		a.pool.reserve(a.buf, len(data)+len(data)*2/3+8)
 		var ok bool
-		a.buf, ok = a.h.depacketize(a.buf, data)
+		a.buf.b, ok = a.h.depacketize(a.buf.b, data)
 		return ok
 	}
-	a.buf = append(a.buf, data...)
+	a.pool.reserve(a.buf, len(data))
+	a.buf.b = append(a.buf.b, data...)
 	return true
 }
 
@@ -172,10 +209,11 @@ func (a *assembler) isKeyframe() bool {
 	switch a.codec {
 	case CodecVP8:
 		// VP8 frame tag: bit 0 of the first byte is 0 for a key frame (RFC 6386 9.1).
-		return len(a.buf) >= 10 && a.buf[0]&0x01 == 0
+		b := a.frame()
+		return len(b) >= 10 && b[0]&0x01 == 0
 	case CodecVP9:
 		var h vp9.Header
-		return h.Unmarshal(a.buf) == nil && !h.NonKeyFrame
+		return h.Unmarshal(a.frame()) == nil && !h.NonKeyFrame
 	case CodecH264:
 		return a.h.idr && a.h.sps != nil && a.h.pps != nil
 	}
@@ -186,14 +224,14 @@ func (a *assembler) readDimensions() {
 	switch a.codec {
 	case CodecVP8:
 		// Key frame start code 9d 01 2a, then 14-bit width and height.
-		b := a.buf
+		b := a.frame()
 		if b[3] == 0x9d && b[4] == 0x01 && b[5] == 0x2a {
 			a.width = int(uint16(b[6])|uint16(b[7])<<8) & 0x3fff
 			a.height = int(uint16(b[8])|uint16(b[9])<<8) & 0x3fff
 		}
 	case CodecVP9:
 		var h vp9.Header
-		if h.Unmarshal(a.buf) == nil {
+		if h.Unmarshal(a.frame()) == nil {
 			a.width, a.height = int(h.Width()), int(h.Height())
 		}
 	case CodecH264:

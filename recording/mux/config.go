@@ -56,6 +56,11 @@ type Config struct {
 	OnSegment func(Segment)
 	// Logger receives events with the recording's attributes; nil discards.
 	Logger *slog.Logger
+	// Buffers lends the buffers that hold packets and frames in flight.
+	// Give every recorder of a server the same pool, so that they share
+	// what they hold between them (see BufferPool). Default: a pool of the
+	// recorder's own.
+	Buffers *BufferPool
 }
 
 func (c Config) withDefaults() Config {
@@ -76,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Buffers == nil {
+		c.Buffers = NewBufferPool()
 	}
 	return c
 }

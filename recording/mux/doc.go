@@ -24,10 +24,14 @@
 // Clusters of at most a second, each video keyframe starting a cluster, and
 // Cues (one per keyframe cluster) at the end.
 //
-// Durability. Complete clusters are written and fsynced every
+// Durability. Frames go to the file as a small write buffer fills, each
+// write leaving the last cluster complete, and the file is fsynced every
 // FlushInterval (1 s). A file whose writer died ends with a complete
 // cluster and reads in ffprobe, ffmpeg and browsers; only its Cues and
 // Duration are missing (it keeps the .part suffix).
+//
+// Memory. Packets and frames in flight sit in buffers lent by a
+// BufferPool, which all recorders of a server share (Config.Buffers).
 //
 // Concurrency. The Recorder owns one goroutine. Track.WriteRTP only copies
 // the packet into the track's jitter buffer under a short lock, so the

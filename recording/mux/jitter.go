@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/pion/rtp"
@@ -18,11 +19,14 @@ const (
 	slotSkipped            // dropped upstream (Resync): release as lost without waiting
 )
 
-// jbMeta is what the buffer knows about one sequence number of its window.
-type jbMeta struct {
-	seq   uint16
-	state slotState
-}
+// jbMeta is what the buffer knows about one sequence number of its window,
+// in two bytes: the slotState in the low 3 bits and, above them, the bits
+// of the sequence number above the window index (which gives the rest).
+type jbMeta uint16
+
+const metaStateBits = 3
+
+func (m jbMeta) state() slotState { return slotState(m & (1<<metaStateBits - 1)) }
 
 // jbSlot holds a packet waiting to be released.
 type jbSlot struct {
@@ -30,7 +34,15 @@ type jbSlot struct {
 	seq     uint16
 	ts      uint32
 	arrival time.Time
-	payload []byte
+	buf     *buffer // the payload; nil when it is empty
+}
+
+// payload is the packet's payload.
+func (s *jbSlot) payload() []byte {
+	if s.buf == nil {
+		return nil
+	}
+	return s.buf.b
 }
 
 // popEvent is what jitterBuffer.pop found at the head of the buffer.
@@ -59,38 +71,37 @@ type jitterStats struct {
 //
 // The window (how far ahead a packet may be, so how long a stalled owner is
 // absorbed) is fixed at creation, but memory follows what actually waits:
-// meta, 4 bytes per sequence number of the window, remembers what became of
+// meta, 2 bytes per sequence number of the window, remembers what became of
 // each one (so a copy arriving after its packet was released still counts as
 // a duplicate, not as late); the packets themselves sit in a ring of slots
 // that starts small and doubles while packets are held further ahead (a disk
-// stall), up to the window. Payload buffers, sized to the track's packets,
-// come from a free list, so a steady stream allocates nothing. What a burst
-// made the buffer grow to is given back by trim once two trim periods in a
-// row did not need it.
+// stall), up to the window; trim gives back what a burst made it grow to
+// once two trim periods in a row did not need it. Payloads are copied into
+// buffers lent by the recorders' shared BufferPool, so a steady stream
+// allocates nothing and a burst's buffers serve other tracks afterwards.
 type jitterBuffer struct {
-	meta     []jbMeta // one per sequence number of the window, index seq & metaMask
-	metaMask uint16
-	slots    []jbSlot // waiting packets, index seq & slotMask; grows on demand
-	slotMask uint16
-	minSlots int
-	hold     time.Duration
-	free     [][]byte
-	bufCap   int // capacity of new payload buffers: the largest payload so far, plus headroom
-	started  bool
-	next     uint16 // next sequence number to release
-	count    int    // filled slots
-	resync   bool   // the next packet follows a known upstream drop
-	resetGap bool   // a discontinuity must be reported before the next packet
+	meta      []jbMeta // one per sequence number of the window, index seq & metaMask
+	metaMask  uint16
+	metaShift uint8    // log2 of the window: seq >> metaShift is what an entry stores of seq
+	slots     []jbSlot // waiting packets, index seq & slotMask; grows on demand
+	slotMask  uint16
+	minSlots  int
+	hold      time.Duration
+	pool      *BufferPool
+	started   bool
+	next      uint16 // next sequence number to release
+	count     int    // filled slots
+	resync    bool   // the next packet follows a known upstream drop
+	resetGap  bool   // a discontinuity must be reported before the next packet
 	// Until the first release the start of the stream is not known: the
 	// first packet to arrive may not be the first sent.
 	releasedAny  bool
 	firstArrival time.Time
 	maxAhead     int // largest distance from next of a buffered packet
-	// trim's bookkeeping: the most packets held at once and the farthest
-	// one ahead of next (plus one) in this trim period and the one before.
+	// trim's bookkeeping: the farthest packet ahead of next (plus one) in
+	// this trim period and in the one before.
 	trimPeriod         trimPeriod
-	peakHeld, peakSpan int
-	prevHeld, prevSpan int
+	peakSpan, prevSpan int
 	stats              jitterStats
 }
 
@@ -106,21 +117,40 @@ const (
 )
 
 // newJitterBuffer returns a buffer with a window of size sequence numbers
-// (a power of two, at most 32768) holding gaps open for hold.
-func newJitterBuffer(size int, hold time.Duration) *jitterBuffer {
+// (a power of two from 8 to 32768: an entry of meta keeps 16-3 bits of the
+// sequence number) holding gaps open for hold, with payload buffers from
+// pool.
+func newJitterBuffer(size int, hold time.Duration, pool *BufferPool) *jitterBuffer {
 	n := min(size, ringStart)
 	return &jitterBuffer{
-		meta:     make([]jbMeta, size),
-		metaMask: uint16(size - 1),
-		slots:    make([]jbSlot, n),
-		slotMask: uint16(n - 1),
-		minSlots: n,
-		hold:     hold,
+		meta:      make([]jbMeta, size),
+		metaMask:  uint16(size - 1),
+		metaShift: uint8(bits.TrailingZeros(uint(size))),
+		slots:     make([]jbSlot, n),
+		slotMask:  uint16(n - 1),
+		minSlots:  n,
+		hold:      hold,
+		pool:      pool,
 	}
 }
 
 // size is the window: packets further ahead than this are refused.
 func (j *jitterBuffer) size() int { return len(j.meta) }
+
+// stateOf is what became of seq: slotEmpty when its entry of meta was last
+// about another sequence number.
+func (j *jitterBuffer) stateOf(seq uint16) slotState {
+	m := j.meta[seq&j.metaMask]
+	if uint16(m>>metaStateBits) != seq>>j.metaShift {
+		return slotEmpty
+	}
+	return m.state()
+}
+
+// mark records what became of seq.
+func (j *jitterBuffer) mark(seq uint16, st slotState) {
+	j.meta[seq&j.metaMask] = jbMeta(seq>>j.metaShift)<<metaStateBits | jbMeta(st)
+}
 
 // markResync records that packets were dropped before the next one on
 // purpose: the gap is released at once instead of being waited for.
@@ -160,8 +190,7 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 		j.fit(j.maxAhead + 1)
 	}
 	if diff < 0 {
-		m := &j.meta[seq&j.metaMask]
-		if m.seq == seq && (m.state == slotReleased || m.state == slotFilled) {
+		if st := j.stateOf(seq); st == slotReleased || st == slotFilled {
 			j.stats.Duplicate++
 		} else {
 			j.stats.Late++
@@ -171,41 +200,30 @@ func (j *jitterBuffer) insert(p *rtp.Packet, now time.Time) {
 	if resync {
 		for d := 0; d < diff; d++ {
 			gs := j.next + uint16(d)
-			m := &j.meta[gs&j.metaMask]
-			if m.state != slotFilled || m.seq != gs {
-				j.clear(m)
-				m.state, m.seq = slotSkipped, gs
+			if j.stateOf(gs) != slotFilled {
+				j.clear(gs)
+				j.mark(gs, slotSkipped)
 			}
 		}
 	}
-	m := &j.meta[seq&j.metaMask]
-	if m.state == slotFilled {
+	if j.meta[seq&j.metaMask].state() == slotFilled {
 		// Same slot and within the window: it is this very sequence number.
 		j.stats.Duplicate++
 		return
 	}
 	j.fit(diff + 1)
-	var buf []byte
-	if k := len(j.free); k > 0 {
-		buf, j.free = j.free[k-1], j.free[:k-1]
-	}
-	if need := len(p.Payload); cap(buf) < need {
-		// Too small (or none spare): a new buffer, with headroom so that a
-		// payload a little larger than any before does not start this over.
-		if need > j.bufCap {
-			j.bufCap = need + need/4
-		}
-		buf = make([]byte, 0, j.bufCap)
-	}
-	m.state, m.seq = slotFilled, seq
+	j.mark(seq, slotFilled)
 	s := &j.slots[seq&j.slotMask]
 	s.seq = seq
 	s.ts = p.Timestamp
 	s.marker = p.Marker
 	s.arrival = now
-	s.payload = append(buf[:0], p.Payload...)
+	s.buf = nil
+	if len(p.Payload) > 0 {
+		s.buf = j.pool.get(len(p.Payload))
+		s.buf.b = append(s.buf.b, p.Payload...)
+	}
 	j.count++
-	j.peakHeld = max(j.peakHeld, j.count)
 	if !j.releasedAny {
 		if j.count == 1 {
 			j.firstArrival = now
@@ -237,25 +255,23 @@ func (j *jitterBuffer) resize(c int) {
 		if int(s.seq&oldMask) != i {
 			continue // never used
 		}
-		if m := j.meta[s.seq&j.metaMask]; m.state == slotFilled && m.seq == s.seq {
+		if j.stateOf(s.seq) == slotFilled {
 			j.slots[s.seq&j.slotMask] = *s
 		}
 	}
 }
 
-// trim gives back what a burst made the buffer grow to once the last two
-// trim periods did not need it: the ring shrinks to the most they held
-// ahead, and spare payload buffers beyond the most they held at once are
-// dropped. Two periods, so that a stream whose bursts recur (keyframes)
-// keeps what they need and allocates nothing. Called after each drain.
+// trim gives back what a burst made the ring grow to once the last two
+// trim periods did not need it: it shrinks to the most they held ahead.
+// Two periods, so that a stream whose bursts recur (keyframes) keeps what
+// they need and allocates nothing. Called after each drain.
 func (j *jitterBuffer) trim(now time.Time) {
 	if !j.trimPeriod.due(now) {
 		return
 	}
-	held, span := max(j.peakHeld, j.prevHeld), max(j.peakSpan, j.prevSpan)
-	j.prevHeld, j.prevSpan = j.peakHeld, j.peakSpan
-	j.peakHeld, j.peakSpan = j.count, j.span()
-	j.free = trimSpares(j.free, max(held-j.count, 0), ringStart)
+	span := max(j.peakSpan, j.prevSpan)
+	j.prevSpan = j.peakSpan
+	j.peakSpan = j.span()
 	c := len(j.slots)
 	for c/2 >= max(span, j.minSlots) {
 		c /= 2
@@ -272,8 +288,7 @@ func (j *jitterBuffer) span() int {
 		return 0
 	}
 	for d := len(j.slots) - 1; d >= 0; d-- {
-		seq := j.next + uint16(d)
-		if m := j.meta[seq&j.metaMask]; m.state == slotFilled && m.seq == seq {
+		if j.stateOf(j.next+uint16(d)) == slotFilled {
 			return d + 1
 		}
 	}
@@ -283,7 +298,7 @@ func (j *jitterBuffer) span() int {
 // restart forgets everything buffered and expects seq next.
 func (j *jitterBuffer) restart(seq uint16) {
 	for i := range j.meta {
-		j.clear(&j.meta[i])
+		j.clear(uint16(i))
 	}
 	j.count = 0
 	j.started = true
@@ -292,16 +307,18 @@ func (j *jitterBuffer) restart(seq uint16) {
 	j.maxAhead = 0
 }
 
-// clear empties the sequence number of m, putting its packet's buffer on
-// the free list.
-func (j *jitterBuffer) clear(m *jbMeta) {
-	if m.state == slotFilled {
+// clear empties the entry of meta that seq falls on, giving a waiting
+// packet's buffer back to the pool (the ring is no larger than the window,
+// so seq's slot is that packet's).
+func (j *jitterBuffer) clear(seq uint16) {
+	m := &j.meta[seq&j.metaMask]
+	if m.state() == slotFilled {
 		j.count--
-		s := &j.slots[m.seq&j.slotMask]
-		j.free = append(j.free, s.payload[:0])
-		s.payload = nil
+		s := &j.slots[seq&j.slotMask]
+		j.pool.put(s.buf)
+		s.buf = nil
 	}
-	m.state = slotEmpty
+	*m &^= 1<<metaStateBits - 1 // slotEmpty
 }
 
 // pop returns what is at the head of the buffer at time now. With force,
@@ -318,17 +335,14 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 	if !j.releasedAny && !force && j.count > 0 && now.Sub(j.firstArrival) < j.hold {
 		return nil, popNone
 	}
-	m := &j.meta[j.next&j.metaMask]
-	if m.seq == j.next {
-		switch m.state {
-		case slotFilled:
-			return &j.slots[j.next&j.slotMask], popPacket
-		case slotSkipped:
-			m.state = slotLost
-			j.stats.Lost++
-			j.next++
-			return nil, popGap
-		}
+	switch j.stateOf(j.next) {
+	case slotFilled:
+		return &j.slots[j.next&j.slotMask], popPacket
+	case slotSkipped:
+		j.mark(j.next, slotLost)
+		j.stats.Lost++
+		j.next++
+		return nil, popGap
 	}
 	if j.count == 0 {
 		return nil, popNone
@@ -336,8 +350,8 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 	if !force && now.Sub(j.firstArrivalAfterGap()) < j.hold {
 		return nil, popNone
 	}
-	j.clear(m)
-	m.state, m.seq = slotLost, j.next
+	j.clear(j.next)
+	j.mark(j.next, slotLost)
 	j.stats.Lost++
 	j.next++
 	return nil, popGap
@@ -345,9 +359,8 @@ func (j *jitterBuffer) pop(now time.Time, force bool) (*jbSlot, popEvent) {
 
 // advance releases the packet pop returned.
 func (j *jitterBuffer) advance() {
-	m := &j.meta[j.next&j.metaMask]
-	j.clear(m)
-	m.state = slotReleased
+	j.clear(j.next)
+	j.mark(j.next, slotReleased)
 	j.next++
 	j.releasedAny = true
 }
@@ -357,7 +370,7 @@ func (j *jitterBuffer) advance() {
 func (j *jitterBuffer) firstArrivalAfterGap() time.Time {
 	for d := 1; d < len(j.slots); d++ {
 		seq := j.next + uint16(d)
-		if m := j.meta[seq&j.metaMask]; m.state == slotFilled && m.seq == seq {
+		if j.stateOf(seq) == slotFilled {
 			return j.slots[seq&j.slotMask].arrival
 		}
 	}

@@ -112,7 +112,7 @@ func TestJitterBuffer(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j := newJitterBuffer(64, hold*time.Millisecond)
+			j := newJitterBuffer(64, hold*time.Millisecond, NewBufferPool())
 			t0 := time.Unix(1000, 0)
 			for i, s := range tc.steps {
 				now := t0.Add(time.Duration(s.at) * time.Millisecond)
@@ -133,8 +133,8 @@ func TestJitterBuffer(t *testing.T) {
 						got = append(got, -1)
 						continue
 					}
-					if sl.payload[0] != byte(sl.seq) {
-						t.Fatalf("step %d: payload of %d is %d", i, sl.seq, sl.payload[0])
+					if sl.payload()[0] != byte(sl.seq) {
+						t.Fatalf("step %d: payload of %d is %d", i, sl.seq, sl.payload()[0])
 					}
 					got = append(got, int(sl.seq))
 					j.advance()
@@ -153,7 +153,7 @@ func TestJitterBuffer(t *testing.T) {
 }
 
 func TestJitterBufferOverflowKeepsOldest(t *testing.T) {
-	j := newJitterBuffer(16, time.Second)
+	j := newJitterBuffer(16, time.Second, NewBufferPool())
 	t0 := time.Unix(1000, 0)
 	for s := uint16(0); s < 20; s++ {
 		j.insert(&rtp.Packet{Header: rtp.Header{SequenceNumber: s}, Payload: []byte{1}}, t0)
@@ -178,7 +178,7 @@ func TestJitterBufferOverflowKeepsOldest(t *testing.T) {
 // TestJitterBufferSteadyStateAllocs: a stream in order allocates nothing
 // once the payload buffers exist.
 func TestJitterBufferSteadyStateAllocs(t *testing.T) {
-	j := newJitterBuffer(64, 0)
+	j := newJitterBuffer(64, 0, NewBufferPool())
 	t0 := time.Unix(1000, 0)
 	p := &rtp.Packet{Payload: make([]byte, 1100)}
 	seq := uint16(0)
@@ -197,6 +197,9 @@ func TestJitterBufferSteadyStateAllocs(t *testing.T) {
 		}
 	}
 	run()
+	if raceEnabled {
+		t.Skip("sync.Pool drops buffers at random under the race detector")
+	}
 	if a := testing.AllocsPerRun(100, run); a != 0 {
 		t.Fatalf("%v allocations per batch, want 0", a)
 	}
@@ -238,7 +241,7 @@ func drain(j *jitterBuffer, now time.Time) []int {
 // out in order afterwards, the window refuses exactly what the full-size
 // ring refused, and the memory is given back once the stall is over.
 func TestJitterBufferGrowsUnderStall(t *testing.T) {
-	j := newJitterBuffer(videoRingSize, DefaultJitterHold)
+	j := newJitterBuffer(videoRingSize, DefaultJitterHold, NewBufferPool())
 	t0 := time.Unix(1000, 0)
 	seq := uint16(65000) // wraps during the test
 	var want []int
@@ -289,8 +292,11 @@ func TestJitterBufferGrowsUnderStall(t *testing.T) {
 	if st := j.stats; st.Lost != 1 || st.Late != 0 || st.Duplicate != 0 || st.Overflow != 1 {
 		t.Fatalf("stats %+v, want 1 lost and 1 overflow", st)
 	}
-	if len(j.slots) != ringStart || len(j.free) > 16 {
-		t.Fatalf("after the stall: %d slots, %d spare buffers; want %d and a few", len(j.slots), len(j.free), ringStart)
+	if len(j.slots) != ringStart {
+		t.Fatalf("after the stall: %d slots, want %d", len(j.slots), ringStart)
+	}
+	if n := heldBuffers(j); n != j.count {
+		t.Fatalf("after the stall: %d payload buffers held for %d packets", n, j.count)
 	}
 }
 
@@ -298,7 +304,7 @@ func TestJitterBufferGrowsUnderStall(t *testing.T) {
 // drained on every tick) keeps its initial ring and a few small buffers,
 // whatever its window.
 func TestJitterBufferQuietTrackStaysSmall(t *testing.T) {
-	j := newJitterBuffer(audioRingSize, DefaultJitterHold)
+	j := newJitterBuffer(audioRingSize, DefaultJitterHold, NewBufferPool())
 	t0 := time.Unix(1000, 0)
 	p := &rtp.Packet{Payload: make([]byte, 80)}
 	for at := time.Duration(0); at < time.Minute; at += 20 * time.Millisecond {
@@ -311,18 +317,29 @@ func TestJitterBufferQuietTrackStaysSmall(t *testing.T) {
 			t.Fatalf("at %v: %d slots, want %d", at, len(j.slots), ringStart)
 		}
 	}
-	// JitterHold at the start holds 20 packets; once trimmed, about a tick's worth remain.
-	if n := len(j.free) + j.count; n > 8 {
-		t.Fatalf("%d payload buffers, want a few", n)
+	// Only the packets waiting hold buffers, each sized to its packet.
+	if n := heldBuffers(j); n != j.count || n > 8 {
+		t.Fatalf("%d payload buffers for %d packets waiting, want about a tick's worth", n, j.count)
 	}
-	for _, b := range j.free {
-		if cap(b) > 128 {
-			t.Fatalf("payload buffer of %d bytes for 80-byte packets", cap(b))
+	for i := range j.slots {
+		if b := j.slots[i].buf; b != nil && cap(b.b) > 128 {
+			t.Fatalf("payload buffer of %d bytes for 80-byte packets", cap(b.b))
 		}
 	}
 	if st := j.stats; st.Lost+st.Late+st.Duplicate+st.Overflow != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// heldBuffers counts the payload buffers the ring holds.
+func heldBuffers(j *jitterBuffer) int {
+	n := 0
+	for i := range j.slots {
+		if j.slots[i].buf != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func firstDiff(a, b []int) int {
@@ -332,4 +349,26 @@ func firstDiff(a, b []int) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestJitterMetaKeepsWholeSequenceNumber: an entry of meta, two bytes for
+// any window, tells the sequence number it was written for from every
+// other one that falls on it.
+func TestJitterMetaKeepsWholeSequenceNumber(t *testing.T) {
+	for size := 8; size <= 32768; size *= 2 {
+		j := newJitterBuffer(size, 0, NewBufferPool())
+		for _, seq := range []uint16{0, 1, uint16(size - 1), uint16(size), 40000, 65535} {
+			for _, st := range []slotState{slotFilled, slotReleased, slotLost, slotSkipped} {
+				j.mark(seq, st)
+				if got := j.stateOf(seq); got != st {
+					t.Fatalf("window %d: seq %d marked %d reads %d", size, seq, st, got)
+				}
+				for k := 1; k < 65536/size; k++ {
+					if other := seq + uint16(k*size); j.stateOf(other) != slotEmpty {
+						t.Fatalf("window %d: seq %d marked %d, seq %d reads %d", size, seq, st, other, j.stateOf(other))
+					}
+				}
+			}
+		}
+	}
 }

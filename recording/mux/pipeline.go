@@ -125,7 +125,8 @@ func (p *pipeline) syncTracks(inputs [2]*Track, now time.Time) {
 			p.tracks[i], st = nil, nil
 		}
 		if st == nil && in != nil {
-			st = &trackState{in: in, kind: in.kind, codec: in.codec, asm: newAssembler(in.codec)}
+			st = &trackState{in: in, kind: in.kind, codec: in.codec, asm: newAssembler(in.codec, p.cfg.Buffers)}
+			st.q.pool = p.cfg.Buffers
 			st.clock.rate = in.codec.clockRate()
 			p.tracks[i] = st
 			if in.kind == KindVideo {
@@ -153,17 +154,17 @@ func (p *pipeline) pull(st *trackState, now time.Time, force bool) {
 			st.asm.gap()
 			continue
 		}
-		if len(s.payload) == 0 {
+		if len(s.payload()) == 0 {
 			// Padding-only packet (bandwidth probing): part of no frame.
 			in.jb.advance()
 			continue
 		}
 		st.noteTimestamp(s.ts)
-		done, key := st.asm.push(s.payload, s.ts, s.marker, s.arrival)
+		done, key := st.asm.push(s.payload(), s.ts, s.marker, s.arrival)
 		in.jb.advance()
 		if done {
 			t := p.tl.frameTime(&st.clock, st.asm.ts, st.asm.arrival)
-			st.q.push(t, key, &st.asm.buf)
+			st.q.push(t, key, st.asm.take())
 			st.watermark = t
 		}
 	}
@@ -432,6 +433,7 @@ func (p *pipeline) stats() Stats {
 
 func (p *pipeline) retire(st *trackState) {
 	addTrackStats(&p.retired, st)
+	p.cfg.Buffers.put(st.asm.take())
 }
 
 func addTrackStats(s *Stats, st *trackState) {

@@ -150,7 +150,7 @@ func (r *Recorder) AddTrack(mimeType string) (*Track, error) {
 	if c.Kind() == KindVideo {
 		size = videoRingSize
 	}
-	t := &Track{kind: c.Kind(), codec: c, now: r.cfg.Now, jb: newJitterBuffer(size, r.cfg.JitterHold)}
+	t := &Track{kind: c.Kind(), codec: c, now: r.cfg.Now, jb: newJitterBuffer(size, r.cfg.JitterHold, r.cfg.Buffers)}
 	r.inputs[i] = t
 	r.log.Info("recording track added", "kind", c.Kind().String(), "codec", string(c))
 	return t, nil

@@ -47,7 +47,7 @@ func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame, frameDur time
 		ms = last
 	}
 	s.lastTS[i] = ms
-	s.w.writeBlock(num, ms, f.key, f.data)
+	s.w.writeBlock(num, ms, f.key, f.data())
 	if kind == KindAudio {
 		s.info.AudioFrames++
 	} else {

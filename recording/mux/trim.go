@@ -19,18 +19,3 @@ func (p *trimPeriod) due(now time.Time) bool {
 	p.at = now
 	return true
 }
-
-// trimSpares keeps at most keep spare buffers, and copies the list into a
-// smaller one when its capacity is far beyond what is kept (floor: the
-// capacity that is never worth shrinking below).
-func trimSpares(spare [][]byte, keep, floor int) [][]byte {
-	if len(spare) <= keep {
-		return spare
-	}
-	clear(spare[keep:])
-	spare = spare[:keep]
-	if cap(spare) > 2*max(keep, floor) {
-		spare = append(make([][]byte, 0, keep), spare...)
-	}
-	return spare
-}

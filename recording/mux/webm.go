@@ -59,10 +59,18 @@ type webmTrack struct {
 // Tracks, Clusters with known sizes, Cues. A file that is never closed
 // still parses: its Segment has unknown size, the reserved Void is a valid
 // element and Duration covers what was synced; only Cues are missing.
+//
+// Bytes go to the file whenever buf is full, not only at a flush, so a
+// recording holds a small buffer rather than a second of media. Each write
+// leaves the open cluster's size field covering what was written (patched
+// in place once the cluster's start is in the file), so the file ends with
+// a complete cluster between writes too; what was written since the last
+// flush is simply not synced yet.
 type webmWriter struct {
-	f   *os.File
-	buf []byte // bytes not yet written to f
-	off int64  // file offset of buf[0]
+	f      *os.File
+	buf    []byte // bytes not yet written to f; never grown past its capacity by blocks
+	off    int64  // file offset of buf[0]
+	synced int64  // file size at the last flush
 
 	segData    int64 // file offset of the Segment's data
 	segSizeAt  int64 // file offset of the Segment's size field
@@ -70,7 +78,7 @@ type webmWriter struct {
 	cuesSeekAt int64 // file offset of the Void reserved for the Cues Seek
 
 	inCluster bool
-	clusterAt int // index in buf of the open Cluster
+	clusterAt int64 // file offset of the open Cluster
 	clusterTC int64
 
 	cueTrack uint8 // keyframes of this track are indexed
@@ -81,12 +89,18 @@ type webmWriter struct {
 	err     error // first write error; the file is abandoned after it
 }
 
-// webmBufStart is the initial capacity of a recording's write buffer, which
-// holds what is written between two flushes (a second). A second of a
-// county's small video is ~20 KB, of a 1.5 Mbit/s camera ~190 KB: start
-// small (a province-wide session records 118 of these) and let append grow
-// it for the high-rate ones; the grown buffer passes on to the next segment.
-const webmBufStart = 16 << 10
+// webmBufSize is the capacity of a recording's write buffer: what is
+// written goes to the file each time this much has gathered (a county's
+// small video one to two times a second, a 1.5 Mbit/s camera about twelve
+// times), and a frame that does not fit follows it straight from the frame
+// queue. A province-wide session records 118 sources: a second of media
+// per source, held until the flush, came to 3-7 MB of buffers. Smaller
+// buffers would cost more system calls (a write, and a size patch while a
+// cluster spans writes). The buffer passes on to the next segment.
+const webmBufSize = 16 << 10
+
+// blockHeaderRoom is room for a block header and a cluster header before it.
+const blockHeaderRoom = 64
 
 // createWebM creates path (never overwriting) and writes the header. buf is
 // the write buffer to use (its contents are discarded); nil makes a new one.
@@ -96,7 +110,7 @@ func createWebM(path string, start time.Time, tracks []webmTrack, buf []byte) (*
 		return nil, fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	if buf == nil {
-		buf = make([]byte, 0, webmBufStart)
+		buf = make([]byte, 0, webmBufSize)
 	}
 	w := &webmWriter{f: f, buf: buf[:0]}
 	if err := w.writeHeader(start, tracks); err != nil {
@@ -200,6 +214,10 @@ func (w *webmWriter) writeBlock(track uint8, ts int64, key bool, data []byte) {
 			w.closeCluster()
 		}
 	}
+	if len(w.buf)+blockHeaderRoom+len(data) > cap(w.buf) {
+		// buf holds whole blocks only: the file ends on a block boundary.
+		w.writeOut(nil)
+	}
 	if !w.inCluster {
 		w.openCluster(ts, key && track == w.cueTrack)
 	}
@@ -214,7 +232,66 @@ func (w *webmWriter) writeBlock(track uint8, ts int64, key bool, data []byte) {
 		flags = 0x80
 	}
 	w.buf = append(w.buf, 0x80|track, byte(rel>>8), byte(rel), flags)
-	w.buf = append(w.buf, data...)
+	w.add(data)
+}
+
+// add appends data to what is written; what does not fit in buf goes to the
+// file straight away, after buf.
+func (w *webmWriter) add(data []byte) {
+	if len(w.buf)+len(data) <= cap(w.buf) {
+		w.buf = append(w.buf, data...)
+		return
+	}
+	w.writeOut(data)
+}
+
+// writeOut writes buf, then extra, to the file (without syncing), with the
+// open cluster's size covering all of it: between writes the file ends
+// with a complete cluster, as after a flush.
+func (w *webmWriter) writeOut(extra []byte) {
+	if !w.inCluster {
+		w.write(w.buf)
+		w.buf = w.buf[:0]
+		w.write(extra)
+		return
+	}
+	size := clusterSize(w.size() + int64(len(extra)) - w.clusterAt)
+	headerInBuf := w.clusterAt >= w.off
+	if headerInBuf {
+		binary.BigEndian.PutUint64(w.buf[w.clusterAt+4-w.off:], size)
+	}
+	w.write(w.buf)
+	w.buf = w.buf[:0]
+	w.write(extra)
+	if !headerInBuf {
+		w.patchClusterSize(size)
+	}
+}
+
+func (w *webmWriter) write(b []byte) {
+	if w.err != nil || len(b) == 0 {
+		return
+	}
+	n, err := w.f.Write(b)
+	w.off += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("%w: %w", ErrWrite, err)
+	}
+}
+
+// clusterSize is the 8-byte size field of a cluster of n bytes, its
+// 12-byte header included.
+func clusterSize(n int64) uint64 { return uint64(n-12) | 0x01<<56 }
+
+// patchClusterSize writes the open cluster's size field in the file (its
+// header was written out already).
+func (w *webmWriter) patchClusterSize(size uint64) {
+	if w.err != nil {
+		return
+	}
+	if _, err := w.f.WriteAt(binary.BigEndian.AppendUint64(w.scratch[:0], size), w.clusterAt+4); err != nil {
+		w.err = fmt.Errorf("%w: %w", ErrWrite, err)
+	}
 }
 
 func (w *webmWriter) openCluster(ts int64, cue bool) {
@@ -222,14 +299,14 @@ func (w *webmWriter) openCluster(ts int64, cue bool) {
 	// before the other track's last one: that block gets a negative offset.
 	ts = max(ts, w.clusterTC)
 	w.inCluster = true
-	w.clusterAt = len(w.buf)
+	w.clusterAt = w.size()
 	w.clusterTC = ts
 	if cue {
 		w.cues = append(w.cues, webm.CuePoint{
 			CueTime: uint64(ts),
 			CueTrackPositions: []webm.CueTrackPosition{{
 				CueTrack:           uint64(w.cueTrack),
-				CueClusterPosition: uint64(w.off + int64(w.clusterAt) - w.segData),
+				CueClusterPosition: uint64(w.clusterAt - w.segData),
 			}},
 		})
 	}
@@ -244,34 +321,38 @@ func (w *webmWriter) closeCluster() {
 		return
 	}
 	w.inCluster = false
-	size := uint64(len(w.buf)-w.clusterAt-12) | 0x01<<56
-	binary.BigEndian.PutUint64(w.buf[w.clusterAt+4:], size)
+	size := clusterSize(w.size() - w.clusterAt)
+	if at := w.clusterAt + 4 - w.off; at >= 0 {
+		binary.BigEndian.PutUint64(w.buf[at:], size)
+		return
+	}
+	w.patchClusterSize(size)
 }
 
 // flush ends the open cluster, writes everything buffered, records
 // durationMs (the length of what was written) in the Duration element and
-// syncs, so that the file on disk always ends with a complete cluster and
-// states how long it is, even if the process dies next.
+// syncs, so that what is on disk ends with a complete cluster and states
+// how long it is, even if the process dies next.
 func (w *webmWriter) flush(durationMs float64) error {
 	if w.err != nil {
 		return w.err
 	}
 	w.closeCluster()
-	if len(w.buf) == 0 {
-		return nil
+	if w.size() == w.synced {
+		return w.err
 	}
-	n, err := w.f.Write(w.buf)
-	w.off += int64(n)
-	w.buf = w.buf[:0]
+	w.writeOut(nil)
+	err := w.err
 	if err == nil {
 		_, err = w.f.WriteAt(appendDuration(w.scratch[:0], durationMs), w.durationAt)
 	}
 	if err == nil {
 		err = w.f.Sync()
 	}
-	if err != nil {
+	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("%w: %w", ErrWrite, err)
 	}
+	w.synced = w.off
 	return w.err
 }
 
@@ -292,7 +373,7 @@ func (w *webmWriter) close(durationMs float64) error {
 		}{webm.Cues{CuePoint: w.cues}}, &b); err != nil {
 			w.err = fmt.Errorf("%w: Cues: %w", ErrWrite, err)
 		}
-		w.buf = append(w.buf, b.Bytes()...)
+		w.add(b.Bytes())
 	}
 	if err := w.flush(durationMs); err != nil {
 		return err
