@@ -13,6 +13,35 @@ run() {
 	timeout 900 "$BIN/ducha-load" --spawn --server-bin "$BIN/ducha" "$@" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
 	echo "exit $? $name"
 }
+# Pairs against an older build (fourth session):
+#   BASE_BIN=/path/to/old/ducha scripts/bench-load.sh pairs
+# runs only these, alternating the two servers so that the host's drift
+# affects both alike.
+if [ "${1:-}" = pairs ]; then
+	: "${BASE_BIN:?set BASE_BIN to the older ducha binary}"
+	pair() {
+		name=$1
+		shift
+		for b in base new; do
+			srv="$BIN/ducha"
+			[ "$b" = base ] && srv=$BASE_BIN
+			echo "=== $name-$b: $*"
+			timeout 900 "$BIN/ducha-load" --spawn --server-bin "$srv" "$@" --json "$OUT/$name-$b.json" >"$OUT/$name-$b.txt" 2>&1
+			echo "exit $? $name-$b"
+		done
+	}
+	for i in 1 2; do
+		pair "s1-8rooms-single-$i" --scenario s1 --rooms 8 --size 4 --duration 30s --simulcast=false \
+			--server-arg=--record-adhoc=false
+	done
+	pair s1-8rooms-simulcast --scenario s1 --rooms 8 --size 4 --duration 30s --server-arg=--record-adhoc=false
+	for i in 1 2; do
+		pair "s2-117-norec-$i" --scenario s2 --counties 117 --duration 30s --late-joiners 20 \
+			--server-arg=--record-adhoc=false
+	done
+	pair s2-117 --scenario s2 --counties 117 --duration 30s --late-joiners 20
+	exit 0
+fi
 run s1-1room --scenario s1 --rooms 1 --size 4 --duration 20s
 run s1-1room-norec --scenario s1 --rooms 1 --size 4 --duration 20s --server-arg=--record-adhoc=false
 run s1-1room-single --scenario s1 --rooms 1 --size 4 --duration 20s --simulcast=false --server-arg=--record-adhoc=false
