@@ -139,58 +139,74 @@ func TestFanoutUnsubscribeStopsWriter(t *testing.T) {
 	}
 }
 
+// keyframeProbe is one VP8 track with one bound downTrack, counting the
+// keyframe requests that reach the publisher, on a manual clock.
+type keyframeProbe struct {
+	clk   *manualClock
+	ctr   counters
+	plis  atomic.Int64
+	ready atomic.Bool
+	w     *countingWriter
+	dt    *downTrack
+	pkt   rtp.Packet
+}
+
+func newKeyframeProbe(t *testing.T, ready bool) *keyframeProbe {
+	t.Helper()
+	k := &keyframeProbe{clk: &manualClock{now: time.Unix(100, 0)}, w: &countingWriter{}}
+	k.ready.Store(ready)
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, k.clk,
+		discardLogger(), &k.ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
+		func(uint32) { k.plis.Add(1) })
+	t.Cleanup(u.close)
+	k.dt = newDownTrack(u, &k.ctr, discardLogger(), &k.ready, nil)
+	k.dt.bound, k.dt.writer, k.dt.ssrc, k.dt.pt = true, k.w, 9, 96
+	return k
+}
+
+// send hands the downTrack one VP8 packet, as its fan-out writer would.
+func (k *keyframeProbe) send(t *testing.T, seq uint16, key bool) {
+	t.Helper()
+	if err := k.pkt.Unmarshal(vp8Packet(seq, key)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.dt.WriteRTP(&k.pkt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A subscriber waiting for its first keyframe keeps asking the publisher
 // (a browser never asks for a stream it has not received), at most every
 // keyframeRetry, and stops once a keyframe went out.
 func TestWaitingSubscriberKeepsAskingForKeyframe(t *testing.T) {
-	clk := &manualClock{now: time.Unix(100, 0)}
-	var ctr counters
-	var plis atomic.Int64
-	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, clk,
-		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
-		func(uint32) { plis.Add(1) })
-	defer u.close()
-	var ready atomic.Bool
-	ready.Store(true)
-	w := &countingWriter{}
-	dt := newDownTrack(u, &ctr, discardLogger(), &ready, nil)
-	dt.bound, dt.writer, dt.ssrc, dt.pt = true, w, 9, 96
-	var pkt rtp.Packet
-	send := func(seq uint16, key bool) {
-		if err := pkt.Unmarshal(vp8Packet(seq, key)); err != nil {
-			t.Fatal(err)
-		}
-		if err := dt.WriteRTP(&pkt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k := newKeyframeProbe(t, true)
 	for i := 0; i < 30; i++ { // 3 s of inter frames at 100 ms
-		send(uint16(i), false)
+		k.send(t, uint16(i), false)
 		time.Sleep(2 * time.Millisecond) // the request runs on its own goroutine
-		clk.advance(100 * time.Millisecond)
+		k.clk.advance(100 * time.Millisecond)
 	}
 	eventually(t, 5*time.Second, "repeated keyframe requests", func() bool {
-		t.Logf("plis %d reqs %d ask %v", plis.Load(), ctr.keyframeRequests.Load(), dt.kfAsk)
-		return plis.Load() >= 5
+		t.Logf("plis %d reqs %d ask %v", k.plis.Load(), k.ctr.keyframeRequests.Load(), k.dt.kfAsk)
+		return k.plis.Load() >= 5
 	})
-	if n, most := plis.Load(), int64(3*time.Second/keyframeRetry)+1; n > most {
+	if n, most := k.plis.Load(), int64(3*time.Second/keyframeRetry)+1; n > most {
 		t.Fatalf("%d requests in 3 s, want about one per %v", n, keyframeRetry)
 	}
-	if w.n.Load() != 0 {
+	if k.w.n.Load() != 0 {
 		t.Fatal("inter frames forwarded before the first keyframe")
 	}
-	send(30, true)
-	before := plis.Load()
+	k.send(t, 30, true)
+	before := k.plis.Load()
 	for i := 31; i < 60; i++ {
-		send(uint16(i), false)
-		clk.advance(100 * time.Millisecond)
+		k.send(t, uint16(i), false)
+		k.clk.advance(100 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if plis.Load() != before {
+	if k.plis.Load() != before {
 		t.Fatal("still asking after the keyframe was forwarded")
 	}
-	if w.n.Load() != 30 {
-		t.Fatalf("forwarded %d packets after the keyframe, want 30", w.n.Load())
+	if k.w.n.Load() != 30 {
+		t.Fatalf("forwarded %d packets after the keyframe, want 30", k.w.n.Load())
 	}
 }
 
@@ -269,40 +285,21 @@ func TestFanoutOverwrittenPacketsCutToKeyframe(t *testing.T) {
 // layer's other subscribers one); the subscriber asks once it is ready, and
 // then gets the keyframe.
 func TestNotReadySubscriberAsksForKeyframeWhenReady(t *testing.T) {
-	clk := &manualClock{now: time.Unix(100, 0)}
-	var ctr counters
-	var plis atomic.Int64
-	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, clk,
-		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
-		func(uint32) { plis.Add(1) })
-	defer u.close()
-	var ready atomic.Bool
-	w := &countingWriter{}
-	dt := newDownTrack(u, &ctr, discardLogger(), &ready, nil)
-	dt.bound, dt.writer, dt.ssrc, dt.pt = true, w, 9, 96
-	dt.attach(0)
-	var pkt rtp.Packet
-	send := func(seq uint16, key bool) {
-		if err := pkt.Unmarshal(vp8Packet(seq, key)); err != nil {
-			t.Fatal(err)
-		}
-		if err := dt.WriteRTP(&pkt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k := newKeyframeProbe(t, false)
+	k.dt.attach(0)
 	for i := 0; i < 10; i++ {
-		send(uint16(i), false)
-		clk.advance(100 * time.Millisecond)
+		k.send(t, uint16(i), false)
+		k.clk.advance(100 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // requests run on their own goroutines
-	if n := plis.Load(); n != 0 {
+	if n := k.plis.Load(); n != 0 {
 		t.Fatalf("%d keyframe requests while the connection was not ready, want 0", n)
 	}
-	ready.Store(true) // what the participant does on "connected", then requestKeyframes
-	dt.askKeyframe()
-	eventually(t, 5*time.Second, "a keyframe request once ready", func() bool { return plis.Load() == 1 })
-	send(10, true)
-	if w.n.Load() != 1 {
-		t.Fatalf("forwarded %d packets after the keyframe, want 1", w.n.Load())
+	k.ready.Store(true) // what the participant does on "connected", then requestKeyframes
+	k.dt.askKeyframe()
+	eventually(t, 5*time.Second, "a keyframe request once ready", func() bool { return k.plis.Load() == 1 })
+	k.send(t, 10, true)
+	if k.w.n.Load() != 1 {
+		t.Fatalf("forwarded %d packets after the keyframe, want 1", k.w.n.Load())
 	}
 }
