@@ -111,13 +111,14 @@ func (l *upLayer) ingest(pkt []byte) {
 		u.ctr.moderatedDrops.Add(1)
 		return
 	}
+	now := u.clock.Now().UnixNano()
 	if u.levelExt != 0 {
 		if ext := rtpExtension(pkt, u.levelExt); len(ext) > 0 {
 			u.loudness.Store((3*u.loudness.Load() + levelLoudness(ext[0])) / 4)
+			u.levelAt.Store(now)
 		}
 	}
 	seq := binary.BigEndian.Uint16(pkt[2:4])
-	now := u.clock.Now().UnixNano()
 	switch l.cache.store(seq, pkt, now) {
 	case duplicate:
 		u.ctr.duplicates.Add(1)

@@ -150,7 +150,7 @@ func (p *Participant) HandleOffer(offer string, sources map[string]string) error
 		go p.closeWith("negotiation_failed")
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	p.n.Answer(p.pc.LocalDescription().SDP)
+	p.n.Answer(p.room.sfu.describe(p.pc.LocalDescription().SDP))
 	if p.needOffer {
 		p.offerLocked()
 	}
@@ -206,7 +206,7 @@ func (p *Participant) offerLocked() {
 		return
 	}
 	p.offerPending = true
-	p.n.Offer(p.pc.LocalDescription().SDP)
+	p.n.Offer(p.room.sfu.describe(p.pc.LocalDescription().SDP))
 }
 
 // AddCandidate adds a trickled remote ICE candidate.

@@ -45,6 +45,20 @@ func newRoom(s *SFU, id string) *Room {
 // typically -20 to -40; a quiet office's noise floor -60 or below).
 const speakingLoudness = 127 - 50
 
+// levelStale: a track whose packets carried no audio level for this long is
+// silent, whatever its last level said. Its publisher stopped sending (Opus
+// DTX sends a packet every 400 ms of silence), or a moderator muted it and
+// its packets are dropped before their level is read.
+const levelStale = time.Second
+
+// loudnessAt is the track's smoothed loudness, or 0 once it is stale.
+func (u *UpTrack) loudnessAt(now time.Time) int32 {
+	if now.UnixNano()-u.levelAt.Load() > int64(levelStale) {
+		return 0
+	}
+	return u.loudness.Load()
+}
+
 // tickSpeakers chooses the loudest speakers, tells everyone when they
 // change, and in large rooms holds back the others' audio from browsers.
 func (r *Room) tickSpeakers() {
@@ -53,11 +67,12 @@ func (r *Room) tickSpeakers() {
 		r.mu.Unlock()
 		return
 	}
+	now := r.sfu.cfg.Clock.Now()
 	var levels []trackLevel
 	var audio []*UpTrack
 	for _, t := range r.tracks {
 		if t.info.Kind == "audio" && t.levelExt != 0 {
-			levels = append(levels, trackLevel{track: t.info.ID, participant: t.info.ParticipantID, loudness: t.loudness.Load()})
+			levels = append(levels, trackLevel{track: t.info.ID, participant: t.info.ParticipantID, loudness: t.loudnessAt(now)})
 			audio = append(audio, t)
 		}
 	}
@@ -65,15 +80,17 @@ func (r *Room) tickSpeakers() {
 	large := len(r.parts) > r.sfu.cfg.LargeRoom
 	r.mu.Unlock()
 
-	speakers, selected, changed := r.spk.update(levels, r.sfu.cfg.Clock.Now())
+	speakers, selected, changed := r.spk.update(levels, now)
 	var loudest []*UpTrack
-	for _, t := range audio {
+	loudness := map[*UpTrack]int32{}
+	for i, t := range audio {
 		t.gated.Store(large && !selected[t.info.ID])
 		if selected[t.info.ID] {
 			loudest = append(loudest, t)
+			loudness[t] = levels[i].loudness
 		}
 	}
-	sort.Slice(loudest, func(i, j int) bool { return loudest[i].loudness.Load() > loudest[j].loudness.Load() })
+	sort.SliceStable(loudest, func(i, j int) bool { return loudness[loudest[i]] > loudness[loudest[j]] })
 	for _, p := range all {
 		p.assignSlots(loudest)
 	}

@@ -70,6 +70,15 @@ type Config struct {
 	// busy server spends a system call per batch instead of per packet
 	// (about 8 µs a call here). DirectSend is for comparison runs.
 	DirectSend bool
+	// NoDTX stops asking senders for Opus discontinuous transmission. With
+	// DTX (usedtx=1, the default) a silent microphone sends one packet every
+	// 400 ms instead of fifty a second: most of a province-wide session's
+	// 117 county microphones are silent, and every packet costs the SFU a
+	// full receive path only to read its audio level. The recorder fills the
+	// gaps with concealment frames, so recordings keep their timing; what is
+	// lost is the room's exact background noise between words (comfort
+	// noise instead). NoDTX is for a bureau that must keep it.
+	NoDTX bool
 }
 
 func (c *Config) setDefaults() {

@@ -44,6 +44,7 @@ type UpTrack struct {
 	levelExt uint8
 	pubRole  string // the publisher's role, for the subscription policy
 	loudness atomic.Int32
+	levelAt  atomic.Int64 // Unix ns of the last level read (loudnessAt)
 	gated    atomic.Bool
 	seq      uint64 // publication order in the room, set once before the track is shared
 	// ref is the first layer: the timeline of LastSenderReport. Atomic:

@@ -85,6 +85,7 @@ type agent struct {
 	slotHist  delayHist // speaker slots only (their packets are in hist too)
 	source    uint32    // written into our audio: slot receivers tell speakers apart by it
 	synths    []*client.Synth
+	audio     *client.AudioSender // the microphone, once published
 	sims      []*client.Simulcast
 	cancel    context.CancelFunc // stops the synths
 	synthDone sync.WaitGroup
@@ -303,7 +304,8 @@ func (a *agent) publishAudio(ctx context.Context) error {
 		return fmt.Errorf("%w: %s: publish audio: %v", ErrJoin, a.spec.Identity, err)
 	}
 	as.SetLevel(a.spec.Level, a.spec.speaks())
-	s := &client.Synth{Writer: as, Source: a.source}
+	a.audio = as
+	s := &client.Synth{Writer: as, Source: a.source, DTX: as.Discontinuous}
 	s.WatchRTCP(as.Sender)
 	a.startSynth(ctx, s)
 	return nil

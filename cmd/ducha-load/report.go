@@ -132,6 +132,9 @@ type ClientResult struct {
 	// PLIsSent: keyframe requests receivers sent because their video did
 	// not start with a keyframe (counted from the start of the run).
 	PLIsSent int64 `json:"plis_sent"`
+	// AudioDTXTracks: published audio tracks the server asked for Opus DTX
+	// (usedtx=1); while silent they send one packet in 20, as a browser does.
+	AudioDTXTracks int `json:"audio_dtx_tracks"`
 	// LossCountedAfterGrace: loss was counted after the publishers stopped
 	// and late retransmissions had time to arrive (false for ramp steps).
 	LossCountedAfterGrace bool    `json:"loss_counted_after_grace"`
@@ -253,6 +256,9 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sl := &res.Slots
 	sl.Heard = map[string]int64{}
 	for _, a := range r.agents {
+		if a.audio != nil && a.audio.DTX() {
+			cl.AudioDTXTracks++
+		}
 		largeAudio := a.largeRoomAudio(r.cfg.LargeRoom)
 		for _, t := range a.receiving() {
 			e, s := lossAt.tracks[t], start.tracks[t]

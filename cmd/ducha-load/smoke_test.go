@@ -177,6 +177,11 @@ func TestSmoke(t *testing.T) {
 		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2", "--simulcast=false")...)
 		// 3 participants, each receives the other two's video and audio.
 		checkMediaFlowed(t, rep, out, 3, 3*2*2, 3*2)
+		// The server asks every microphone for DTX (everyone speaks in s1,
+		// so nothing is skipped).
+		if n := field(t, rep["result"], "clients.audio_dtx_tracks"); n != 3 {
+			t.Errorf("%v audio tracks asked for DTX, want 3", n)
+		}
 		if n := field(t, rep["result"], "layers.videos.single"); n != 3*2 {
 			t.Errorf("%v of %d received videos are single streams", n, 3*2)
 		}
@@ -210,6 +215,11 @@ func TestSmoke(t *testing.T) {
 		// the 5 x 4 x 2 announced are withheld (see checkLargeRoom).
 		checkMediaFlowed(t, rep, out, 5, 20, 2*4)
 		checkLargeRoom(t, rep, out)
+		// Five microphones asked for DTX: the three silent ones send a
+		// packet every 400 ms, and the room's audio still flows (above).
+		if n := field(t, rep["result"], "clients.audio_dtx_tracks"); n != 5 {
+			t.Errorf("%v audio tracks asked for DTX, want 5", n)
+		}
 		checkSimulcast(t, rep, out, 5, 2*4)
 	})
 

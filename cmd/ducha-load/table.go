@@ -88,6 +88,7 @@ func printResult(w io.Writer, r *Result) {
 	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
 		r.JoinToJoined.MaxMs)
 	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
+	row("audio tracks asked for DTX", "%d (silent ones send 1 packet in 20)", c.AudioDTXTracks)
 	fmt.Fprintln(tw, "simulcast\t")
 	l := r.Layers
 	row("received videos by layer q / h / f / single / unknown", "%d / %d / %d / %d / %d", l.Videos["q"],

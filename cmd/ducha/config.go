@@ -35,6 +35,7 @@ type config struct {
 	Segment         time.Duration
 	PprofAddr       string
 	BatchSend       bool
+	OpusDTX         bool
 	LargeRoom       int
 	MaxSpeakers     int
 
@@ -88,6 +89,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.RetentionDays, "retention-days", 3650, "days archived recordings stay locked")
 	fs.DurationVar(&c.Segment, "segment", 60*time.Second, "longest recording segment (cut at the next keyframe)")
+	fs.BoolVar(&c.OpusDTX, "opus-dtx", true, "ask browsers for Opus DTX (usedtx=1): silent microphones send a packet every 400 ms instead of 50 a second; recordings fill the gaps with concealment frames; false keeps the room's background noise between words")
 	fs.BoolVar(&c.BatchSend, "batch-send", true, "write media datagrams in sendmmsg batches (no timer: batches form only while the previous one is being written); false writes each with its own sendto")
 	fs.IntVar(&c.LargeRoom, "large-room", 10, "rooms with more participants than this forward only the loudest speakers' audio, on speaker slots")
 	fs.IntVar(&c.MaxSpeakers, "max-speakers", 3, "how many loudest speakers are announced and, in large rooms, forwarded")

@@ -103,7 +103,7 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	media, err := sfu.New(sfu.Config{
 		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs, IncludeLoopback: cfg.IncludeLoopback,
-		Observer: ev.recorder, DirectSend: !cfg.BatchSend, LargeRoom: cfg.LargeRoom, MaxSpeakers: cfg.MaxSpeakers,
+		Observer: ev.recorder, DirectSend: !cfg.BatchSend, NoDTX: !cfg.OpusDTX, LargeRoom: cfg.LargeRoom, MaxSpeakers: cfg.MaxSpeakers,
 	}, log.With("component", "sfu"))
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
@@ -44,6 +45,7 @@ type AudioSender struct {
 
 	id    atomic.Uint32 // negotiated extension id; 0 before it is known
 	level atomic.Uint32 // the extension byte: V flag and level
+	dtx   atomic.Bool   // the server's description asks for Opus DTX
 	ext   [1]byte       // the writer's copy, so stamping allocates nothing
 }
 
@@ -93,6 +95,51 @@ func (a *AudioSender) refreshID() {
 	if id := levelID(a.Sender.GetParameters().HeaderExtensions); id != 0 {
 		a.id.Store(uint32(id))
 	}
+}
+
+// DTX reports whether the server's description asks this track for Opus
+// DTX.
+func (a *AudioSender) DTX() bool { return a.dtx.Load() }
+
+// Discontinuous reports whether a browser would now send this track
+// discontinuously: the server asked for Opus DTX (usedtx=1) and the
+// microphone is silent. Synth.DTX takes it.
+func (a *AudioSender) Discontinuous() bool {
+	return a.dtx.Load() && a.level.Load()&0x7f == LevelSilence
+}
+
+// remoteWantsDTX reports whether media section mid of a remote description
+// says usedtx=1 on an Opus format line (RFC 7587 section 6.1): the sender
+// follows what the receiving end asks for.
+func remoteWantsDTX(desc *sdp.SessionDescription, mid string) bool {
+	for _, md := range desc.MediaDescriptions {
+		if m, _ := md.Attribute(sdp.AttrKeyMID); m != mid {
+			continue
+		}
+		opus := map[string]bool{}
+		for _, at := range md.Attributes {
+			if at.Key != "rtpmap" {
+				continue
+			}
+			pt, codec, _ := strings.Cut(at.Value, " ")
+			if strings.HasPrefix(strings.ToLower(codec), "opus/") {
+				opus[pt] = true
+			}
+		}
+		for _, at := range md.Attributes {
+			pt, params, _ := strings.Cut(at.Value, " ")
+			if at.Key != "fmtp" || !opus[pt] {
+				continue
+			}
+			for _, kv := range strings.Split(params, ";") {
+				if strings.TrimSpace(kv) == "usedtx=1" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func levelID(exts []webrtc.RTPHeaderExtensionParameter) int {

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +191,76 @@ func TestLevelID(t *testing.T) {
 	} {
 		if got := levelID(c.exts); got != c.want {
 			t.Errorf("levelID(%+v) = %d, want %d", c.exts, got, c.want)
+		}
+	}
+}
+
+// A silent microphone with DTX negotiated sends one frame in 20, with the
+// timestamps of the frames it skipped, and continuous sequence numbers; it
+// sends every frame again as soon as it speaks.
+func TestSynthDTX(t *testing.T) {
+	c := &capture{}
+	a := &AudioSender{out: c}
+	a.SetLevel(LevelSilence, false)
+	a.dtx.Store(true)
+	s := &Synth{Writer: a, DTX: a.Discontinuous}
+	speakAt := 3*dtxEvery + 5
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx, a, ticks) }()
+	for i := 0; i < speakAt+10; i++ {
+		if i == speakAt {
+			a.SetLevel(LevelSpeech, true)
+		}
+		ticks <- time.Time{}
+	}
+	cancel()
+	<-done
+	// Frames 0, 20, 40, 60 while silent (tick i sends frame i), then the
+	// 10 frames from speakAt on.
+	var frames []int
+	for i, p := range c.pkts {
+		frames = append(frames, int((p.Timestamp-c.pkts[0].Timestamp)/960))
+		if i > 0 && p.SequenceNumber != c.pkts[i-1].SequenceNumber+1 {
+			t.Errorf("sequence numbers jump at packet %d: %d after %d", i, p.SequenceNumber, c.pkts[i-1].SequenceNumber)
+		}
+	}
+	want := []int{0, 20, 40, 60}
+	for f := speakAt; f < speakAt+10; f++ {
+		want = append(want, f)
+	}
+	if !slices.Equal(frames, want) {
+		t.Fatalf("frames sent %v, want %v", frames, want)
+	}
+	// Not negotiated: every frame, silent or not.
+	a.dtx.Store(false)
+	a.SetLevel(LevelSilence, false)
+	if n := len(runTicks(t, &Synth{Writer: a, DTX: a.Discontinuous}, 30)); n != 30 {
+		t.Fatalf("%d of 30 frames sent without DTX negotiated", n)
+	}
+}
+
+// The sender follows usedtx=1 on an Opus format line of its own media
+// section only.
+func TestRemoteWantsDTX(t *testing.T) {
+	desc := strings.Join([]string{
+		"v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0",
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111", "c=IN IP4 0.0.0.0", "a=mid:0",
+		"a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1",
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111", "c=IN IP4 0.0.0.0", "a=mid:1",
+		"a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;usedtx=0",
+		"m=audio 9 UDP/TLS/RTP/SAVPF 96 111", "c=IN IP4 0.0.0.0", "a=mid:2",
+		"a=rtpmap:96 red/48000/2", "a=fmtp:96 usedtx=1", "a=rtpmap:111 opus/48000/2",
+		"",
+	}, "\r\n")
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(desc); err != nil {
+		t.Fatal(err)
+	}
+	for mid, want := range map[string]bool{"0": true, "1": false, "2": false, "3": false} {
+		if got := remoteWantsDTX(&sd, mid); got != want {
+			t.Errorf("mid %s: %v, want %v", mid, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/signaling"
@@ -314,8 +315,25 @@ func (c *Client) refreshSenders() {
 	for _, s := range sims {
 		s.refreshIDs()
 	}
+	var rd *sdp.SessionDescription
+	if d := c.pc.RemoteDescription(); d != nil {
+		rd, _ = d.Unmarshal()
+	}
 	for _, a := range audios {
 		a.refreshID()
+		if rd != nil {
+			a.dtx.Store(remoteWantsDTX(rd, c.midOf(a.Sender)))
+		}
 	}
 	c.refreshOffered()
+}
+
+// midOf is the media section a sender sends in ("" before negotiation).
+func (c *Client) midOf(s *webrtc.RTPSender) string {
+	for _, t := range c.pc.GetTransceivers() {
+		if t.Sender() == s {
+			return t.Mid()
+		}
+	}
+	return ""
 }

@@ -65,6 +65,13 @@ type Synth struct {
 	// AudioSource): the server's speaker slots carry different speakers'
 	// audio on one track, and a receiver tells them apart by it.
 	Source uint32
+	// DTX, if set, is asked before every audio frame whether the source
+	// sends discontinuously now (AudioSender.Discontinuous: Opus DTX
+	// negotiated, microphone silent). Then only every dtxEvery-th frame
+	// goes out, as with libopus's DTX in a browser; the RTP timestamp
+	// still advances over the frames not sent, sequence numbers stay
+	// continuous.
+	DTX func() bool
 
 	keyframeWanted atomic.Bool
 	err            atomic.Pointer[error]
@@ -119,6 +126,10 @@ func (s *Synth) Err() error {
 	}
 	return nil
 }
+
+// dtxEvery: libopus in DTX mode sends one 20 ms frame in 20 while the
+// input is silent (a comfort noise update every 400 ms).
+const dtxEvery = 20
 
 // synthFrames is a video stream's two frames, padded, built once per Run.
 type synthFrames struct {
@@ -257,6 +268,9 @@ func (s *Synth) run(ctx context.Context, w rtpWriter, ticks <-chan time.Time) {
 		}
 		ts += tsStep
 		if !s.Video {
+			if s.DTX != nil && frame%dtxEvery != 0 && s.DTX() {
+				continue
+			}
 			p := payload[:audioBytes]
 			clear(p)
 			p[0] = 0xf8 // Opus TOC: CELT fullband 20 ms, mono, one frame
