@@ -13,12 +13,32 @@ import (
 // (and synced every simulated second) into a tmpfs when one exists, so
 // disk latency does not hide the CPU cost. Segments are deleted as they
 // finish, as the archive would.
-func BenchmarkRecorderPacket(b *testing.B) {
+func BenchmarkRecorderPacket(b *testing.B) { benchRecorder(b, nil) }
+
+// BenchmarkRecorderPacketDTX is BenchmarkRecorderPacket with the
+// microphone in DTX every other second (a packet every 400 ms): the holes
+// are filled, which must not allocate either.
+func BenchmarkRecorderPacketDTX(b *testing.B) {
+	benchRecorder(b, func(i int) opusSent {
+		if (i/50)%2 == 1 && i%20 != 0 {
+			return opusDTX
+		}
+		return opusSend
+	})
+}
+
+// benchRecorder runs the benchmark; audio is sent as plan says (nil: every
+// packet).
+func benchRecorder(b *testing.B, plan func(i int) opusSent) {
 	v := clip(b, CodecVP8, 10, 40)
 	a := clip(b, CodecOpus, 10, 0)
 	var pk []sent
 	pk = append(pk, packetize(v, 1, 0)...)
-	pk = append(pk, packetize(a, 2, 0)...)
+	if plan == nil {
+		pk = append(pk, packetize(a, 2, 0)...)
+	} else {
+		pk = append(pk, opusPackets(a, 2, 0, plan)...)
+	}
 	sort.SliceStable(pk, func(i, j int) bool { return pk[i].sendT < pk[j].sendT })
 	type orig struct {
 		seq uint16
@@ -79,7 +99,11 @@ func BenchmarkRecorderPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	if st := r.Stats(); st.PacketsLost != 0 || st.FramesDropped != 0 {
+	st := r.Stats()
+	if st.PacketsLost != 0 || st.FramesDropped != 0 {
 		b.Fatalf("benchmark stream lost data: %+v", st)
+	}
+	if filled := st.AudioFramesFilled > 0; b.N >= len(pk) && filled != (plan != nil) {
+		b.Fatalf("audio holes filled: %v, want %v: %+v", filled, plan != nil, st)
 	}
 }

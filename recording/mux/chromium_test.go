@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,17 @@ type playResult struct {
 // returns what the <video> element did.
 func playInChromium(t *testing.T, path string) playResult {
 	t.Helper()
+	var res playResult
+	runInChromium(t, path, "testdata/play.js", &res, &res.Error)
+	return res
+}
+
+// runInChromium serves path as /segment.webm beside a page with
+// <video id=v muted>, runs the node script on the page and decodes the
+// JSON line it prints into res. errField is res's error field: a script
+// that failed must have filled it.
+func runInChromium(t *testing.T, path, script string, res any, errField *string) {
+	t.Helper()
 	chromium := requireTool(t, "chromium")
 	node := requireTool(t, "node")
 	modules := playwrightPath(t)
@@ -89,19 +101,17 @@ func playInChromium(t *testing.T, path string) playResult {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "testdata/play.js", srv.URL+"/")
+	cmd := exec.CommandContext(ctx, node, script, srv.URL+"/")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "CHROMIUM="+chromium)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	var res playResult
-	if jerr := json.Unmarshal(out, &res); jerr != nil {
-		t.Fatalf("play.js: %v %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr.String())
+	if jerr := json.Unmarshal(out, res); jerr != nil {
+		t.Fatalf("%s: %v %v\nstdout: %s\nstderr: %s", script, err, jerr, out, stderr.String())
 	}
-	if err != nil && res.Error == "" {
-		t.Fatalf("play.js: %v\nstderr: %s", err, stderr.String())
+	if err != nil && *errField == "" {
+		t.Fatalf("%s: %v\nstderr: %s", script, err, stderr.String())
 	}
-	return res
 }
 
 // TestChromiumPlaysAndSeeks proves that a segment of each codec plays in
@@ -164,4 +174,73 @@ func recordClean(t *testing.T, mime string, c Codec, seconds, gop int) []Segment
 		t.Fatalf("Close: %v", err)
 	}
 	return h.sink.all()
+}
+
+// listenResult is what testdata/listen.js reports.
+type listenResult struct {
+	Duration   float64      `json:"duration"`
+	Ended      bool         `json:"ended"`
+	EndedAt    float64      `json:"endedAt"`
+	Levels     [][2]float64 `json:"levels"` // media time (s), RMS of the audio output
+	Error      string       `json:"error"`
+	MediaError string       `json:"mediaError"`
+}
+
+// level is the median output level heard while the media time was in
+// [from, to), and how many samples that is.
+func (r listenResult) level(from, to float64) (float64, int) {
+	var l []float64
+	for _, s := range r.Levels {
+		if s[0] >= from && s[0] < to {
+			l = append(l, s[1])
+		}
+	}
+	if len(l) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(l)
+	return l[len(l)/2], len(l)
+}
+
+// TestChromiumKeepsAudioInStep plays a recording with DTX holes (a tone
+// for 2 s, a packet every 400 ms for 2 s, the tone again with a short
+// loss) in Chromium with its sound on. Chromium plays the packets of an
+// audio track back to back: without fillers the tone ran on through the
+// DTX time and the audio ran out 2 s before the video. What is heard must
+// follow the media time: quiet in the DTX part, the tone after it, to the
+// end of the file.
+func TestChromiumKeepsAudioInStep(t *testing.T) {
+	const seconds = 6
+	seg, _, _, _ := recordHoles(t, seconds, true, dtxPlan)
+	pk := ffprobeAudioPackets(t, seg.Path)
+	if len(pk) == 0 {
+		t.Fatal("no audio in the file")
+	}
+	p0 := pk[0].pts.Seconds() // media time of frame 0
+
+	var res listenResult
+	runInChromium(t, seg.Path, "testdata/listen.js", &res, &res.Error)
+	if res.Error != "" || res.MediaError != "" {
+		t.Fatalf("chromium could not play the file: %s %s", res.Error, res.MediaError)
+	}
+	if !res.Ended || math.Abs(res.EndedAt-res.Duration) > 0.3 || math.Abs(res.Duration-seconds) > 0.5 {
+		t.Errorf("played to %.2f of %.2f (ended %v), want the whole %d s", res.EndedAt, res.Duration, res.Ended, seconds)
+	}
+	// Frame i of the clip plays at p0 + i*20 ms: frames 100-199 are DTX,
+	// 230-234 lost. The windows keep 0.2-0.3 s off each change.
+	tone, n := res.level(p0+0.3, p0+1.8)
+	quiet, nq := res.level(p0+2.3, p0+3.8)
+	after, na := res.level(p0+4.8, p0+5.8)
+	t.Logf("median output level: tone %.4f (%d samples), DTX %.4f (%d), after %.4f (%d)", tone, n, quiet, nq, after, na)
+	if n < 10 || tone < 0.01 {
+		t.Fatalf("no sound heard in the first 2 s (level %.4f, %d samples): the capture does not work", tone, n)
+	}
+	if nq < 10 || quiet > 0.6*tone {
+		t.Errorf("DTX part (media time %.1f-%.1f s) plays at %.4f, the tone at %.4f: audio runs ahead of the video",
+			p0+2.3, p0+3.8, quiet, tone)
+	}
+	if na < 10 || after < 0.6*tone {
+		t.Errorf("the tone after the DTX part (media time %.1f-%.1f s) plays at %.4f, want near %.4f: audio runs ahead of the video",
+			p0+4.8, p0+5.8, after, tone)
+	}
 }

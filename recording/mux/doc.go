@@ -14,6 +14,21 @@
 // KeyframeLead ahead). Audio-only segments are cut anywhere. Consecutive
 // segments are contiguous: one ends where the next starts.
 //
+// Audio holes. With Opus DTX a browser sends one packet every 400 ms in
+// silence instead of one every 20 ms, and lost audio packets are not
+// resent: both leave holes between the audio blocks. Players disagree on
+// holes; Chromium plays audio blocks back to back, so everything after a
+// hole is heard early and lip sync is lost for the rest of the file. The
+// recorder therefore fills each hole of 20 ms or more inside a segment
+// with 20 ms filler frames: a one-byte Opus packet (the previous packet's
+// TOC set to a 20 ms frame of the same mode, no frame data, as libopus
+// emits in DTX) that decoders conceal, fading to silence. Fillers are
+// interleaved with the video in time order when the frame ending the hole
+// is already queued, and counted in Segment.AudioFramesFilled, apart from
+// AudioFrames, so a report can tell concealment from speech. A hole across
+// a segment boundary is not filled. An audio frame's length comes from
+// its Opus TOC byte, not from the step between RTP timestamps.
+//
 // Files. "<Name>-<index>.webm" in the spool directory, written as
 // "<Name>-<index>.webm.part" and renamed when complete; an existing file is
 // never overwritten. VP8 and VP9 are WebM (DocType webm); H.264 uses the

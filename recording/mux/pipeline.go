@@ -19,6 +19,18 @@ const (
 	// the other track before it is written anyway: a frame of the other
 	// track with an earlier time cannot arrive later than that.
 	mergeSlack = 250 * time.Millisecond
+	// maxFillSpan caps how much missing audio one hole may be filled with,
+	// on top of 2*MaxSegment (the longest a segment with audio runs, so
+	// the longest hole one can hold). Frame times stay within maxSkew of
+	// arrival, so a bogus RTP timestamp cannot make a hole more than 20 s
+	// longer than the packets' real pause; what the cap guards against is
+	// a configured MaxSegment of hours turning a real pause into hundreds
+	// of thousands of blocks. A smaller cap would buy nothing: a filler
+	// costs 7 bytes in the file and well under a microsecond, and a hole
+	// left open puts the audio after it out of step with the video for the
+	// rest of the segment. 2 min is the default MaxSegment's own bound
+	// (6000 fillers, 42 KB).
+	maxFillSpan = 2 * time.Minute
 )
 
 // trackState is the recorder goroutine's side of one track.
@@ -33,7 +45,9 @@ type trackState struct {
 	// cannot be earlier.
 	watermark time.Time
 	// frameDur is the shortest step between RTP timestamps of consecutive
-	// frames, lost ones included: how long the last frame lasts.
+	// frames, lost ones included: how long the last frame lasts. Video
+	// only: an Opus packet says how long it lasts, and with DTX the step
+	// can be 400 ms.
 	frameDur  time.Duration
 	lastPktTS uint32
 	havePkt   bool
@@ -58,8 +72,9 @@ type pipeline struct {
 	log       *slog.Logger
 	mergeWait time.Duration
 
-	tl     timeline
-	tracks [2]*trackState // index kind-1
+	tl      timeline
+	tracks  [2]*trackState // index kind-1
+	maxFill int            // most fillers one audio hole gets (see maxFillSpan)
 
 	seg        *segment
 	wbuf       []byte // the write buffer of the last segment, for the next
@@ -73,6 +88,7 @@ type pipeline struct {
 
 	retired  Stats // totals of tracks that were removed
 	frames   uint64
+	filled   uint64 // audio fillers written
 	dropped  uint64
 	segments int
 	lastErr  error
@@ -82,6 +98,7 @@ func (p *pipeline) init(cfg Config, log *slog.Logger) {
 	p.cfg = cfg
 	p.log = log
 	p.mergeWait = cfg.JitterHold + mergeSlack
+	p.maxFill = int(min(2*cfg.MaxSegment, maxFillSpan) / (fillerMs * time.Millisecond))
 }
 
 func (p *pipeline) step(inputs [2]*Track, now time.Time, final bool) {
@@ -159,7 +176,9 @@ func (p *pipeline) pull(st *trackState, now time.Time, force bool) {
 			in.jb.advance()
 			continue
 		}
-		st.noteTimestamp(s.ts)
+		if st.kind == KindVideo {
+			st.noteTimestamp(s.ts)
+		}
 		done, key := st.asm.push(s.payload(), s.ts, s.marker, s.arrival)
 		in.jb.advance()
 		if done {
@@ -410,10 +429,42 @@ func (p *pipeline) write(st *trackState, f *queuedFrame) {
 		p.countDropped()
 		return
 	}
-	seg.writeFrame(st.kind, num, f, st.frameDur)
+	p.fillAudio(seg, st, f)
+	dur := st.frameDur
+	if st.kind == KindAudio {
+		dur = opusDuration(f.data())
+	}
+	seg.writeFrame(st.kind, num, f, dur)
 	p.frames++
 	if err := seg.w.err; err != nil {
 		p.failSegment(err, f.t)
+	}
+}
+
+// fillAudio fills the hole in the open segment's audio (DTX, lost
+// packets) that ends at the audio track's next frame, up to f, the frame
+// about to be written. Video frames inside the hole are preceded by the
+// fillers before them, so audio and video stay interleaved in time order;
+// that takes the next audio frame being queued already, as it is after a
+// DTX pause (a packet every 400 ms, within mergeWait). When video had to
+// go on alone first (a longer hole), the fillers follow it, just ahead of
+// the audio frame that ends the hole.
+func (p *pipeline) fillAudio(seg *segment, st *trackState, f *queuedFrame) {
+	next := f
+	if st.kind != KindAudio {
+		a := p.tracks[KindAudio-1]
+		if seg.audioNum == 0 || a == nil {
+			return
+		}
+		if next = a.q.peek(); next == nil {
+			return // where the hole ends is not known yet
+		}
+	}
+	n, tooLong := seg.fillAudio(next.t, f.t, p.maxFill)
+	p.filled += uint64(n)
+	if tooLong && next == f {
+		p.log.Warn("audio gap too long to fill, left open", "index", seg.info.Index,
+			"gap_end", next.t, "max", time.Duration(p.maxFill)*fillerMs*time.Millisecond)
 	}
 }
 
@@ -426,6 +477,7 @@ func (p *pipeline) stats() Stats {
 		}
 	}
 	s.Frames = p.frames
+	s.AudioFramesFilled = p.filled
 	s.FramesDropped += p.dropped
 	s.Segments = p.segments
 	return s

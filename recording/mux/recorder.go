@@ -34,8 +34,13 @@ type Segment struct {
 	Width, Height int   // video size in the header (first keyframe)
 
 	Bytes       int64
-	AudioFrames int
+	AudioFrames int // Opus packets received and written
 	VideoFrames int
+	// AudioFramesFilled counts the 20 ms concealment frames written into
+	// holes of the audio track (DTX pauses, lost packets): audio a player
+	// makes up (fading to silence), not what the microphone sent. Not
+	// included in AudioFrames.
+	AudioFramesFilled int
 	// PacketsLost counts sequence numbers given up on while the segment was
 	// open (what NACK could not repair); PacketsLate those that came after.
 	PacketsLost int
@@ -57,9 +62,12 @@ type Stats struct {
 	PacketsLate   uint64 // arrived after being given up on
 	Duplicates    uint64
 	Overflow      uint64 // refused because the jitter buffer was full
-	Frames        uint64 // frames written
+	Frames        uint64 // frames written (received ones: fillers not included)
 	FramesDropped uint64
-	Segments      int // segments finished
+	// AudioFramesFilled counts the concealment frames written into audio
+	// holes (see Segment.AudioFramesFilled).
+	AudioFramesFilled uint64
+	Segments          int // segments finished
 }
 
 // Recorder writes one participant source's tracks into segment files.

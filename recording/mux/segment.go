@@ -30,7 +30,10 @@ type segment struct {
 	keyRequested       bool // the keyframe ahead of the boundary was asked for
 
 	lastTS  [2]int64 // per kind, ms; -1 before the first frame
-	frameMs [2]int64 // per kind, the length of one frame (from RTP)
+	frameMs [2]int64 // per kind, how long the last frame lasts
+	// filler is the Opus packet that conceals 20 ms of missing audio, in
+	// the mode of the last audio frame: written from here, no allocation.
+	filler [1]byte
 }
 
 // writeFrame appends one frame lasting frameDur. Timestamps are
@@ -39,10 +42,7 @@ type segment struct {
 func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame, frameDur time.Duration) {
 	i := kind - 1
 	s.frameMs[i] = min(max(int64(frameDur/time.Millisecond), 1), 1000)
-	ms := int64((f.t.Sub(s.info.Start) + time.Millisecond/2) / time.Millisecond)
-	if ms < 0 {
-		ms = 0
-	}
+	ms := s.ms(f.t)
 	if last := s.lastTS[i]; ms < last {
 		ms = last
 	}
@@ -50,9 +50,55 @@ func (s *segment) writeFrame(kind Kind, num uint8, f *queuedFrame, frameDur time
 	s.w.writeBlock(num, ms, f.key, f.data())
 	if kind == KindAudio {
 		s.info.AudioFrames++
+		if d := f.data(); len(d) > 0 {
+			s.filler[0] = opusFillerTOC(d[0])
+		}
 	} else {
 		s.info.VideoFrames++
 	}
+}
+
+// ms is t in milliseconds from the segment start, rounded, never negative.
+func (s *segment) ms(t time.Time) int64 {
+	return max(int64((t.Sub(s.info.Start)+time.Millisecond/2)/time.Millisecond), 0)
+}
+
+// fillAudio conceals the hole in the audio track before its next frame,
+// at next: one filler every fillerMs from the end of the last audio block
+// while a whole one fits before next, written if it starts no later than
+// until (the block about to be written: blocks stay in time order).
+// Without it a player either plays the audio after a DTX pause or a loss
+// early, or handles the hole its own way; with it every player conceals
+// the same 20 ms frames and audio stays in step with video. A hole of more
+// than maxFrames fillers is left as it is and reported (tooLong). Only a
+// hole within this segment is filled: a segment's audio starts where its
+// first frame is.
+func (s *segment) fillAudio(next, until time.Time, maxFrames int) (n int, tooLong bool) {
+	i := KindAudio - 1
+	if s.audioNum == 0 || s.lastTS[i] < 0 {
+		return 0, false
+	}
+	ts, nextMs := s.lastTS[i]+s.frameMs[i], s.ms(next)
+	if nextMs-ts < fillerMs {
+		return 0, false
+	}
+	if (nextMs-ts)/fillerMs > int64(maxFrames) {
+		return 0, true
+	}
+	if floor := s.w.earliestExact(); ts < floor {
+		// The hole's end became known only after video had gone on alone
+		// far past its start (audio stopped for over half a minute while
+		// video did not): blocks that far back cannot be timed in the open
+		// cluster, so the hole's start stays open.
+		ts += (floor - ts + fillerMs - 1) / fillerMs * fillerMs
+	}
+	for untilMs := s.ms(until); ts+fillerMs <= nextMs && ts <= untilMs; ts += fillerMs {
+		s.w.writeBlock(s.audioNum, ts, true, s.filler[:])
+		s.lastTS[i], s.frameMs[i] = ts, fillerMs
+		n++
+	}
+	s.info.AudioFramesFilled += n
+	return n, false
 }
 
 // durationMs is the segment length: the end of its last frame.

@@ -235,6 +235,11 @@ func (w *webmWriter) writeBlock(track uint8, ts int64, key bool, data []byte) {
 	w.add(data)
 }
 
+// earliestExact is the earliest time a block can still be written at: a
+// block's time is stored relative to its cluster's in 16 bits, and cluster
+// times never go back.
+func (w *webmWriter) earliestExact() int64 { return w.clusterTC + math.MinInt16 }
+
 // add appends data to what is written; what does not fit in buf goes to the
 // file straight away, after buf.
 func (w *webmWriter) add(data []byte) {
