@@ -42,12 +42,14 @@ type serverSample struct {
 }
 
 // parsePromText reads the unlabelled samples of the wanted series from the
-// Prometheus text format.
+// Prometheus text format, and the buckets of schedMetric, keyed by the
+// whole sample name with its labels (see promBuckets).
 func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 	w := make(map[string]bool, len(want))
 	for _, n := range want {
 		w[n] = true
 	}
+	bucketPrefix := schedMetric + "_bucket{"
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -57,7 +59,7 @@ func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 			continue
 		}
 		name, rest, ok := strings.Cut(line, " ")
-		if !ok || !w[name] {
+		if !ok || !w[name] && !strings.HasPrefix(name, bucketPrefix) {
 			continue
 		}
 		fields := strings.Fields(rest)

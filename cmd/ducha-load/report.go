@@ -100,6 +100,11 @@ type ServerResult struct {
 	CPUSource        string  `json:"cpu_source"`
 	BaselineRSSBytes int64   `json:"baseline_rss_bytes"`
 	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	// SchedLatency: how long the server's goroutines waited for a thread
+	// while runnable, over the window (Go's /sched/latencies, bucket upper
+	// bounds; 0 when the server does not export it).
+	SchedLatencyP50Ms float64 `json:"sched_latency_p50_ms"`
+	SchedLatencyP99Ms float64 `json:"sched_latency_p99_ms"`
 }
 
 // ClientResult is what the simulated participants counted.
@@ -141,6 +146,10 @@ type ClientResult struct {
 	LoadToolCPUSeconds    float64 `json:"load_tool_cpu_seconds"`
 	LoadToolCPUCores      float64 `json:"load_tool_cpu_cores"`
 	LoadToolPeakRSSBytes  int64   `json:"load_tool_peak_rss_bytes"`
+	// The simulated participants' scheduling latency over the window (see
+	// ServerResult.SchedLatencyP99Ms): a delay tail can be theirs.
+	LoadToolSchedLatencyP50Ms float64 `json:"load_tool_sched_latency_p50_ms"`
+	LoadToolSchedLatencyP99Ms float64 `json:"load_tool_sched_latency_p99_ms"`
 }
 
 // DelayResult is receiver arrival time minus the send time in the payload,
@@ -235,6 +244,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sv.CPUSeconds, sv.CPUSource = end.server.cpu-start.server.cpu, end.server.cpuSource
 	sv.CPUCores = ratio(sv.CPUSeconds, secs)
 	sv.BaselineRSSBytes, sv.PeakRSSBytes = r.baseRSS, peakRSS
+	ss, es := promBuckets(start.server.metrics, schedMetric), promBuckets(end.server.metrics, schedMetric)
+	sv.SchedLatencyP50Ms, sv.SchedLatencyP99Ms = windowQuantile(ss, es, 0.5), windowQuantile(ss, es, 0.99)
 
 	cl := &res.Clients
 	cl.PacketsSent, cl.BytesSent = end.sentPackets-start.sentPackets, end.sentBytes-start.sentBytes
@@ -242,6 +253,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	cl.LoadToolCPUSeconds = end.selfCPU - start.selfCPU
 	cl.LoadToolCPUCores = ratio(cl.LoadToolCPUSeconds, secs)
 	_, cl.LoadToolPeakRSSBytes = selfUsage()
+	cl.LoadToolSchedLatencyP50Ms = windowQuantile(start.selfSched, end.selfSched, 0.5)
+	cl.LoadToolSchedLatencyP99Ms = windowQuantile(start.selfSched, end.selfSched, 0.99)
 	lossAt := end
 	if lossEnd != nil {
 		lossAt, cl.LossCountedAfterGrace = lossEnd, true

@@ -261,6 +261,7 @@ type snapshot struct {
 	at          time.Time
 	server      serverSample
 	selfCPU     float64
+	selfSched   cumBuckets
 	sentPackets int64
 	sentBytes   int64
 	tracks      map[*recvTrack]trackCounts
@@ -279,6 +280,7 @@ func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
 	}
 	s.at = r.now()
 	s.selfCPU, _ = selfUsage()
+	s.selfSched = selfSchedBuckets()
 	s.cpuBusy, s.cpuTotal, _ = machineCPU()
 	s.loadAvg = loadAverage()
 	var h histSnap

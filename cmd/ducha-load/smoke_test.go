@@ -118,7 +118,10 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	for _, p := range []string{"server.packets_in", "server.packets_out", "server.bytes_out", "server.cpu_seconds",
 		"server.peak_rss_bytes", "clients.packets_sent", "clients.packets_received", "forwarding_delay.samples",
 		"forwarding_delay.p99_ms", "derived.server_cpu_us_per_forwarded_packet", "derived.mcpu_per_forwarded_track",
-		"derived.server_cpu_ms_per_forwarded_mbit", "clients.load_tool_cpu_seconds"} {
+		"derived.server_cpu_ms_per_forwarded_mbit", "clients.load_tool_cpu_seconds",
+		// The server exports Go's scheduling latency, and both processes
+		// had goroutines waiting for a thread at some point.
+		"server.sched_latency_p99_ms", "clients.load_tool_sched_latency_p99_ms"} {
 		if v := field(t, res, p); v <= 0 {
 			t.Errorf("%s = %v, want > 0", p, v)
 		}

@@ -109,6 +109,9 @@ func printResult(w io.Writer, r *Result) {
 	row("slot speaker changes", "%d", sl.SpeakerChanges)
 	row("heard on slots (packets)", "%s", heardList(sl.Heard))
 	row("load tool CPU / peak RSS", "%.2f cores / %.0f MiB", c.LoadToolCPUCores, float64(c.LoadToolPeakRSSBytes)/mib)
+	row("scheduling latency p50 / p99: server, load tool", "%s / %s, %s / %s ms (runnable goroutines waiting for a thread)",
+		msText(r.Server.SchedLatencyP50Ms), msText(r.Server.SchedLatencyP99Ms),
+		msText(c.LoadToolSchedLatencyP50Ms), msText(c.LoadToolSchedLatencyP99Ms))
 	m := r.Machine
 	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f)",
 		m.BusyCores, m.OtherCores, m.CPUs, m.LoadAvgAtStart, m.LoadAvgAtEnd)

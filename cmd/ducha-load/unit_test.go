@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +239,54 @@ process_cpu_seconds_total 12.5
 	status := "Name:\tducha\nVmHWM:\t  51200 kB\nVmRSS:\t  40960 kB\nThreads:\t9\n"
 	if rss, hwm, err := parseProcStatus(status); err != nil || rss != 40<<20 || hwm != 50<<20 {
 		t.Errorf("rss %d hwm %d err %v", rss, hwm, err)
+	}
+}
+
+// The scheduling latency over a window comes from the difference of two
+// readings of a cumulative histogram: the server's from /metrics, the load
+// tool's own from runtime/metrics.
+func TestSchedLatencyWindow(t *testing.T) {
+	reading := func(b1, b2, inf float64) string {
+		return fmt.Sprintf(`go_sched_latencies_seconds_bucket{le="0.001"} %g
+go_sched_latencies_seconds_bucket{le="0.05"} %g
+go_sched_latencies_seconds_bucket{le="+Inf"} %g
+go_sched_latencies_seconds_sum 1
+`, b1, b2, inf)
+	}
+	parse := func(text string) cumBuckets {
+		m, err := parsePromText(strings.NewReader(text), serverMetricNames())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return promBuckets(m, schedMetric)
+	}
+	// Before the window 1000 fast waits; during it 98 more fast, 1 under
+	// 50 ms, 1 longer.
+	start, end := parse(reading(1000, 1000, 1000)), parse(reading(1098, 1099, 1100))
+	if len(end) != 3 || end[0].le != 0.001 || !math.IsInf(end[2].le, 1) {
+		t.Fatalf("buckets %v", end)
+	}
+	if p50 := windowQuantile(start, end, 0.5); p50 != 1 {
+		t.Errorf("p50 %v ms, want 1 (the first bucket's bound)", p50)
+	}
+	if p99 := windowQuantile(start, end, 0.99); p99 != 50 {
+		t.Errorf("p99 %v ms, want 50", p99)
+	}
+	// Beyond the last finite bound: reported as that bound.
+	if p := windowQuantile(start, end, 1); p != 50 {
+		t.Errorf("p100 %v ms, want 50", p)
+	}
+	if p := windowQuantile(end, end, 0.99); p != 0 {
+		t.Errorf("nothing observed: %v, want 0", p)
+	}
+	if p := windowQuantile(start, nil, 0.99); p != 0 {
+		t.Errorf("a server without the histogram: %v, want 0", p)
+	}
+	// The load tool's own histogram reads, and only grows.
+	a := selfSchedBuckets()
+	runtime.Gosched()
+	b := selfSchedBuckets()
+	if len(a) == 0 || len(a) != len(b) || b[len(b)-1].count < a[len(a)-1].count {
+		t.Errorf("own scheduling histogram: %d then %d buckets", len(a), len(b))
 	}
 }

@@ -133,7 +133,7 @@ func runServer(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newMetrics(media, sig, store))
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
