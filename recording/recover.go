@@ -130,6 +130,9 @@ func (r *Recorder) recoverSource(ctx context.Context, st sourceState, now time.T
 		if err := os.Rename(p, final); err != nil {
 			return err
 		}
+		// No codecs and no audio counts: they died with the muxer, and the
+		// file cannot tell a concealment frame from a DTX frame the sender
+		// made. The manifest leaves them out (unknown), never 0.
 		if _, err := r.cfg.Spool.AddSegment(ctx, evidence.Segment{
 			SessionID: st.Recording, ParticipantID: st.Participant, Source: st.Source,
 			Path: final, Start: start, End: end,

@@ -71,12 +71,18 @@ func (s *sourceRec) onSegment(seg mux.Segment) {
 			codecs = append(codecs, string(c))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err := s.r.cfg.Spool.AddSegment(ctx, evidence.Segment{
+	in := evidence.Segment{
 		SessionID: s.rr.recID, ParticipantID: s.key.participant, Source: s.key.group,
 		Path: seg.Path, Start: seg.Start, End: seg.End, Codecs: codecs,
-	})
+	}
+	// After a write error the file holds less than was counted, so the
+	// counts would overstate it: the manifest says "not known" instead.
+	if seg.Err == nil {
+		in.AudioFrames, in.AudioFramesFilled = new(seg.AudioFrames), new(seg.AudioFramesFilled)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := s.r.cfg.Spool.AddSegment(ctx, in)
 	if err != nil {
 		s.r.log.Error("segment not spooled; it stays in the work directory", "path", seg.Path, "err", err)
 	}

@@ -104,6 +104,13 @@ type SegmentEntry struct {
 	VersionID   string       `json:"version_id,omitempty"`
 	RetainUntil time.Time    `json:"retain_until,omitzero"`
 	LostReason  string       `json:"lost_reason,omitempty"`
+	// AudioFrames: Opus frames the recorder received and wrote;
+	// AudioFramesFilled: concealment frames it wrote into holes (DTX silence,
+	// loss), not sent by the microphone. Absent when not known (a segment
+	// recovered after a crash or cut short by a write error, or a manifest
+	// from before they were recorded), never a guessed 0.
+	AudioFrames       *int `json:"audio_frames,omitempty"`
+	AudioFramesFilled *int `json:"audio_frames_filled,omitempty"`
 }
 
 // GapEntry is a gap record of the chain.
@@ -180,6 +187,7 @@ func BuildManifest(in ManifestInput, recs []Record, nodeID string, created time.
 			Index: r.Index, Participant: r.Participant, Source: r.Source, Seq: r.Seq, Start: r.Start, End: r.End,
 			Container: r.Container, Codecs: codecs, SHA256: r.SHA256, Size: r.Size, Prev: r.Prev, Hash: r.Hash,
 			State: r.State, Key: r.Key, VersionID: r.VersionID, RetainUntil: r.RetainUntil, LostReason: r.LostReason,
+			AudioFrames: cloneCount(r.AudioFrames), AudioFramesFilled: cloneCount(r.AudioFramesFilled),
 		})
 		tk := trackKey(r.Participant, r.Source)
 		ti, ok := tracks[tk]

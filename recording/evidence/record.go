@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ducha-dev/ducha/recording/archive"
@@ -28,7 +29,8 @@ const (
 	// StateSpooled: the file is in the spool, not yet confirmed by the archive.
 	StateSpooled SegmentState = "spooled"
 	// StateArchived: the archive confirmed key, version and checksum; the spool
-	// file is gone.
+	// file is gone (removed before the spool reports the new state; after a
+	// crash in between, on the next OpenSpool).
 	StateArchived SegmentState = "archived"
 	// StateLost: the spool file vanished or no longer matches its hash, so it
 	// can never be archived; the manifest declares it.
@@ -39,8 +41,9 @@ const (
 const recordFormat = 1
 
 // Record is one link of a session's hash chain: a closed segment or a declared
-// gap. The fields above Hash are covered by it; the ones below are the upload
-// bookkeeping, filled in later and carried into the signed manifest.
+// gap. The fields above Hash are covered by it; the ones below are not: the
+// recorder's audio counts, then the upload bookkeeping, filled in later. All
+// are carried into the signed manifest.
 type Record struct {
 	Format      int       `json:"v"`
 	Session     string    `json:"session"`
@@ -59,6 +62,12 @@ type Record struct {
 	Prev        string    `json:"prev"`
 	Hash        string    `json:"hash"`
 
+	// AudioFrames and AudioFramesFilled: see Segment. Outside the hash
+	// because records hashed without them (format 1) must keep their hashes;
+	// the manifest signature covers them.
+	AudioFrames       *int `json:"audio_frames,omitempty"`
+	AudioFramesFilled *int `json:"audio_frames_filled,omitempty"`
+
 	State       SegmentState `json:"state,omitempty"`
 	Key         string       `json:"key,omitempty"`
 	VersionID   string       `json:"version_id,omitempty"`
@@ -70,6 +79,22 @@ type Record struct {
 	// record and moving the file can be finished on restart.
 	SpoolFile string `json:"spool_file,omitempty"`
 	Origin    string `json:"origin,omitempty"`
+}
+
+// clone copies r with nothing shared with it, so a copy handed out of the
+// spool cannot change the spool's own record.
+func (r Record) clone() Record {
+	r.Codecs = slices.Clone(r.Codecs)
+	r.AudioFrames = cloneCount(r.AudioFrames)
+	r.AudioFramesFilled = cloneCount(r.AudioFramesFilled)
+	return r
+}
+
+func cloneCount(n *int) *int {
+	if n == nil {
+		return nil
+	}
+	return new(*n)
 }
 
 // canonicalRecord is the hashed form: keys in lexicographic order, times as

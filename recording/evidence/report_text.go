@@ -27,6 +27,9 @@ type reportStrings struct {
 	gaps         string
 	lost         string
 	unlisted     string
+	audio        string
+	audioTrack   string
+	uncounted    string
 	record       string
 	manifestItem string
 }
@@ -47,6 +50,8 @@ func stringsFor(lang string) reportStrings {
 			checkedWith: "checked with key", segments: "Segments: %d listed, %d verified (%d bytes), %d records in chain",
 			firstBad: "First bad link", others: "Other problems", gaps: "Declared gaps", lost: "Segments lost before archiving (declared)",
 			unlisted: "Objects not named by the manifest (not counted)", record: "record #%d", manifestItem: "manifest",
+			audio:      "Audio concealment (frames the recorder filled into silence or loss, not sent by the microphone)",
+			audioTrack: "%d of %d frames filled (%.1f%%)", uncounted: "; %d segment(s) without counts (recovered after a crash, or cut short by a write error)",
 		}
 	}
 	return reportStrings{
@@ -63,6 +68,8 @@ func stringsFor(lang string) reportStrings {
 		checkedWith: "校验所用密钥", segments: "片段：清单列出 %d 个，校验通过 %d 个（%d 字节），哈希链共 %d 条记录",
 		firstBad: "第一个问题", others: "其他问题", gaps: "已声明的缺口", lost: "归档前丢失的片段（已声明）",
 		unlisted: "清单未列出的对象（不计入结论）", record: "第 %d 条记录", manifestItem: "清单",
+		audio:      "音频补帧（静音或丢包处由录制端填充，并非麦克风发出的声音）",
+		audioTrack: "共 %[2]d 帧，其中补帧 %[1]d 帧（%.1[3]f%%）", uncounted: "；%d 个片段无计数（崩溃后恢复或写入出错）",
 	}
 }
 
@@ -121,6 +128,18 @@ func (r Report) Text(lang string) string {
 		for _, l := range r.Lost {
 			fmt.Fprintf(&b, "  - %s/%s #%d %s – %s: %s\n", l.Participant, l.Source, l.Seq,
 				l.Start.UTC().Format(time.RFC3339Nano), l.End.UTC().Format(time.RFC3339Nano), l.LostReason)
+		}
+	}
+	if len(r.Audio) > 0 {
+		fmt.Fprintf(&b, "%s:\n", s.audio)
+		for _, a := range r.Audio {
+			total := a.Frames + a.Filled
+			counts := fmt.Sprintf(s.audioTrack, a.Filled, total, 100*float64(a.Filled)/float64(total))
+			fmt.Fprintf(&b, "  - %s/%s: %s", a.Participant, a.Source, counts)
+			if a.Uncounted > 0 {
+				fmt.Fprintf(&b, s.uncounted, a.Uncounted)
+			}
+			b.WriteString("\n")
 		}
 	}
 	if len(r.Unlisted) > 0 {

@@ -68,6 +68,13 @@ type Segment struct {
 	Codecs     []string
 	// Container is the file extension, "webm" when empty.
 	Container string
+	// AudioFrames and AudioFramesFilled are what the recorder counted while
+	// writing the file: Opus frames received, and concealment frames it wrote
+	// into holes (DTX silence, lost packets), which a player makes up rather
+	// than plays from the microphone. Both nil when not known (a file
+	// recovered after a crash, or cut short by a write error); 0 for a file
+	// without audio.
+	AudioFrames, AudioFramesFilled *int
 }
 
 // Gap declares a stretch of a track that was not recorded (crash, a segment
@@ -168,10 +175,14 @@ func (s *Spool) load(dir string) (*sessionState, error) {
 		} else if r.Session != sess.id {
 			return nil, fmt.Errorf("%w: %s belongs to session %q", ErrCorruptSpool, name, r.Session)
 		}
-		if r.Kind == KindSegment && r.State == StateSpooled {
+		switch {
+		case r.Kind == KindSegment && r.State == StateSpooled:
 			s.finishMove(dir, &r)
 			sess.pending++
 			sess.pendingBytes += r.Size
+		case r.Kind == KindSegment && r.State == StateArchived && r.SpoolFile != "":
+			// A crash between the record update and the file removal.
+			s.removeArchived(dir, r)
 		}
 		sess.head = r.Hash
 		if k := trackKey(r.Participant, r.Source); r.Kind == KindSegment && r.Seq+1 > sess.seqs[k] {
@@ -255,6 +266,10 @@ func (s *Spool) AddSegment(ctx context.Context, seg Segment) (Record, error) {
 	if seg.Path == "" || seg.Start.IsZero() || seg.End.Before(seg.Start) {
 		return Record{}, fmt.Errorf("%w: need a path and start <= end", ErrInvalidSegment)
 	}
+	if (seg.AudioFrames == nil) != (seg.AudioFramesFilled == nil) ||
+		(seg.AudioFrames != nil && (*seg.AudioFrames < 0 || *seg.AudioFramesFilled < 0)) {
+		return Record{}, fmt.Errorf("%w: audio frame counts must be both known (and not negative) or both unknown", ErrInvalidSegment)
+	}
 	if seg.Container == "" {
 		seg.Container = "webm"
 	}
@@ -274,6 +289,7 @@ func (s *Spool) AddSegment(ctx context.Context, seg Segment) (Record, error) {
 		Kind: KindSegment, Participant: seg.ParticipantID, Source: seg.Source,
 		Start: seg.Start.UTC(), End: seg.End.UTC(), Container: seg.Container,
 		Codecs: slices.Clone(seg.Codecs), SHA256: sum, Size: size, State: StateSpooled, Origin: origin,
+		AudioFrames: cloneCount(seg.AudioFrames), AudioFramesFilled: cloneCount(seg.AudioFramesFilled),
 	}
 	if _, err := archive.SegmentKey(seg.SessionID, seg.ParticipantID, seg.Source, 0, r.Start, seg.Container); err != nil {
 		return Record{}, fmt.Errorf("%w: %v", ErrInvalidSegment, err)
@@ -394,7 +410,11 @@ func (s *Spool) Records(sessionID string) []Record {
 	if !ok {
 		return nil
 	}
-	return slices.Clone(sess.records)
+	out := make([]Record, len(sess.records))
+	for i, r := range sess.records {
+		out[i] = r.clone()
+	}
+	return out
 }
 
 // Backlog is what waits in the whole spool.

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -49,9 +49,7 @@ func (s *Spool) next() (work, bool) {
 			// the cursor is done and need not be scanned again.
 			for ; sess.cursor < len(sess.records); sess.cursor++ {
 				if r := &sess.records[sess.cursor]; r.Kind == KindSegment && r.State == StateSpooled {
-					rec := *r
-					rec.Codecs = slices.Clone(r.Codecs)
-					return work{kind: workSegment, session: id, dir: sess.dir, rec: rec}, true
+					return work{kind: workSegment, session: id, dir: sess.dir, rec: r.clone()}, true
 				}
 			}
 		}
@@ -66,22 +64,26 @@ func (s *Spool) next() (work, bool) {
 func (s *Spool) segmentPath(w work) string { return filepath.Join(w.dir, w.rec.SpoolFile) }
 
 // update rewrites one record (state changes only; hashed fields never change)
-// and keeps the counters in step.
-func (s *Spool) update(sessionID string, index uint64, change func(*Record)) (Record, error) {
+// and keeps the counters in step. then, if set, runs once the new record is
+// durable but before anyone can see it: observers (Backlog, Records, the API)
+// must never be told about a step that is not finished yet.
+func (s *Spool) update(sessionID string, index uint64, change func(*Record), then func(dir string, r Record)) (Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.sessions[sessionID]
 	if !ok || index >= uint64(len(sess.records)) {
 		return Record{}, fmt.Errorf("%w: no record %d in session %s", ErrCorruptSpool, index, sessionID)
 	}
-	r := sess.records[index]
+	r := sess.records[index].clone()
 	if r.State != StateSpooled {
 		return Record{}, fmt.Errorf("%w: record %d of %s is %s, not spooled", ErrCorruptSpool, index, sessionID, r.State)
 	}
-	r.Codecs = slices.Clone(r.Codecs)
 	change(&r)
 	if err := writeJSONAtomic(sess.dir, recordName(index), r); err != nil {
 		return Record{}, fmt.Errorf("evidence: update record: %w", err)
+	}
+	if then != nil {
+		then(sess.dir, r)
 	}
 	sess.records[index] = r
 	sess.pending--
@@ -90,22 +92,32 @@ func (s *Spool) update(sessionID string, index uint64, change func(*Record)) (Re
 }
 
 // markArchived records what the archive confirmed; only then does the
-// segment file leave the spool.
+// segment file leave the spool. The record is written first: a crash in
+// between leaves a copy of an archived file (removed on the next OpenSpool),
+// where the other order would leave a spooled record with no file, which the
+// next run would declare lost although the archive holds it.
 func (s *Spool) markArchived(w work, info archive.ObjectInfo, at time.Time) error {
-	r, err := s.update(w.session, w.rec.Index, func(r *Record) {
+	_, err := s.update(w.session, w.rec.Index, func(r *Record) {
 		r.State = StateArchived
 		r.Key = info.Key
 		r.VersionID = info.VersionID
 		r.RetainUntil = info.Retention.Until
 		r.UploadedAt = at.UTC()
-	})
-	if err != nil {
-		return err
+	}, s.removeArchived)
+	return err
+}
+
+// removeArchived deletes the spool copy of a segment the archive confirmed.
+// A failure only costs disk space until the session directory goes with its
+// manifest, so it is logged, not returned: the record must still say archived.
+func (s *Spool) removeArchived(dir string, r Record) {
+	err := os.Remove(filepath.Join(dir, r.SpoolFile))
+	if err == nil {
+		err = syncDir(dir)
 	}
-	if err := os.Remove(filepath.Join(w.dir, r.SpoolFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn("evidence: archived segment left in spool", "session", w.session, "index", r.Index, "err", err)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("evidence: archived segment left in spool", "session", r.Session, "index", r.Index, "err", err)
 	}
-	return syncDir(w.dir)
 }
 
 // markLost gives up on a segment that can never be archived as recorded; its
@@ -121,7 +133,7 @@ func (s *Spool) markLost(w work, reason string) error {
 	_, err := s.update(w.session, w.rec.Index, func(r *Record) {
 		r.State = StateLost
 		r.LostReason = reason
-	})
+	}, nil)
 	if err == nil {
 		s.log.Error("evidence: segment lost before archiving", "session", w.session, "index", w.rec.Index,
 			"participant", w.rec.Participant, "source", w.rec.Source, "reason", reason)
@@ -143,8 +155,7 @@ func (s *Spool) closedSession(id string) ([]Record, ManifestInput, error) {
 	}
 	recs := make([]Record, len(sess.records))
 	for i, r := range sess.records {
-		r.Codecs = slices.Clone(r.Codecs)
-		recs[i] = r
+		recs[i] = r.clone()
 	}
 	return recs, in, nil
 }

@@ -80,7 +80,9 @@ func TestUploaderBacksOffAndReportsState(t *testing.T) {
 }
 
 // A segment leaves the spool only once the archive confirmed it, and its
-// record keeps the key and version the archive gave.
+// record keeps the key and version the archive gave. Once the spool reports
+// nothing pending, the file is gone: no wait for it here, on purpose (the
+// spool once published the state before removing the file).
 func TestUploaderRecordsConfirmation(t *testing.T) {
 	dir := t.TempDir()
 	sp, _ := evidence.OpenSpool(dir, nil)
@@ -110,6 +112,47 @@ func TestUploaderRecordsConfirmation(t *testing.T) {
 	info, err := d.Stat(context.Background(), r.Key, r.VersionID)
 	if err != nil || info.SHA256 != r.SHA256 {
 		t.Fatalf("archive has %+v, %v", info, err)
+	}
+}
+
+// A crash after the record said archived but before the file went leaves an
+// archived copy in the spool; the next process removes it and uploads nothing.
+func TestSpoolReopenRemovesArchivedLeftover(t *testing.T) {
+	dir := t.TempDir()
+	sp, _ := evidence.OpenSpool(dir, nil)
+	store := newFlaky(newDir(t))
+	u, _ := evidence.NewUploader(sp, store, evidence.UploaderConfig{Signer: newKey(t), Clock: newFakeClock()})
+	spoolSegments(t, sp, "s1", 0, 2)
+	stop := runUploader(t, u)
+	waitFor(t, "spool drained", drained(sp))
+	stop()
+	r := sp.Records("s1")[1]
+	leftover := filepath.Join(dir, "sessions", "s1", r.SpoolFile)
+	if err := os.WriteFile(leftover, []byte("the copy the crash left"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	sp2, err := evidence.OpenSpool(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("archived leftover still in spool after reopen: %v", err)
+	}
+	if b := sp2.Backlog(); b != (evidence.Backlog{}) {
+		t.Fatalf("backlog after reopen = %+v", b)
+	}
+	if got := sp2.Records("s1")[1]; got.State != evidence.StateArchived || got.VersionID != r.VersionID {
+		t.Fatalf("record after reopen = %+v", got)
+	}
+	u2, _ := evidence.NewUploader(sp2, store, evidence.UploaderConfig{Signer: newKey(t), Clock: newFakeClock()})
+	runUploader(t, u2)
+	if err := sp2.CloseSession(context.Background(), closeInput("s1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "spool drained", drained(sp2))
+	if puts := store.Puts(); len(puts) != 4 { // two segments, then manifest and signature
+		t.Fatalf("puts = %v", puts)
 	}
 }
 

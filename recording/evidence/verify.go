@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -106,6 +107,49 @@ type Report struct {
 	// name (a re-upload after a crash, or something added later): reported,
 	// not counted as alteration.
 	Unlisted []string `json:"unlisted,omitempty"`
+	// Audio sums, per track, what the manifest says the recorder counted of
+	// the audio; empty when no segment carries counts (older manifests).
+	Audio []AudioSummary `json:"audio,omitempty"`
+}
+
+// AudioSummary is one track's audio counts over its segments that are not
+// lost: how much of what the archive holds was concealment written by the
+// recorder rather than sound from the microphone.
+type AudioSummary struct {
+	Participant string `json:"participant"`
+	Source      string `json:"source"`
+	Frames      int    `json:"frames"`
+	Filled      int    `json:"frames_filled"`
+	// Uncounted segments carry no counts (recovered after a crash, or cut
+	// short by a write error).
+	Uncounted int `json:"segments_uncounted,omitempty"`
+}
+
+// summarizeAudio adds up the counts of the manifest's segments per track, in
+// the order tracks first appear; tracks without a counted frame are left out
+// (a screen share has no audio; a manifest from before the counts has none).
+func summarizeAudio(segs []SegmentEntry) []AudioSummary {
+	var out []AudioSummary
+	at := map[string]int{}
+	for _, e := range segs {
+		if e.State == StateLost {
+			continue
+		}
+		k := trackKey(e.Participant, e.Source)
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, AudioSummary{Participant: e.Participant, Source: e.Source})
+		}
+		if e.AudioFrames == nil || e.AudioFramesFilled == nil {
+			out[i].Uncounted++
+			continue
+		}
+		out[i].Frames += *e.AudioFrames
+		out[i].Filled += *e.AudioFramesFilled
+	}
+	return slices.DeleteFunc(out, func(a AudioSummary) bool { return a.Frames+a.Filled == 0 })
 }
 
 // maxManifestSize bounds what is read as a manifest: a day-long province-wide
@@ -193,7 +237,7 @@ func Verify(ctx context.Context, src Source, sessionID string, pub ed25519.Publi
 
 	recs, entries, chainProblems := orderChain(&m)
 	problems = append(problems, chainProblems...)
-	rep.Records, rep.Gaps = len(recs), m.Gaps
+	rep.Records, rep.Gaps, rep.Audio = len(recs), m.Gaps, summarizeAudio(m.Segments)
 	listed := map[string]bool{mkey: true, skey: true}
 	unreachable := false
 	prev := ""

@@ -1,8 +1,14 @@
 package evidence_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +127,180 @@ func TestManifestContent(t *testing.T) {
 	if info, err := d.Stat(ctx, skey, ""); err != nil || info.Retention.Mode != archive.Governance || info.Size != 64 {
 		t.Fatalf("signature object = %+v, %v", info, err)
 	}
+}
+
+// The recorder's audio counts go from the spool (surviving a restart) into
+// the signed manifest and the report: known counts as given, 0 as 0, unknown
+// as absent (never 0), and an edit of them breaks the signature.
+func TestManifestAudioCounts(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	key := newKey(t)
+	dir := t.TempDir()
+	sp, _ := evidence.OpenSpool(dir, nil)
+	recDir := t.TempDir()
+	add := func(n int, participant, source string, frames, filled *int) error {
+		start := t0().Add(time.Duration(n) * 10 * time.Second)
+		_, err := sp.AddSegment(ctx, evidence.Segment{SessionID: "s", ParticipantID: participant, Source: source,
+			Path: writeSegment(t, recDir, n, 1000), Start: start, End: start.Add(10 * time.Second),
+			Codecs: []string{"VP8", "opus"}, AudioFrames: frames, AudioFramesFilled: filled})
+		return err
+	}
+	for i, c := range []struct {
+		participant, source string
+		frames, filled      *int
+	}{
+		{"supervisor", "camera", new(2900), new(100)},
+		{"county-7", "camera", new(3000), new(0)},
+		{"supervisor", "camera", nil, nil}, // recovered after a crash
+		{"supervisor", "screen", new(0), new(0)},
+	} {
+		if err := add(i, c.participant, c.source, c.frames, c.filled); err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+	}
+	for name, c := range map[string][2]*int{"one count only": {new(5), nil}, "negative": {new(5), new(-1)}} {
+		if err := add(9, "p", "camera", c[0], c[1]); !errors.Is(err, evidence.ErrInvalidSegment) {
+			t.Errorf("%s: AddSegment returned %v, want ErrInvalidSegment", name, err)
+		}
+	}
+
+	sp2, err := evidence.OpenSpool(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func(frames, filled *int) string {
+		if frames == nil || filled == nil {
+			return fmt.Sprintf("%v/%v", frames, filled)
+		}
+		return fmt.Sprintf("%d/%d", *frames, *filled)
+	}
+	want := []string{"2900/100", "3000/0", "<nil>/<nil>", "0/0"}
+	for i, r := range sp2.Records("s") {
+		if got := counts(r.AudioFrames, r.AudioFramesFilled); got != want[i] {
+			t.Errorf("reopened spool, record %d: counts %s, want %s", i, got, want[i])
+		}
+	}
+	u, _ := evidence.NewUploader(sp2, d, evidence.UploaderConfig{Signer: key, Clock: newFakeClock()})
+	runUploader(t, u)
+	if err := sp2.CloseSession(ctx, closeInput("s")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "archived", drained(sp2))
+
+	m := readManifest(t, d, "s")
+	for i, e := range m.Segments {
+		if got := counts(e.AudioFrames, e.AudioFramesFilled); got != want[i] {
+			t.Errorf("manifest segment %d: counts %s, want %s", i, got, want[i])
+		}
+	}
+	mkey, _ := archive.ManifestKey("s")
+	raw := readObject(t, d, mkey)
+	var loose struct {
+		Segments []map[string]json.RawMessage `json:"segments"`
+	}
+	if err := json.Unmarshal(raw, &loose); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := loose.Segments[2]["audio_frames"]; ok {
+		t.Errorf("unknown counts written as %s, want the field absent", loose.Segments[2]["audio_frames"])
+	}
+	if string(loose.Segments[3]["audio_frames_filled"]) != "0" {
+		t.Errorf("a segment without audio: audio_frames_filled = %s, want 0", loose.Segments[3]["audio_frames_filled"])
+	}
+
+	rep := evidence.Verify(ctx, d, "s", pubOf(key))
+	if rep.Result != evidence.Intact {
+		t.Fatalf("verify: %s", rep.Text(evidence.LangEN))
+	}
+	wantAudio := []evidence.AudioSummary{
+		{Participant: "supervisor", Source: "camera", Frames: 2900, Filled: 100, Uncounted: 1},
+		{Participant: "county-7", Source: "camera", Frames: 3000},
+	}
+	if fmt.Sprint(rep.Audio) != fmt.Sprint(wantAudio) {
+		t.Errorf("report audio = %+v, want %+v", rep.Audio, wantAudio)
+	}
+	for lang, line := range map[string]string{
+		evidence.LangEN: "  - supervisor/camera: 100 of 3000 frames filled (3.3%); 1 segment(s) without counts (recovered after a crash, or cut short by a write error)\n",
+		evidence.LangZH: "  - supervisor/camera: 共 3000 帧，其中补帧 100 帧（3.3%）；1 个片段无计数（崩溃后恢复或写入出错）\n",
+	} {
+		if text := rep.Text(lang); !strings.Contains(text, line) || !strings.Contains(text, "county-7/camera") || strings.Contains(text, "/screen") {
+			t.Errorf("%s report text lacks %q (or lists the screen share):\n%s", lang, line, text)
+		}
+	}
+
+	// Less concealment than recorded is an edit the signature must catch.
+	edited := bytes.Replace(raw, []byte(`"audio_frames_filled": 100`), []byte(`"audio_frames_filled": 10`), 1)
+	if bytes.Equal(edited, raw) {
+		t.Fatal("the manifest does not hold the count to edit")
+	}
+	putBytes(t, d, mkey, edited)
+	if rep := evidence.Verify(ctx, d, "s", pubOf(key)); rep.Result != evidence.Altered || rep.FirstBad.Code != evidence.ProblemBadSignature {
+		t.Fatalf("edited counts: %s", rep.Text(evidence.LangEN))
+	}
+}
+
+// A manifest written before segment entries had audio counts (by the code of
+// commit 30d4c90, see testdata) still verifies, reads back byte for byte, and
+// reports no audio counts rather than zeros.
+func TestOldManifestStillVerifies(t *testing.T) {
+	ctx := context.Background()
+	fixture := filepath.Join("testdata", "manifest-v1-before-audio")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(fixture, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	manifest := read("manifest.json")
+	pub, err := evidence.ParsePublicKeyPEM(read("node-ed25519.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m evidence.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(manifest, []byte("audio_frames")) || len(m.Segments) != 3 {
+		t.Fatalf("the fixture is not a pre-audio-count manifest of 3 segments")
+	}
+	again, err := m.Encode()
+	if err != nil || !bytes.Equal(again, manifest) {
+		t.Fatalf("the old manifest does not read back to the same bytes (%v):\n%s", err, again)
+	}
+
+	d := newDir(t)
+	for _, e := range m.Segments {
+		if e.AudioFrames != nil || e.AudioFramesFilled != nil {
+			t.Fatalf("segment %d: counts %v/%v read from a manifest that has none", e.Index, e.AudioFrames, e.AudioFramesFilled)
+		}
+		putBytes(t, d, e.Key, read(fmt.Sprintf("segment-%d", e.Index)))
+	}
+	mkey, _ := archive.ManifestKey(m.Session.ID)
+	skey, _ := archive.SignatureKey(m.Session.ID)
+	putBytes(t, d, mkey, manifest)
+	putBytes(t, d, skey, read("manifest.sig"))
+
+	rep := evidence.Verify(ctx, d, m.Session.ID, pub)
+	if rep.Result != evidence.Intact || rep.SegmentsOK != 3 || len(rep.Gaps) != 1 {
+		t.Fatalf("old manifest: %s", rep.Text(evidence.LangEN))
+	}
+	if len(rep.Audio) != 0 || strings.Contains(rep.Text(evidence.LangEN), "concealment") {
+		t.Fatalf("old manifest reports audio counts it does not have: %+v", rep.Audio)
+	}
+}
+
+func readObject(t *testing.T, a archive.Archive, key string) []byte {
+	t.Helper()
+	rc, _, err := a.Get(context.Background(), key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

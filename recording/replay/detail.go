@@ -71,6 +71,11 @@ type SegmentView struct {
 	State      string    `json:"state"`
 	Key        string    `json:"key,omitempty"`
 	LostReason string    `json:"lostReason,omitempty"`
+	// AudioFrames and AudioFramesFilled are the manifest's audio counts
+	// (frames received; concealment frames the recorder wrote into silence or
+	// loss); absent when the manifest does not know them.
+	AudioFrames       *int `json:"audioFrames,omitempty"`
+	AudioFramesFilled *int `json:"audioFramesFilled,omitempty"`
 }
 
 // EventView is one entry of the session's event log, placed on the timeline.
@@ -213,7 +218,7 @@ func layout(m *evidence.Manifest, accountName func(string) string) *Detail {
 		}
 		t.Segments = append(t.Segments, SegmentView{Index: seg.Index, Seq: seg.Seq, Start: seg.Start.UTC(), End: seg.End.UTC(),
 			StartMs: off(seg.Start), EndMs: off(seg.End), Size: seg.Size, SHA256: seg.SHA256, State: string(seg.State),
-			Key: seg.Key, LostReason: seg.LostReason})
+			Key: seg.Key, LostReason: seg.LostReason, AudioFrames: seg.AudioFrames, AudioFramesFilled: seg.AudioFramesFilled})
 	}
 	for _, g := range m.Gaps {
 		d.Gaps = append(d.Gaps, GapView{Participant: g.Participant, Source: g.Source, Start: g.Start.UTC(), End: g.End.UTC(),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -62,6 +63,16 @@ func TestDetailTimeline(t *testing.T) {
 	if len(segs) != 2 || segs[0].StartMs != 0 || segs[0].EndMs != 2000 || segs[1].StartMs != 2000 || segs[1].EndMs != 4000 ||
 		segs[1].Seq != 1 || segs[1].SHA256 == "" || segs[1].State != "archived" {
 		t.Errorf("segments %+v", segs)
+	}
+	// Audio counts as the manifest has them; none where it has none.
+	counts := func(s replay.SegmentView) string {
+		if s.AudioFrames == nil || s.AudioFramesFilled == nil {
+			return fmt.Sprintf("%v/%v", s.AudioFrames, s.AudioFramesFilled)
+		}
+		return fmt.Sprintf("%d/%d", *s.AudioFrames, *s.AudioFramesFilled)
+	}
+	if got := counts(segs[0]) + " " + counts(segs[1]); got != "<nil>/<nil> 90/10" {
+		t.Errorf("audio counts %s, want none, then 90 received and 10 filled", got)
 	}
 
 	types := map[string]replay.EventView{}

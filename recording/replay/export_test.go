@@ -135,14 +135,15 @@ func TestExportChecksWithStandardTools(t *testing.T) {
 			t.Errorf("segments last %.2f s together, want about 10", total)
 		}
 		readme, _ := os.ReadFile(filepath.Join(dir, replay.ExportReadme))
-		for _, want := range []string{"sha256sum -c SHA256SUMS", "openssl pkeyutl -verify", "ffprobe", "矛盾纠纷化解督查", "XF-2026-0042", "单位140105"} {
+		for _, want := range []string{"sha256sum -c SHA256SUMS", "openssl pkeyutl -verify", "ffprobe", "矛盾纠纷化解督查", "XF-2026-0042", "单位140105",
+			`"audio_frames_filled"`} {
 			if !strings.Contains(string(readme), want) {
 				t.Errorf("README lacks %q", want)
 			}
 		}
 		text, _ := os.ReadFile(filepath.Join(dir, replay.ExportReportText))
-		if !strings.Contains(string(text), "完好") {
-			t.Errorf("verification.txt is not the Chinese report:\n%s", text)
+		if !strings.Contains(string(text), "完好") || !strings.Contains(string(text), "音频补帧") {
+			t.Errorf("verification.txt is not the Chinese report with the audio counts:\n%s", text)
 		}
 
 		if a.dir == nil {

@@ -155,6 +155,12 @@ func readmeZH(x *Export, segs []segmentFile) string {
 	if len(m.Gaps) > 0 {
 		line("   清单的 \"gaps\" 声明了 %d 段未能录制的时间（例如服务器故障），见 verification.txt。", len(m.Gaps))
 	}
+	if slices.ContainsFunc(m.Segments, func(s evidence.SegmentEntry) bool {
+		return s.AudioFramesFilled != nil && *s.AudioFramesFilled > 0
+	}) {
+		line("   片段的 \"audio_frames_filled\" 是录制端在静音或丢包处填充的音频帧数（并非麦克风发出的声音，")
+		line("   播放时为渐弱的静音），\"audio_frames\" 是收到的音频帧数；按参会人的汇总见 verification.txt。")
+	}
 	line("")
 	line("4. 检查录像可以播放（任何支持 WebM 的播放器均可，如浏览器、VLC）：")
 	if len(segs) > 0 {

@@ -26,6 +26,9 @@ type Segment struct {
 	Start, End          time.Time
 	// Path is copied into the spool (the file itself is left alone).
 	Path string
+	// AudioFrames and AudioFramesFilled are the recorder's counts, nil for
+	// unknown (see evidence.Segment).
+	AudioFrames, AudioFramesFilled *int
 }
 
 // Recording is what Seal archives.
@@ -109,7 +112,8 @@ func Seal(t testing.TB, arch archive.Archive, key ed25519.PrivateKey, rec Record
 			t.Fatal(err)
 		}
 		if _, err := spool.AddSegment(ctx, evidence.Segment{SessionID: id, ParticipantID: s.Participant, Source: s.Source,
-			Path: cp, Start: s.Start, End: s.End, Codecs: []string{"VP8", "opus"}}); err != nil {
+			Path: cp, Start: s.Start, End: s.End, Codecs: []string{"VP8", "opus"},
+			AudioFrames: s.AudioFrames, AudioFramesFilled: s.AudioFramesFilled}); err != nil {
 			t.Fatalf("spool segment %d: %v", i, err)
 		}
 	}
