@@ -170,6 +170,18 @@ func TestSubscriberLossRepairedByNACK(t *testing.T) {
 	if st.UDPBatched < st.PacketsOut || st.UDPBatches == 0 || st.UDPBatches > st.UDPBatched || st.UDPSendErrors != 0 {
 		t.Fatalf("batched sends: %+v", st)
 	}
+	// Every forwarded packet went through a fan-out writer, which timed it
+	// (a writer more than 64 packets behind would skip its sample; none
+	// is on an idle loopback).
+	var timed uint64
+	for _, c := range st.ForwardDelayCounts {
+		timed += c
+	}
+	if len(st.ForwardDelayCounts) != len(ForwardDelayBounds())+1 || timed == 0 || timed > st.PacketsOut ||
+		st.ForwardDelaySum <= 0 {
+		t.Fatalf("forwarding delay: %d timed of %d out, sum %v s, counts %v", timed, st.PacketsOut,
+			st.ForwardDelaySum, st.ForwardDelayCounts)
+	}
 }
 
 // Loss between a publisher and the SFU: the SFU NACKs the publisher, which

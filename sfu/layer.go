@@ -48,6 +48,7 @@ type upLayer struct {
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
 	lastPkt atomic.Int64  // unix nanoseconds of the newest packet (or of the layer's start)
+	arrived arrivalRing   // when the last packets came, for the forwarding delay
 	bytes   atomic.Uint64 // payload bytes in, for the layer's bitrate
 	width   atomic.Uint32 // from the newest VP8 keyframe; 0 when unknown
 	height  atomic.Uint32
@@ -135,6 +136,7 @@ func (l *upLayer) ingest(pkt []byte) {
 			l.height.Store(uint32(h))
 		}
 	}
+	l.arrived.put(seq, now)
 	for _, w := range *l.writers.Load() {
 		w.enqueue(seq)
 	}

@@ -21,6 +21,7 @@ type counters struct {
 	writeErrors         atomic.Uint64
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
+	fwdDelay            fwdDelayHist  // arrival to the last copy handed on (fwddelay.go)
 }
 
 // Stats is a snapshot of the counters.
@@ -47,6 +48,12 @@ type Stats struct {
 	UDPBatched    uint64 `json:"udpBatched"`
 	UDPBatches    uint64 `json:"udpBatches"`
 	UDPSendErrors uint64 `json:"udpSendErrors"`
+	// ForwardDelayCounts counts forwarded packets by the SFU's own delay,
+	// arrival to the last copy handed on, per bucket of
+	// ForwardDelayBounds (the last: above them all); ForwardDelaySum is
+	// their total in seconds.
+	ForwardDelayCounts []uint64 `json:"forwardDelayCounts"`
+	ForwardDelaySum    float64  `json:"forwardDelaySum"`
 	// SimulcastLayers is the number of simulcast layer streams received now.
 	SimulcastLayers int `json:"simulcastLayers"`
 	Rooms           int `json:"rooms"`
@@ -55,7 +62,10 @@ type Stats struct {
 }
 
 func (c *counters) snapshot() Stats {
+	fc, fs := c.fwdDelay.snapshot()
 	return Stats{
+		ForwardDelayCounts:  fc,
+		ForwardDelaySum:     fs,
 		PacketsIn:           c.packetsIn.Load(),
 		BytesIn:             c.bytesIn.Load(),
 		PacketsOut:          c.packetsOut.Load(),

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -434,3 +435,43 @@ func (f headerRecorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 }
 
 func (f headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+// The forwarding delay histogram: bucket edges, and the arrival ring's
+// sequence check and 48-bit microsecond wrap.
+func TestForwardDelay(t *testing.T) {
+	var h fwdDelayHist
+	for _, d := range []time.Duration{0, 100 * time.Microsecond, 101 * time.Microsecond, 3 * time.Millisecond, time.Second} {
+		h.observe(d)
+	}
+	counts, sum := h.snapshot()
+	want := make([]uint64, len(fwdDelayBounds)+1)
+	want[0], want[1], want[5], want[len(want)-1] = 2, 1, 1, 1 // <=100µs, <=250µs, <=5ms, above 250ms
+	if !slices.Equal(counts, want) {
+		t.Errorf("counts %v, want %v", counts, want)
+	}
+	if d := time.Duration(sum * 1e9); d != time.Second+3*time.Millisecond+201*time.Microsecond {
+		t.Errorf("sum %v", d)
+	}
+	if b := ForwardDelayBounds(); len(b) != len(fwdDelayBounds) || b[0] != 0.0001 || b[len(b)-1] != 0.25 {
+		t.Errorf("bounds %v", b)
+	}
+
+	var r arrivalRing
+	t0 := time.Unix(1_800_000_000, 0)
+	r.put(7, t0.UnixNano())
+	if d, ok := r.since(7, t0.Add(1500*time.Microsecond)); !ok || d != 1500*time.Microsecond {
+		t.Errorf("since %v %v, want 1.5ms", d, ok)
+	}
+	if _, ok := r.since(7+arrivalSlots, t0); ok {
+		t.Error("a packet whose slot holds another was timed")
+	}
+	if _, ok := r.since(8, t0); ok {
+		t.Error("a packet never stored was timed")
+	}
+	// Across the 48-bit wrap of the stored microseconds.
+	wrapAt := time.UnixMicro(1<<48*6 - 500)
+	r.put(9, wrapAt.UnixNano())
+	if d, ok := r.since(9, wrapAt.Add(2*time.Millisecond)); !ok || d != 2*time.Millisecond {
+		t.Errorf("across the wrap: %v %v, want 2ms", d, ok)
+	}
+}

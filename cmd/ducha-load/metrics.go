@@ -42,14 +42,17 @@ type serverSample struct {
 }
 
 // parsePromText reads the unlabelled samples of the wanted series from the
-// Prometheus text format, and the buckets of schedMetric, keyed by the
-// whole sample name with its labels (see promBuckets).
+// Prometheus text format, and the buckets of the histograms the report
+// reads (schedMetric, fwdDelayMetric), keyed by the whole sample name with
+// its labels (see promBuckets).
 func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 	w := make(map[string]bool, len(want))
 	for _, n := range want {
 		w[n] = true
 	}
-	bucketPrefix := schedMetric + "_bucket{"
+	isBucket := func(name string) bool {
+		return strings.HasPrefix(name, schedMetric+"_bucket{") || strings.HasPrefix(name, fwdDelayMetric+"_bucket{")
+	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -59,7 +62,7 @@ func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 			continue
 		}
 		name, rest, ok := strings.Cut(line, " ")
-		if !ok || !w[name] && !strings.HasPrefix(name, bucketPrefix) {
+		if !ok || !w[name] && !isBucket(name) {
 			continue
 		}
 		fields := strings.Fields(rest)

@@ -17,6 +17,11 @@ import (
 // (client_golang's Go collector with the scheduler metrics).
 const schedMetric = "go_sched_latencies_seconds"
 
+// fwdDelayMetric is the SFU's own delay per forwarded packet, from its
+// arrival to the last copy handed on: the part of the end-to-end delay
+// that is ducha's forwarding alone.
+const fwdDelayMetric = "ducha_sfu_forward_delay_seconds"
+
 // cumBuckets is a cumulative histogram: count of observations <= le,
 // sorted by le.
 type cumBuckets []bucket

@@ -14,6 +14,7 @@ type metrics struct {
 	sig   *signaling.Handler
 	store interface{ Healthy() bool }
 	descs map[string]*prometheus.Desc
+	fwd   *prometheus.Desc
 }
 
 type metricDef struct {
@@ -51,7 +52,10 @@ var metricDefs = []metricDef{
 }
 
 func newMetrics(media *sfu.SFU, sig *signaling.Handler, store interface{ Healthy() bool }) *metrics {
-	m := &metrics{media: media, sig: sig, store: store, descs: map[string]*prometheus.Desc{}}
+	m := &metrics{media: media, sig: sig, store: store, descs: map[string]*prometheus.Desc{},
+		fwd: prometheus.NewDesc("ducha_sfu_forward_delay_seconds",
+			"The SFU's own delay per forwarded packet: from its arrival (read from the publisher's connection) to the last copy handed to the subscribers' connections.",
+			nil, nil)}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)
 	}
@@ -62,6 +66,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range m.descs {
 		ch <- d
 	}
+	ch <- m.fwd
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -102,6 +107,22 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.descs[d.name], t, values[d.name])
 	}
+	ch <- forwardDelay(m.fwd, s)
+}
+
+// forwardDelay turns the SFU's bucket counts into a Prometheus histogram
+// (cumulative counts per upper bound).
+func forwardDelay(desc *prometheus.Desc, s sfu.Stats) prometheus.Metric {
+	bounds := sfu.ForwardDelayBounds()
+	buckets := make(map[float64]uint64, len(bounds))
+	var cum uint64
+	for i, c := range s.ForwardDelayCounts {
+		cum += c
+		if i < len(bounds) {
+			buckets[bounds[i]] = cum
+		}
+	}
+	return prometheus.MustNewConstHistogram(desc, cum, s.ForwardDelaySum, buckets)
 }
 
 func b2f(b bool) float64 {

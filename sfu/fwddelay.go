@@ -1,0 +1,80 @@
+package sfu
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// The SFU's own forwarding delay: from a packet's arrival in the SFU (read
+// from Pion, ingest) to the moment a fan-out writer has handed the last
+// copy to its subscribers' connections. End to end, a receiver sees that
+// plus both ends' Pion stacks, the kernel and, in a load test, the
+// simulated clients' own CPU queue; this part alone is what ducha's
+// forwarding adds, and a production node can watch it.
+
+// fwdDelayBounds are the histogram's bucket upper bounds.
+var fwdDelayBounds = [...]time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+}
+
+// ForwardDelayBounds returns the bucket upper bounds of
+// Stats.ForwardDelayCounts, in seconds (the last count is above them all).
+func ForwardDelayBounds() []float64 {
+	out := make([]float64, len(fwdDelayBounds))
+	for i, b := range fwdDelayBounds {
+		out[i] = b.Seconds()
+	}
+	return out
+}
+
+// fwdDelayHist counts forwarding delays; observe is lock-free.
+type fwdDelayHist struct {
+	counts [len(fwdDelayBounds) + 1]atomic.Uint64
+	sumNs  atomic.Uint64
+}
+
+func (h *fwdDelayHist) observe(d time.Duration) {
+	i := 0
+	for i < len(fwdDelayBounds) && d > fwdDelayBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(uint64(d))
+}
+
+func (h *fwdDelayHist) snapshot() (counts []uint64, sum float64) {
+	counts = make([]uint64, len(h.counts))
+	for i := range h.counts {
+		counts[i] = h.counts[i].Load()
+	}
+	return counts, time.Duration(h.sumNs.Load()).Seconds()
+}
+
+// arrivalRing remembers when the layer's last packets arrived, so the
+// fan-out writer can tell how long each one took it. A slot packs the
+// arrival in microseconds (48 bits, compared modulo 2^48: 8.9 years) with
+// the sequence number, so a writer that fell more than arrivalSlots packets
+// behind reads a mismatch and skips the sample instead of measuring a
+// newer packet.
+const arrivalSlots = 64
+
+type arrivalRing [arrivalSlots]atomic.Uint64
+
+const usMask = 1<<48 - 1
+
+func (a *arrivalRing) put(seq uint16, unixNano int64) {
+	a[seq%arrivalSlots].Store(uint64(unixNano/1000)<<16 | uint64(seq))
+}
+
+// since returns how long ago packet seq arrived, or false if its slot was
+// reused.
+func (a *arrivalRing) since(seq uint16, now time.Time) (time.Duration, bool) {
+	v := a[seq%arrivalSlots].Load()
+	if v == 0 || uint16(v) != seq {
+		return 0, false
+	}
+	us := (uint64(now.UnixNano()/1000) - v>>16) & usMask
+	return time.Duration(us) * time.Microsecond, true
+}
