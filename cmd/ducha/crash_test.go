@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,5 +170,45 @@ func TestKilledMidRecording(t *testing.T) {
 	}
 	if g.End.Before(killedAt) {
 		t.Fatalf("gap ends at %v, before the kill at %v", g.End, killedAt)
+	}
+
+	// Audio counts: the segments closed before the kill were spooled with
+	// theirs and keep them; the unfinished one recovered from its file has
+	// none (they died with the muxer), never a made-up 0. The recovered
+	// segment is the one the gap starts at: the last segment of the gap's
+	// track before it in the chain, ending where the gap starts.
+	m := readManifest(t, arch, recID)
+	recovered := -1
+	for i, e := range m.Segments {
+		if e.Participant == g.Participant && e.Source == g.Source && e.Index < g.Index &&
+			(recovered < 0 || e.Index > m.Segments[recovered].Index) {
+			recovered = i
+		}
+	}
+	if recovered < 0 || !m.Segments[recovered].End.Equal(g.Start) {
+		t.Fatalf("no recovered segment ending where the gap starts (%v): segments %+v", g.Start, m.Segments)
+	}
+	counted := 0
+	for i, e := range m.Segments {
+		t.Logf("segment %d seq %d codecs %v: audio %s", e.Index, e.Seq, e.Codecs, countsString(e))
+		if i == recovered {
+			if e.AudioFrames != nil || e.AudioFramesFilled != nil {
+				t.Errorf("recovered segment %d (seq %d): audio counts %s, want unknown (absent)", e.Index, e.Seq, countsString(e))
+			}
+			continue
+		}
+		if e.Index > g.Index {
+			continue // recorded after the restart (none expected: the clients did not come back)
+		}
+		checkCounted(t, e)
+		if slices.Contains(e.Codecs, "opus") {
+			counted++
+		}
+	}
+	if counted == 0 {
+		t.Errorf("no segment with audio was closed before the kill: segments %+v", m.Segments)
+	}
+	if len(rep.Audio) != 1 || rep.Audio[0].Uncounted != 1 {
+		t.Errorf("verify report audio %+v, want one track with one uncounted segment", rep.Audio)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,6 +52,57 @@ func ffprobeFile(t *testing.T, path string) probeResult {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// readManifest fetches and decodes a session's manifest.json: the audio
+// counts live only there (the verify report only sums them).
+func readManifest(t *testing.T, src evidence.Source, recID string) evidence.Manifest {
+	t.Helper()
+	key, err := archive.ManifestKey(recID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := src.Get(context.Background(), key, "")
+	if err != nil {
+		t.Fatalf("manifest of %s: %v", recID, err)
+	}
+	defer rc.Close()
+	var m evidence.Manifest
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		t.Fatalf("manifest of %s: %v", recID, err)
+	}
+	return m
+}
+
+// checkCounted checks a segment the recorder finished itself: both audio
+// counts present (FORMAT.md: both or neither), frames received when the
+// file has an audio track, 0 and 0 when it has none.
+func checkCounted(t *testing.T, e evidence.SegmentEntry) {
+	t.Helper()
+	if e.AudioFrames == nil || e.AudioFramesFilled == nil {
+		t.Errorf("segment %d (%s/%s seq %d, codecs %v): audio counts %s, want both known",
+			e.Index, e.Participant, e.Source, e.Seq, e.Codecs, countsString(e))
+		return
+	}
+	if slices.Contains(e.Codecs, "opus") {
+		if *e.AudioFrames <= 0 || *e.AudioFramesFilled < 0 {
+			t.Errorf("segment %d (seq %d): audio counts %s, want frames > 0 and filled >= 0 in a segment with audio",
+				e.Index, e.Seq, countsString(e))
+		}
+	} else if *e.AudioFrames != 0 || *e.AudioFramesFilled != 0 {
+		t.Errorf("segment %d (seq %d, codecs %v): audio counts %s, want 0 and 0 without audio",
+			e.Index, e.Seq, e.Codecs, countsString(e))
+	}
+}
+
+func countsString(e evidence.SegmentEntry) string {
+	f := func(p *int) string {
+		if p == nil {
+			return "unknown"
+		}
+		return strconv.Itoa(*p)
+	}
+	return f(e.AudioFrames) + "/" + f(e.AudioFramesFilled)
 }
 
 // A two-party call in the embedded default is recorded: playable segments
@@ -137,6 +189,34 @@ func TestRecordedCallVerifies(t *testing.T) {
 	}
 	if total < 5 || total > 7.5 {
 		t.Errorf("segments last %.2f s together, want about 6", total)
+	}
+
+	// The recorder's audio counts: every segment closed normally carries
+	// them. The clip is a steady tone (ffmpeg's libopus, no DTX) of 6 s in
+	// 20 ms packets: 300 frames sent, none can be counted twice, and losing
+	// more than half on loopback would be a bug, not load.
+	m := readManifest(t, arch, recID)
+	if len(m.Segments) != rep.Segments {
+		t.Fatalf("manifest has %d segments, verify counted %d", len(m.Segments), rep.Segments)
+	}
+	frames, filled := 0, 0
+	for _, e := range m.Segments {
+		if !slices.Contains(e.Codecs, "opus") {
+			t.Errorf("segment %d: codecs %v, want opus in every segment of this call", e.Index, e.Codecs)
+		}
+		checkCounted(t, e)
+		if e.AudioFrames != nil && e.AudioFramesFilled != nil {
+			frames += *e.AudioFrames
+			filled += *e.AudioFramesFilled
+		}
+	}
+	if frames < 150 || frames > 305 {
+		t.Errorf("audio frames over the recording = %d, want about 300 (6 s of 20 ms frames)", frames)
+	}
+	t.Logf("audio: %d frames received, %d concealment frames filled", frames, filled)
+	// The verify report sums the same counts for the one recorded track.
+	if len(rep.Audio) != 1 || rep.Audio[0].Frames != frames || rep.Audio[0].Filled != filled || rep.Audio[0].Uncounted != 0 {
+		t.Errorf("verify report audio %+v, want one track with %d/%d and none uncounted", rep.Audio, frames, filled)
 	}
 
 	// ducha verify on the data directory: intact, then altered.
