@@ -48,6 +48,10 @@ type Result struct {
 	Server           ServerResult     `json:"server"`
 	Clients          ClientResult     `json:"clients"`
 	Delay            DelayResult      `json:"forwarding_delay"`
+	// DelayByRole splits Delay by the receiver's role: in S2 the
+	// supervisor's one connection carries 117 counties' video, a county's
+	// only the supervisor's and the speakers'.
+	DelayByRole map[string]DelayResult `json:"forwarding_delay_by_receiver_role"`
 	JoinToFirstFrame FirstFrameResult `json:"join_to_first_frame"`
 	// FirstFrameByRole splits JoinToFirstFrame by the receiver's role: in
 	// S2 the supervisor's view of late counties waits on a renegotiation of
@@ -315,20 +319,22 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	}
 	sl.BitrateMbps = ratio(float64(sl.Bytes)*8/1e6, secs)
 	sl.LossPercent = 100 * ratio(float64(sl.MissingPackets), float64(sl.ExpectedPackets))
-	sh := end.slotHist
-	sh.sub(&start.slotHist)
-	sl.Delay = DelayResult{Samples: sh.count(), P50Ms: ms(sh.percentile(50)), P95Ms: ms(sh.percentile(95)),
-		P99Ms: ms(sh.percentile(99)), MaxMs: ms(sh.max())}
+	sl.Delay = delayResult(end.slotHist, start.slotHist)
 	cl.BitrateReceivedMbps = ratio(float64(cl.BytesReceived)*8/1e6, secs)
 	cl.LossPercent = 100 * ratio(float64(cl.MissingPackets), float64(cl.ExpectedPackets))
 	cl.AudioLossPercent = 100 * ratio(float64(kindMiss[0]), float64(kindExp[0]))
 	cl.VideoLossPercent = 100 * ratio(float64(kindMiss[1]), float64(kindExp[1]))
 	cl.EndToEndLossPercent = 100 * ratio(float64(cl.EndToEndMissing), float64(cl.EndToEndExpected))
 
-	h := end.hist
-	h.sub(&start.hist)
-	res.Delay = DelayResult{Samples: h.count(), P50Ms: ms(h.percentile(50)), P95Ms: ms(h.percentile(95)),
-		P99Ms: ms(h.percentile(99)), MaxMs: ms(h.max())}
+	res.Delay = delayResult(end.hist, start.hist)
+	res.DelayByRole = map[string]DelayResult{}
+	for role, eh := range end.roleHist {
+		var sh histSnap
+		if s := start.roleHist[role]; s != nil {
+			sh = *s
+		}
+		res.DelayByRole[role] = delayResult(*eh, sh)
+	}
 
 	for _, a := range r.agents {
 		res.PublishedTracks += a.spec.tracks()
@@ -460,4 +466,11 @@ func durationStats(ds []time.Duration, missing int) FirstFrameResult {
 	pick := func(p float64) float64 { return ms(ds[min(int(float64(len(ds))*p/100), len(ds)-1)]) }
 	res.P50Ms, res.P95Ms, res.MaxMs = pick(50), pick(95), ms(ds[len(ds)-1])
 	return res
+}
+
+// delayResult is what a delay histogram counted between two snapshots.
+func delayResult(end, start histSnap) DelayResult {
+	end.sub(&start)
+	return DelayResult{Samples: end.count(), P50Ms: ms(end.percentile(50)), P95Ms: ms(end.percentile(95)),
+		P99Ms: ms(end.percentile(99)), MaxMs: ms(end.max())}
 }

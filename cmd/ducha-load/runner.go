@@ -266,6 +266,7 @@ type snapshot struct {
 	sentBytes   int64
 	tracks      map[*recvTrack]trackCounts
 	hist        histSnap
+	roleHist    map[string]*histSnap // hist by the receiver's role
 	slotHist    histSnap
 	cpuBusy     uint64 // machine-wide jiffies, /proc/stat
 	cpuTotal    uint64
@@ -273,7 +274,7 @@ type snapshot struct {
 }
 
 func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
-	s := &snapshot{tracks: map[*recvTrack]trackCounts{}}
+	s := &snapshot{tracks: map[*recvTrack]trackCounts{}, roleHist: map[string]*histSnap{}}
 	var err error
 	if s.server, err = r.srv.sample(ctx); err != nil {
 		return nil, err
@@ -293,6 +294,12 @@ func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
 		}
 		a.hist.snapshot(&h)
 		s.hist.add(&h)
+		rh := s.roleHist[a.spec.Role]
+		if rh == nil {
+			rh = &histSnap{}
+			s.roleHist[a.spec.Role] = rh
+		}
+		rh.add(&h)
 		a.slotHist.snapshot(&h)
 		s.slotHist.add(&h)
 	}

@@ -137,6 +137,12 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	if got := field(t, res, "join_to_first_frame.samples"); int(got) != videoStreams {
 		t.Errorf("join_to_first_frame.samples %v, want %d (every video stream shows a first frame)", got, videoStreams)
 	}
+	// The delay split by receiver role adds up to the whole.
+	if sup, county, all := field(t, res, "forwarding_delay_by_receiver_role.supervisor.samples"),
+		field(t, res, "forwarding_delay_by_receiver_role.county.samples"), field(t, res, "forwarding_delay.samples"); sup <= 0 ||
+		county <= 0 || sup+county != all {
+		t.Errorf("delay samples by role: supervisor %v + county %v, want both > 0 and %v in all", sup, county, all)
+	}
 	bySup := field(t, res, "join_to_first_frame_by_receiver_role.supervisor.samples")
 	byCounty := field(t, res, "join_to_first_frame_by_receiver_role.county.samples")
 	if bySup <= 0 || byCounty <= 0 || int(bySup+byCounty) != videoStreams {

@@ -71,6 +71,12 @@ func printResult(w io.Writer, r *Result) {
 		c.EndToEndLossPercent, c.EndToEndMissing, c.EndToEndExpected, c.EndToEndExcludedStreams)
 	row("forwarding delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples)",
 		r.Delay.P50Ms, r.Delay.P95Ms, r.Delay.P99Ms, r.Delay.MaxMs, r.Delay.Samples)
+	var byRole []string
+	for _, role := range slices.Sorted(maps.Keys(r.DelayByRole)) {
+		d := r.DelayByRole[role]
+		byRole = append(byRole, fmt.Sprintf("%s %.2f / %.2f ms", role, d.P50Ms, d.P99Ms))
+	}
+	row("forwarding delay p50 / p99 by receiver role", "%s", strings.Join(byRole, ", "))
 	row("join to first frame p50 / p95 / max", "%.0f / %.0f / %.0f ms (%d tracks, %d without a frame)",
 		r.JoinToFirstFrame.P50Ms, r.JoinToFirstFrame.P95Ms, r.JoinToFirstFrame.MaxMs, r.JoinToFirstFrame.Samples,
 		r.JoinToFirstFrame.Missing)
