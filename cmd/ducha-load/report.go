@@ -45,14 +45,14 @@ type Result struct {
 	StreamsWithheld       int `json:"streams_withheld"`
 	ReceiversWithoutMedia int `json:"receivers_without_media"`
 
-	Server           ServerResult     `json:"server"`
-	Clients          ClientResult     `json:"clients"`
-	Delay            DelayResult      `json:"forwarding_delay"`
+	Server  ServerResult `json:"server"`
+	Clients ClientResult `json:"clients"`
+	Delay   DelayResult  `json:"forwarding_delay"`
 	// DelayByRole splits Delay by the receiver's role: in S2 the
 	// supervisor's one connection carries 117 counties' video, a county's
 	// only the supervisor's and the speakers'.
-	DelayByRole map[string]DelayResult `json:"forwarding_delay_by_receiver_role"`
-	JoinToFirstFrame FirstFrameResult `json:"join_to_first_frame"`
+	DelayByRole      map[string]DelayResult `json:"forwarding_delay_by_receiver_role"`
+	JoinToFirstFrame FirstFrameResult       `json:"join_to_first_frame"`
 	// FirstFrameByRole splits JoinToFirstFrame by the receiver's role: in
 	// S2 the supervisor's view of late counties waits on a renegotiation of
 	// an ever larger session, the counties' view of the supervisor does not.

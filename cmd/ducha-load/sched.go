@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"math"
 	"runtime/metrics"
 	"slices"
@@ -45,15 +46,7 @@ func promBuckets(lines map[string]float64, name string) cumBuckets {
 		}
 		out = append(out, bucket{le: f, count: v})
 	}
-	slices.SortFunc(out, func(a, b bucket) int {
-		switch {
-		case a.le < b.le:
-			return -1
-		case a.le > b.le:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
 	return out
 }
 

@@ -3,73 +3,49 @@
 // media time, as one JSON line on stdout: what a listener hears while
 // watching, so a test can tell whether audio stays in step with video.
 // Usage: node listen.js PAGE_URL   (the page has <video id=v>)
-// playwright-core is found through NODE_PATH (set by the Go test).
-const { chromium } = require('playwright-core');
+const { runInPage } = require('./page.js');
 
-const args = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
-
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    ignoreDefaultArgs: ['--headless'],
-    args,
-  });
+runInPage(async () => {
+  const v = document.getElementById('v');
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const out = { levels: [] };
   try {
-    const page = await browser.newPage();
-    await page.goto(process.argv[2]);
-    const result = await page.evaluate(async () => {
-      const v = document.getElementById('v');
-      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-      const out = { levels: [] };
-      try {
-        const end = Date.now() + 15000;
-        while (v.readyState < 1) {
-          if (v.error) throw new Error(`media error ${v.error.code}: ${v.error.message}`);
-          if (Date.now() > end) throw new Error('timeout waiting for metadata');
-          await sleep(50);
-        }
-        out.duration = v.duration;
-        // The element's output goes through an analyser: a muted element
-        // would feed it silence.
-        v.muted = false;
-        const ctx = new AudioContext();
-        const analyser = ctx.createAnalyser();
-        analyser.fftSize = 1024; // about 20 ms at 48 kHz
-        ctx.createMediaElementSource(v).connect(analyser);
-        analyser.connect(ctx.destination);
-        await ctx.resume();
-        const buf = new Float32Array(analyser.fftSize);
-        const ended = new Promise((r) => v.addEventListener('ended', r, { once: true }));
-        await v.play();
-        const limit = Date.now() + 1000 * (v.duration * 2 + 10);
-        let done = false;
-        ended.then(() => { done = true; });
-        while (!done) {
-          if (v.error) throw new Error(`media error ${v.error.code}: ${v.error.message}`);
-          if (Date.now() > limit) throw new Error('timeout waiting for the end');
-          analyser.getFloatTimeDomainData(buf);
-          let sum = 0;
-          for (const x of buf) sum += x * x;
-          out.levels.push([v.currentTime, Math.sqrt(sum / buf.length)]);
-          await sleep(20);
-        }
-        out.ended = v.ended;
-        out.endedAt = v.currentTime;
-      } catch (e) {
-        out.error = String(e.message || e);
-      }
-      if (v.error) out.mediaError = `${v.error.code}: ${v.error.message}`;
-      return out;
-    });
-    console.log(JSON.stringify(result));
-  } finally {
-    await browser.close();
+    const end = Date.now() + 15000;
+    while (v.readyState < 1) {
+      if (v.error) throw new Error(`media error ${v.error.code}: ${v.error.message}`);
+      if (Date.now() > end) throw new Error('timeout waiting for metadata');
+      await sleep(50);
+    }
+    out.duration = v.duration;
+    // The element's output goes through an analyser: a muted element
+    // would feed it silence.
+    v.muted = false;
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 1024; // about 20 ms at 48 kHz
+    ctx.createMediaElementSource(v).connect(analyser);
+    analyser.connect(ctx.destination);
+    await ctx.resume();
+    const buf = new Float32Array(analyser.fftSize);
+    const ended = new Promise((r) => v.addEventListener('ended', r, { once: true }));
+    await v.play();
+    const limit = Date.now() + 1000 * (v.duration * 2 + 10);
+    let done = false;
+    ended.then(() => { done = true; });
+    while (!done) {
+      if (v.error) throw new Error(`media error ${v.error.code}: ${v.error.message}`);
+      if (Date.now() > limit) throw new Error('timeout waiting for the end');
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      out.levels.push([v.currentTime, Math.sqrt(sum / buf.length)]);
+      await sleep(20);
+    }
+    out.ended = v.ended;
+    out.endedAt = v.currentTime;
+  } catch (e) {
+    out.error = String(e.message || e);
   }
-})().catch((e) => {
-  console.log(JSON.stringify({ error: String(e.message || e) }));
-  process.exit(1);
+  if (v.error) out.mediaError = `${v.error.code}: ${v.error.message}`;
+  return out;
 });
