@@ -297,6 +297,16 @@ func TestObserverThroughSignaling(t *testing.T) {
 	sup, _ := s.dial(t, "r", "sup", sfu.RoleSupervisor)
 	obs, obsRx := s.dial(t, "r", "leader", sfu.RoleObserver)
 	publishSynth(t, sup, ctx, "video")
+	// This wait timed out once in a clean make test (passing 28 times
+	// alone): say where it stopped if it does again.
+	defer func() {
+		if t.Failed() {
+			id := trackOf(obs, sup.Self().ID, "video")
+			t.Logf("observer: track %q announced, %d packets, offered %+v, signaling %s, ice %s; supervisor: signaling %s, ice %s",
+				id, obsRx.count(id), obs.Offered(), obs.PC().SignalingState(), obs.PC().ICEConnectionState(),
+				sup.PC().SignalingState(), sup.PC().ICEConnectionState())
+		}
+	}()
 	waitFor(t, 30*time.Second, "observer receives the supervisor", func() bool {
 		id := trackOf(obs, sup.Self().ID, "video")
 		return id != "" && obsRx.count(id) > 20

@@ -316,7 +316,7 @@ func (c *Client) refreshSenders() {
 		s.refreshIDs()
 	}
 	var rd *sdp.SessionDescription
-	if d := c.pc.RemoteDescription(); d != nil {
+	if d := c.pc.RemoteDescription(); d != nil && len(audios) > 0 {
 		rd, _ = d.Unmarshal()
 	}
 	for _, a := range audios {
