@@ -387,8 +387,12 @@ func (c *Client) WaitPublished(ctx context.Context, n int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("client: %d of %d tracks published, signaling %s: %w", mine, n,
-				c.pc.SignalingState(), ctx.Err())
+			// The states say where a stall sits: an offer never answered
+			// (have-local-offer), or answered but no media reaching the
+			// server (ICE not connected: it announces a track on its
+			// first packet).
+			return fmt.Errorf("client: %d of %d tracks published, signaling %s, ice %s, peer %s: %w", mine, n,
+				c.pc.SignalingState(), c.pc.ICEConnectionState(), c.pc.ConnectionState(), ctx.Err())
 		case <-c.done:
 			return errors.New("client: closed")
 		case <-tick.C:
