@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/ducha-dev/ducha/recording/archive"
 	"github.com/ducha-dev/ducha/recording/evidence"
 	"github.com/ducha-dev/ducha/sfu"
@@ -95,6 +97,32 @@ func checkCounted(t *testing.T, e evidence.SegmentEntry) {
 	}
 }
 
+// waitSignedManifest waits until the data directory's archive holds a
+// signed manifest (the session ended and was sealed) and returns the
+// archive and the recording id.
+func waitSignedManifest(t *testing.T, s *testServer) (*archive.Dir, string) {
+	t.Helper()
+	arch, err := archive.NewDir(archive.DefaultDirRoot(s.dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recID string
+	waitFor(t, 60*time.Second, "the manifest in the archive", func() bool {
+		objs, err := arch.List(context.Background(), "sessions/")
+		if err != nil {
+			return false
+		}
+		for _, o := range objs {
+			if strings.HasSuffix(o.Key, "/manifest.sig") {
+				recID = strings.Split(o.Key, "/")[1]
+				return true
+			}
+		}
+		return false
+	})
+	return arch, recID
+}
+
 func countsString(e evidence.SegmentEntry) string {
 	f := func(p *int) string {
 		if p == nil {
@@ -123,25 +151,8 @@ func TestRecordedCallVerifies(t *testing.T) {
 	sub.Close()
 	pub.Close()
 
-	arch, err := archive.NewDir(archive.DefaultDirRoot(s.dataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	arch, recID := waitSignedManifest(t, s)
 	ctx := context.Background()
-	var recID string
-	waitFor(t, 60*time.Second, "the manifest in the archive", func() bool {
-		objs, err := arch.List(ctx, "sessions/")
-		if err != nil {
-			return false
-		}
-		for _, o := range objs {
-			if strings.HasSuffix(o.Key, "/manifest.sig") {
-				recID = strings.Split(o.Key, "/")[1]
-				return true
-			}
-		}
-		return false
-	})
 	if !strings.HasPrefix(recID, "rec-room-") {
 		t.Fatalf("recording id %q", recID)
 	}
@@ -252,5 +263,156 @@ func TestRecordedCallVerifies(t *testing.T) {
 	}
 	if !strings.Contains(out.String()+errOut.String(), filepath.Base(victim)) && !strings.Contains(out.String(), "segments/") {
 		t.Errorf("the report does not name the altered segment:\n%s", out.String())
+	}
+}
+
+// audioPackets counts the audio blocks of a segment file with ffprobe:
+// what a player gets, received frames and concealment alike.
+func audioPackets(t *testing.T, path string) int {
+	t.Helper()
+	out, err := exec.Command(requireTool(t, "ffprobe"), "-v", "error", "-select_streams", "a", "-count_packets",
+		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("ffprobe %s: audio packets %q: %v", path, out, err)
+	}
+	return n
+}
+
+// spoolOpen reports whether the recorder has a segment file open: the
+// recording runs, so what is sent from now on is recorded.
+func spoolOpen(dataDir string) bool {
+	open := false
+	_ = filepath.WalkDir(dataDir, func(path string, _ os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".webm.part") {
+			open = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return open
+}
+
+// A microphone that goes silent in the middle of a recorded call sends
+// Opus DTX, as a browser does when the SFU asks for it: one frame in 20.
+// The recorder fills the silence with concealment frames, so the audio
+// stays as long as the video; the manifest counts them apart from the
+// frames received, the verify report sums the same, and the files hold
+// exactly those blocks.
+func TestRecordedDTXSilenceIsConcealed(t *testing.T) {
+	s := startServerWith(t, nil, func(c *config) { c.Segment = 2 * time.Second })
+	pub, _ := s.dial(t, "dtx-room", "sup1", sfu.RoleSupervisor)
+	sub, subRx := s.dial(t, "dtx-room", "county-1", sfu.RoleCounty)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publishSynth(t, pub, ctx, "video")
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+		ClockRate: 48000, Channels: 2}, "audio", "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := pub.PublishAudio(tr, sfu.SourceMicrophone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as.SetLevel(client.LevelSpeech, true)
+	mic := &client.Synth{Writer: as, DTX: as.Discontinuous}
+	mic.WatchRTCP(as.Sender)
+	go mic.Run(ctx)
+
+	// The answer to the publisher's offer asks for DTX (usedtx=1); without
+	// it the microphone sends every frame and nothing below holds.
+	waitFor(t, 20*time.Second, "the server's answer asking the microphone for Opus DTX", as.DTX)
+	waitFor(t, 30*time.Second, "the county receiving the supervisor's audio and video", func() bool {
+		a, v := trackOf(sub, pub.Self().ID, "audio"), trackOf(sub, pub.Self().ID, "video")
+		return a != "" && v != "" && subRx.count(a) > 20 && subRx.count(v) > 20
+	})
+	waitFor(t, 30*time.Second, "the recorder's first segment file", func() bool { return spoolOpen(s.dataDir) })
+
+	time.Sleep(time.Second) // speech
+	as.SetLevel(client.LevelSilence, false)
+	silentFrom, sentBefore := time.Now(), mic.Sent.Load()
+	time.Sleep(3 * time.Second)
+	as.SetLevel(client.LevelSpeech, true)
+	silent, sentSilent := time.Since(silentFrom), mic.Sent.Load()-sentBefore
+	time.Sleep(time.Second) // speech again
+	cancel()
+	time.Sleep(time.Second) // the jitter buffer's hold, then the last packets
+	sub.Close()
+	pub.Close()
+	// The publisher's side: in 3 s of silence at one frame in 20, 7 or 8
+	// frames (the first one may be the last of the speech before).
+	if sentSilent > 10 {
+		t.Errorf("the microphone sent %d frames in %v of silence, want one in 20 (DTX)", sentSilent, silent)
+	}
+
+	arch, recID := waitSignedManifest(t, s)
+	ctx = context.Background()
+	key, err := evidence.LoadOrCreateNodeKey(s.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := evidence.Verify(ctx, arch, recID, key.Public().(ed25519.PublicKey))
+	if rep.Result != evidence.Intact {
+		t.Fatalf("verify: %+v", rep)
+	}
+	m := readManifest(t, arch, recID)
+	if len(m.Segments) != rep.Segments || rep.Segments < 2 {
+		t.Fatalf("manifest has %d segments, verify counted %d; want several of 2 s", len(m.Segments), rep.Segments)
+	}
+	frames, filled := 0, 0
+	var recorded time.Duration
+	for _, e := range m.Segments {
+		checkCounted(t, e)
+		if e.AudioFrames == nil || e.AudioFramesFilled == nil {
+			continue
+		}
+		t.Logf("segment %d seq %d %v codecs %v: audio %s", e.Index, e.Seq, e.End.Sub(e.Start), e.Codecs, countsString(e))
+		frames += *e.AudioFrames
+		filled += *e.AudioFramesFilled
+		recorded += e.End.Sub(e.Start)
+
+		// The file holds exactly the counted blocks: a filler is a real
+		// block a player decodes (and conceals), not just a number.
+		rc, _, err := arch.Get(ctx, e.Key, e.VersionID)
+		if err != nil {
+			t.Fatalf("segment %d: %v", e.Index, err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(rc)
+		rc.Close()
+		tmp := filepath.Join(t.TempDir(), "seg.webm")
+		if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if n := audioPackets(t, tmp); n != *e.AudioFrames+*e.AudioFramesFilled {
+			t.Errorf("segment %d: %d audio blocks in the file, the manifest counts %s", e.Index, n, countsString(e))
+		}
+	}
+	t.Logf("audio: %d frames received, %d concealment frames filled over %v recorded; %d frames sent in %v of silence",
+		frames, filled, recorded, sentSilent, silent)
+
+	// 3 s of silence is 150 frames of 20 ms, of which the microphone sent
+	// ~8: ~142 holes to fill. A hole across a segment boundary is not
+	// filled (recording/mux), and with 2 s segments the silence holds one
+	// or two boundaries, each costing at most one hole of 19 frames: at
+	// least ~104 remain. Above, nothing but the silence should be filled
+	// (loopback loses next to nothing while speaking): the band is 90..170.
+	// Without DTX nothing is filled at all.
+	if filled < 90 || filled > 170 {
+		t.Errorf("concealment frames = %d, want about 150 - 8 for 3 s of DTX silence (90..170)", filled)
+	}
+	// DTX really reduced what arrived: a continuous microphone fills the
+	// recorded time with 50 frames a second; the silence saved ~142 of
+	// them, at least 100 however the segments fell.
+	if full := int(recorded / (20 * time.Millisecond)); frames <= 0 || frames > full-100 {
+		t.Errorf("audio frames received = %d in %v recorded (%d frames of 20 ms), want at least 100 fewer (DTX)",
+			frames, recorded, full)
+	}
+	if len(rep.Audio) != 1 || rep.Audio[0].Frames != frames || rep.Audio[0].Filled != filled || rep.Audio[0].Uncounted != 0 {
+		t.Errorf("verify report audio %+v, want one track with %d/%d and none uncounted", rep.Audio, frames, filled)
 	}
 }

@@ -35,7 +35,8 @@ func startServer(t *testing.T) *testServer { return startServerWith(t, nil) }
 func startServerWith(t *testing.T, store rooms.Store, mods ...func(*config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config{HTTPAddr: "127.0.0.1:0", DataDir: dir, UDPPort: 0, TCPPort: 0, IncludeLoopback: true, LogLevel: "warn",
+	// OpusDTX as the flag's default: a config built here starts from false.
+	cfg := config{HTTPAddr: "127.0.0.1:0", DataDir: dir, UDPPort: 0, TCPPort: 0, IncludeLoopback: true, LogLevel: "warn", OpusDTX: true,
 		AllowAdhoc: true, Node: "test", store: store, RecordAdhoc: true, RetentionMode: "GOVERNANCE",
 		RetentionDays: 1, Segment: 60 * time.Second}
 	for _, m := range mods {
