@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,14 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ducha-dev/ducha/recording/archive"
-	"github.com/ducha-dev/ducha/recording/evidence"
 	"github.com/ducha-dev/ducha/sfu"
 	"github.com/ducha-dev/ducha/signaling/client"
 	"github.com/ducha-dev/ducha/signaling/token"
@@ -138,26 +135,8 @@ func TestKilledMidRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	var recID string
-	waitFor(t, 60*time.Second, "the recovered recording's manifest in the archive", func() bool {
-		objs, _ := arch.List(ctx, "sessions/")
-		for _, o := range objs {
-			if strings.HasSuffix(o.Key, "/manifest.sig") {
-				recID = strings.Split(o.Key, "/")[1]
-				return true
-			}
-		}
-		return false
-	})
-	nodeKey, err := evidence.LoadOrCreateNodeKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := evidence.Verify(ctx, arch, recID, nodeKey.Public().(ed25519.PublicKey))
-	if rep.Result != evidence.Intact {
-		t.Fatalf("verify after the crash: %+v", rep)
-	}
+	recID := waitSealed(t, arch, 60*time.Second, "the recovered recording's manifest in the archive")
+	rep := verifyIntact(t, dir, arch, recID, "after the crash")
 	if rep.Segments < 2 {
 		t.Fatalf("segments = %d: want the closed one(s) and the recovered unfinished one", rep.Segments)
 	}

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ducha-dev/ducha/recording/archive"
 	"github.com/ducha-dev/ducha/recording/archive/miniotest"
-	"github.com/ducha-dev/ducha/recording/evidence"
 	"github.com/ducha-dev/ducha/sfu"
 )
 
@@ -70,26 +67,9 @@ func TestRecordingToMinIOSurvivesOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var recID string
-	waitFor(t, 90*time.Second, "the manifest in MinIO after the outage", func() bool {
-		objs, err := s3.List(ctx, "sessions/")
-		if err != nil {
-			return false
-		}
-		for _, o := range objs {
-			if strings.HasSuffix(o.Key, "/manifest.sig") {
-				recID = strings.Split(o.Key, "/")[1]
-				return true
-			}
-		}
-		return false
-	})
-	key, err := evidence.LoadOrCreateNodeKey(s.dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := evidence.Verify(ctx, s3, recID, key.Public().(ed25519.PublicKey))
-	if rep.Result != evidence.Intact || rep.Segments < 3 || rep.SegmentsOK != rep.Segments {
+	recID := waitSealed(t, s3, 90*time.Second, "the manifest in MinIO after the outage")
+	rep := verifyIntact(t, s.dataDir, s3, recID, "after the outage")
+	if rep.Segments < 3 || rep.SegmentsOK != rep.Segments {
 		t.Fatalf("verify after the outage: %+v", rep)
 	}
 	objs, err := s3.List(ctx, "sessions/"+recID+"/segments/")

@@ -106,8 +106,15 @@ func waitSignedManifest(t *testing.T, s *testServer) (*archive.Dir, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return arch, waitSealed(t, arch, 60*time.Second, "the manifest in the archive")
+}
+
+// waitSealed waits until arch holds a signed manifest and returns its
+// recording id.
+func waitSealed(t *testing.T, arch archive.Archive, timeout time.Duration, what string) string {
+	t.Helper()
 	var recID string
-	waitFor(t, 60*time.Second, "the manifest in the archive", func() bool {
+	waitFor(t, timeout, what, func() bool {
 		objs, err := arch.List(context.Background(), "sessions/")
 		if err != nil {
 			return false
@@ -120,7 +127,22 @@ func waitSignedManifest(t *testing.T, s *testServer) (*archive.Dir, string) {
 		}
 		return false
 	})
-	return arch, recID
+	return recID
+}
+
+// verifyIntact checks a sealed recording as an auditor would, with the
+// node key from dataDir, and fails the test unless it is intact.
+func verifyIntact(t *testing.T, dataDir string, src evidence.Source, recID, when string) evidence.Report {
+	t.Helper()
+	key, err := evidence.LoadOrCreateNodeKey(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := evidence.Verify(context.Background(), src, recID, key.Public().(ed25519.PublicKey))
+	if rep.Result != evidence.Intact {
+		t.Fatalf("verify %s: %+v", when, rep)
+	}
+	return rep
 }
 
 func countsString(e evidence.SegmentEntry) string {
@@ -156,14 +178,7 @@ func TestRecordedCallVerifies(t *testing.T) {
 	if !strings.HasPrefix(recID, "rec-room-") {
 		t.Fatalf("recording id %q", recID)
 	}
-	key, err := evidence.LoadOrCreateNodeKey(s.dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := evidence.Verify(ctx, arch, recID, key.Public().(ed25519.PublicKey))
-	if rep.Result != evidence.Intact {
-		t.Fatalf("verify: %+v", rep)
-	}
+	rep := verifyIntact(t, s.dataDir, arch, recID, "the recording")
 	if rep.Segments < 2 {
 		t.Fatalf("segments = %d, want the 6 s clip cut into several", rep.Segments)
 	}
@@ -351,14 +366,7 @@ func TestRecordedDTXSilenceIsConcealed(t *testing.T) {
 
 	arch, recID := waitSignedManifest(t, s)
 	ctx = context.Background()
-	key, err := evidence.LoadOrCreateNodeKey(s.dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := evidence.Verify(ctx, arch, recID, key.Public().(ed25519.PublicKey))
-	if rep.Result != evidence.Intact {
-		t.Fatalf("verify: %+v", rep)
-	}
+	rep := verifyIntact(t, s.dataDir, arch, recID, "the recording")
 	m := readManifest(t, arch, recID)
 	if len(m.Segments) != rep.Segments || rep.Segments < 2 {
 		t.Fatalf("manifest has %d segments, verify counted %d; want several of 2 s", len(m.Segments), rep.Segments)
