@@ -203,20 +203,25 @@ func TestSynthDTX(t *testing.T) {
 	a := &AudioSender{out: c}
 	a.SetLevel(LevelSilence, false)
 	a.dtx.Store(true)
-	s := &Synth{Writer: a, DTX: a.Discontinuous}
 	speakAt := 3*dtxEvery + 5
-	ticks := make(chan time.Time)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, a, ticks) }()
-	for i := 0; i < speakAt+10; i++ {
-		if i == speakAt {
+	// The microphone starts speaking as frame speakAt is asked about, from
+	// the sending goroutine itself: switching it from the ticking
+	// goroutine would race with the frame before. Synth asks about every
+	// frame that is not a multiple of dtxEvery.
+	askSpeech := 0
+	for f := 1; f <= speakAt; f++ {
+		if f%dtxEvery != 0 {
+			askSpeech++
+		}
+	}
+	asked := 0
+	s := &Synth{Writer: a, DTX: func() bool {
+		if asked++; asked == askSpeech {
 			a.SetLevel(LevelSpeech, true)
 		}
-		ticks <- time.Time{}
-	}
-	cancel()
-	<-done
+		return a.Discontinuous()
+	}}
+	runWriter(t, s, speakAt+10, a)
 	// Frames 0, 20, 40, 60 while silent (tick i sends frame i), then the
 	// 10 frames from speakAt on.
 	var frames []int
