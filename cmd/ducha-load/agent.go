@@ -13,9 +13,9 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/internal/netshape"
@@ -81,19 +81,23 @@ type agent struct {
 	mux       ice.UDPMux
 	c         *client.Client
 	pc        atomic.Pointer[webrtc.PeerConnection] // set once Dial returned; read by track goroutines
-	hist      delayHist
-	slotHist  delayHist // speaker slots only (their packets are in hist too)
-	source    uint32    // written into our audio: slot receivers tell speakers apart by it
+	hist      delayHist                             // send to arrival at the socket
+	stackHist delayHist                             // send to the read from Pion (after the client's receive chain)
+	slotHist  delayHist                             // speaker slots only (their packets are in hist too)
+	arrivals  *arrivals                             // socket arrival times, per received SSRC
+	twcc      *twccFeedback                         // congestion feedback from socket arrival times
+	source    uint32                                // written into our audio: slot receivers tell speakers apart by it
 	synths    []*client.Synth
 	audio     *client.AudioSender // the microphone, once published
 	sims      []*client.Simulcast
 	cancel    context.CancelFunc // stops the synths
 	synthDone sync.WaitGroup
 
-	// video-size messages, sent by sizeLoop.
-	sizeCancel context.CancelFunc
-	sizeDone   sync.WaitGroup
-	sizesSent  atomic.Int64
+	// The background loops: video-size messages (sizeLoop) and TWCC
+	// feedback.
+	bgCancel  context.CancelFunc
+	bgDone    sync.WaitGroup
+	sizesSent atomic.Int64
 
 	// joinStart: Dial began; joined: the server said joined; published:
 	// the first Publish began.
@@ -108,8 +112,10 @@ type agent struct {
 }
 
 // newAPI builds what a browser has: default codecs, NACK generator (with
-// a retry limit) and responder, RTCP reports, TWCC feedback for what it receives and
-// transport-wide sequence numbers on what it sends. Pion's stats
+// a retry limit) and responder, RTCP reports, the transport-cc extension
+// and feedback type (the feedback itself is the agent's own, timed at the
+// socket: twccFeedback), and transport-wide sequence numbers on what it
+// sends. Pion's stats
 // interceptor is left out: it costs CPU per packet on this shared box and
 // the load tool keeps its own counts.
 // pionLoggers keeps Pion quiet: it logs to stderr by itself, and at
@@ -153,8 +159,14 @@ func newAPI(mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
 	if err := client.RegisterAudioLevel(me); err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureTWCCSenderWithOptions(me, ir, twcc.WithLoggerFactory(lf)); err != nil {
-		return nil, err
+	// What webrtc.ConfigureTWCCSender negotiates, without its
+	// interceptor: that one would time arrivals after the receive chain.
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI},
+			kind); err != nil {
+			return nil, err
+		}
 	}
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
 		return nil, err
@@ -188,7 +200,10 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 		}
 	}()
 	lf := pionLoggers(env.pionLogs)
-	a.mux = webrtc.NewICEUDPMux(lf.NewLogger("ice"), a.conn)
+	a.arrivals = newArrivals()
+	a.twcc = newTWCCFeedback(env.now())
+	a.mux = webrtc.NewICEUDPMux(lf.NewLogger("ice"),
+		wrapSocket(a.conn, &socketObserver{now: env.now, arrivals: a.arrivals, twcc: a.twcc}))
 	api, err := newAPI(a.mux, lf)
 	if err != nil {
 		return nil, err
@@ -207,10 +222,14 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 	}
 	a.joined = env.now()
 	a.pc.Store(a.c.PC())
-	sctx, cancel := context.WithCancel(context.Background())
-	a.sizeCancel = cancel
-	a.sizeDone.Add(1)
-	go a.sizeLoop(sctx)
+	bctx, cancel := context.WithCancel(context.Background())
+	a.bgCancel = cancel
+	a.bgDone.Add(2)
+	go a.sizeLoop(bctx)
+	go func() {
+		defer a.bgDone.Done()
+		a.twcc.run(bctx, a.c.PC().WriteRTCP)
+	}()
 	return a, nil
 }
 
@@ -341,7 +360,8 @@ func (a *agent) startSynth(ctx context.Context, s *client.Synth) {
 // onTrack runs on Pion's goroutine for the track: it becomes the track's
 // reader until the track ends.
 func (a *agent) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info sfu.TrackInfo) {
-	rt := newRecvTrack(tr.StreamID(), tr.Kind() == webrtc.RTPCodecTypeVideo, &a.hist, a.env.now)
+	rt := newRecvTrack(tr.StreamID(), tr.Kind() == webrtc.RTPCodecTypeVideo, &a.hist, &a.stackHist,
+		a.arrivals.ring(uint32(tr.SSRC())), a.env.now)
 	if isSlot(tr.StreamID()) {
 		rt.slot = newSlotStats(&a.slotHist)
 	}
@@ -407,9 +427,9 @@ func (a *agent) stopMedia() {
 // close leaves and releases everything; safe on a half-built agent.
 func (a *agent) close() {
 	a.stopMedia()
-	if a.sizeCancel != nil {
-		a.sizeCancel()
-		a.sizeDone.Wait()
+	if a.bgCancel != nil {
+		a.bgCancel()
+		a.bgDone.Wait()
 	}
 	if a.c != nil {
 		a.c.Close()

@@ -16,7 +16,7 @@ import (
 // announced but never offered is withheld, not missing.
 func TestExpectFrom(t *testing.T) {
 	with := func(n int64) *recvTrack {
-		rt := newRecvTrack("x", false, &delayHist{}, time.Now)
+		rt := newRecvTrack("x", false, &delayHist{}, &delayHist{}, nil, time.Now)
 		rt.packets.Store(n)
 		return rt
 	}
@@ -79,7 +79,7 @@ func audioTrailed(sent time.Time, counter, source uint32) []byte {
 func TestSlotTrack(t *testing.T) {
 	now := time.Unix(3000, 0)
 	var h, slotH delayHist
-	rt := newRecvTrack("speaker-0", false, &h, func() time.Time { return now })
+	rt := newRecvTrack("speaker-0", false, &h, &delayHist{}, nil, func() time.Time { return now })
 	rt.slot = newSlotStats(&slotH)
 	seq := uint16(500)
 	send := func(n int, source uint32) {
@@ -111,7 +111,7 @@ func TestSlotTrack(t *testing.T) {
 		t.Errorf("%d delay samples in the participant's histogram, want 12 (slots are forwarded media too)", s.count())
 	}
 	// A participant's track keeps no slot counts.
-	plain := newRecvTrack("Ta", false, &h, time.Now)
+	plain := newRecvTrack("Ta", false, &h, &delayHist{}, nil, time.Now)
 	plain.onPacket(rtpPacket(1, true, audioTrailed(now, 1, 9), 0, -1, 0), now)
 	if c := plain.counts(); c.heard != nil {
 		t.Errorf("slot counts on a plain track: %v", c.heard)

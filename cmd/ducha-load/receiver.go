@@ -18,9 +18,13 @@ const seqWindow = 4096
 type recvTrack struct {
 	streamID string
 	video    bool
-	hist     *delayHist // shared by the participant's tracks
-	now      func() time.Time
-	slot     *slotStats // a speaker slot's; nil for a participant's track
+	hist     *delayHist // shared by the participant's tracks; send to arrival at the socket
+	// stackHist: send to the packet's read from Pion, after the client's
+	// own receive chain (the delay measured before socket arrivals).
+	stackHist *delayHist
+	arrived   *arrivalRing // when the track's packets reached the socket; nil: not timed there
+	now       func() time.Time
+	slot      *slotStats // a speaker slot's; nil for a participant's track
 
 	packets atomic.Int64 // every packet read, duplicates included
 	bytes   atomic.Int64
@@ -45,6 +49,10 @@ type recvTrack struct {
 	keyWidth, keyHeight     atomic.Int64 // picture size of the newest keyframe
 	firstFrameAt            atomic.Int64 // Unix ns when the first keyframe was complete; 0 before
 	plis                    atomic.Int64 // keyframe requests sent
+	// untimed: in-order packets with a send time but no socket arrival
+	// (the ring slot was reused: the reader lagged its socket by
+	// arrivalSlots packets); their delay is taken at the read.
+	untimed atomic.Int64
 
 	// requestKeyframe sends a PLI for this track (nil: never).
 	requestKeyframe func()
@@ -65,8 +73,10 @@ type recvTrack struct {
 // decodable start, as a browser's video receiver does.
 const pliInterval = 500 * time.Millisecond
 
-func newRecvTrack(streamID string, video bool, hist *delayHist, now func() time.Time) *recvTrack {
-	t := &recvTrack{streamID: streamID, video: video, hist: hist, now: now, kfStart: -1, kfEnd: -1}
+func newRecvTrack(streamID string, video bool, hist, stackHist *delayHist, arrived *arrivalRing,
+	now func() time.Time) *recvTrack {
+	t := &recvTrack{streamID: streamID, video: video, hist: hist, stackHist: stackHist, arrived: arrived, now: now,
+		kfStart: -1, kfEnd: -1}
 	t.layer.Store(layerUnknown)
 	return t
 }
@@ -124,12 +134,20 @@ func (t *recvTrack) onPacket(b []byte, now time.Time) {
 	}
 	switch tr, ok := client.ParseTrailer(payload); {
 	case ok:
-		t.onTrailer(tr, ext, inOrder, now)
+		// Retransmissions carry their first send time: their delay is the
+		// repair's, not the forwarding's.
+		if inOrder {
+			sent := time.Unix(0, tr.SendUnixNano)
+			d := t.sinceSent(seq, sent, now)
+			t.hist.record(d)
+			t.stackHist.record(now.Sub(sent))
+			if t.slot != nil {
+				t.slot.hist.record(d)
+			}
+		}
+		t.onTrailer(tr, ext, inOrder)
 		if t.slot != nil {
 			t.slot.onPacket(slotSource(payload))
-			if inOrder {
-				t.slot.hist.record(now.Sub(time.Unix(0, tr.SendUnixNano)))
-			}
 		}
 		if ext >= t.ctrFromSeq {
 			t.ctrUnique.Add(1)
@@ -156,14 +174,21 @@ func (t *recvTrack) onPacket(b []byte, now time.Time) {
 	}
 }
 
-// onTrailer records the delay, the publisher's counter and the layer.
-func (t *recvTrack) onTrailer(tr client.Trailer, ext int64, inOrder bool, now time.Time) {
-	ctr, layer := int64(tr.Counter), int64(tr.Layer)
-	// Retransmissions carry their first send time: their delay is the
-	// repair's, not the forwarding's.
-	if inOrder {
-		t.hist.record(now.Sub(time.Unix(0, tr.SendUnixNano)))
+// sinceSent is packet seq's delay from its send time to its arrival at
+// the socket, or to now (its read) when the socket's time is gone.
+func (t *recvTrack) sinceSent(seq uint16, sent, now time.Time) time.Duration {
+	if t.arrived != nil {
+		if ago, ok := t.arrived.since(seq, now); ok {
+			return now.Sub(sent) - ago
+		}
 	}
+	t.untimed.Add(1)
+	return now.Sub(sent)
+}
+
+// onTrailer records the publisher's counter and the layer.
+func (t *recvTrack) onTrailer(tr client.Trailer, ext int64, inOrder bool) {
+	ctr, layer := int64(tr.Counter), int64(tr.Layer)
 	// A segment that starts here starts with the untrailered packets just
 	// before; the SFU keeps sequence numbers continuous, so their counters
 	// follow from the distance (lost ones included).
@@ -322,7 +347,7 @@ func vp8KeyframeStart(p []byte) bool {
 type trackCounts struct {
 	packets, bytes, unique, expected int64
 	ctrExpected, ctrUnique           int64
-	plis                             int64
+	plis, untimed                    int64
 	layer, layerSwitches             int64
 	keyWidth, keyHeight              int64
 	// Speaker slots: packets by source, and speaker changes.
@@ -331,7 +356,8 @@ type trackCounts struct {
 }
 
 func (t *recvTrack) counts() trackCounts {
-	c := trackCounts{packets: t.packets.Load(), bytes: t.bytes.Load(), unique: t.unique.Load(), plis: t.plis.Load()}
+	c := trackCounts{packets: t.packets.Load(), bytes: t.bytes.Load(), unique: t.unique.Load(), plis: t.plis.Load(),
+		untimed: t.untimed.Load()}
 	if t.started.Load() {
 		c.expected = t.highest.Load() - t.lowest.Load() + 1
 	}

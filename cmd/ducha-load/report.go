@@ -48,6 +48,11 @@ type Result struct {
 	Server  ServerResult `json:"server"`
 	Clients ClientResult `json:"clients"`
 	Delay   DelayResult  `json:"forwarding_delay"`
+	// DelayAfterClientStack is the same packets' delay to their read from
+	// the receiver's Pion stack: Delay plus the simulated client's own
+	// receive chain and CPU queue (what forwarding_delay measured before
+	// the sixth session).
+	DelayAfterClientStack DelayResult `json:"forwarding_delay_after_client_stack"`
 	// DelayByRole splits Delay by the receiver's role: in S2 the
 	// supervisor's one connection carries 117 counties' video, a county's
 	// only the supervisor's and the speakers'.
@@ -147,6 +152,15 @@ type ClientResult struct {
 	// PLIsSent: keyframe requests receivers sent because their video did
 	// not start with a keyframe (counted from the start of the run).
 	PLIsSent int64 `json:"plis_sent"`
+	// DelayUntimedAtSocket: delay samples taken at the read instead, in
+	// the window, because the socket's arrival time was gone (the reader
+	// lagged its socket by more than arrivalSlots packets of the stream).
+	DelayUntimedAtSocket int64 `json:"delay_untimed_at_socket"`
+	// TWCCFeedbackSent: transport-cc feedback packets the receivers sent
+	// (from the start of the run), and TWCCPacketsTimed: packets they
+	// reported on.
+	TWCCFeedbackSent int64 `json:"twcc_feedback_sent"`
+	TWCCPacketsTimed int64 `json:"twcc_packets_timed"`
 	// AudioDTXTracks: published audio tracks the server asked for Opus DTX
 	// (usedtx=1); while silent they send one packet in 20, as a browser does.
 	AudioDTXTracks int `json:"audio_dtx_tracks"`
@@ -164,7 +178,9 @@ type ClientResult struct {
 
 // DelayResult is receiver arrival time minus the send time in the payload,
 // for packets that arrived in order (retransmissions excluded). Both ends
-// run on this machine's clock; the figure includes both Pion stacks, the
+// run on this machine's clock. Arrival is when the datagram left the
+// receiver's socket (socket.go), as a browser's network thread sees it;
+// the figure still includes the sender's Pion stack, the server's, the
 // loopback and the scheduling of a shared 2-core box, not only the SFU.
 type DelayResult struct {
 	Samples uint64  `json:"samples"`
@@ -276,6 +292,7 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 		cl.PacketsReceived += e.packets - s.packets
 		cl.BytesReceived += e.bytes - s.bytes
 		cl.PLIsSent += e.plis
+		cl.DelayUntimedAtSocket += e.untimed - s.untimed
 	}
 	var kindExp, kindMiss [2]int64 // audio, video
 	sl := &res.Slots
@@ -283,6 +300,10 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	for _, a := range r.agents {
 		if a.audio != nil && a.audio.DTX() {
 			cl.AudioDTXTracks++
+		}
+		if a.twcc != nil {
+			cl.TWCCFeedbackSent += a.twcc.sent.Load()
+			cl.TWCCPacketsTimed += a.twcc.recorded.Load()
 		}
 		largeAudio := a.largeRoomAudio(r.cfg.LargeRoom)
 		for _, t := range a.receiving() {
@@ -327,6 +348,7 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	cl.EndToEndLossPercent = 100 * ratio(float64(cl.EndToEndMissing), float64(cl.EndToEndExpected))
 
 	res.Delay = delayResult(end.hist, start.hist)
+	res.DelayAfterClientStack = delayResult(end.stackHist, start.stackHist)
 	res.DelayByRole = map[string]DelayResult{}
 	for role, eh := range end.roleHist {
 		var sh histSnap

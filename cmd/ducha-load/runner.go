@@ -266,6 +266,7 @@ type snapshot struct {
 	sentBytes   int64
 	tracks      map[*recvTrack]trackCounts
 	hist        histSnap
+	stackHist   histSnap
 	roleHist    map[string]*histSnap // hist by the receiver's role
 	slotHist    histSnap
 	cpuBusy     uint64 // machine-wide jiffies, /proc/stat
@@ -302,6 +303,8 @@ func (r *runner) snapshot(ctx context.Context) (*snapshot, error) {
 		rh.add(&h)
 		a.slotHist.snapshot(&h)
 		s.slotHist.add(&h)
+		a.stackHist.snapshot(&h)
+		s.stackHist.add(&h)
 	}
 	return s, nil
 }

@@ -90,7 +90,8 @@ const (
 
 // onMessage sees every server message: announcements and descriptions
 // restart waitQuiet's pause.
-func (a *agent) onMessage(typ string, _ json.RawMessage) {
+func (a *agent) onMessage(typ string, data json.RawMessage) {
+	a.twcc.learnID(typ, data)
 	switch typ {
 	case signaling.TypeJoined, signaling.TypeTrackPublished, signaling.TypeTrackRemoved, signaling.TypeOffer,
 		signaling.TypeAnswer, signaling.TypeParticipantJoined:
@@ -105,7 +106,7 @@ func (a *agent) onMessage(typ string, _ json.RawMessage) {
 // ctx ends. Announced videos the server does not send us (large rooms)
 // get none: there is no tile for them.
 func (a *agent) sizeLoop(ctx context.Context) {
-	defer a.sizeDone.Done()
+	defer a.bgDone.Done()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var pending []string

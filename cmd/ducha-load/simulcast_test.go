@@ -29,7 +29,7 @@ func vp8Key720() []byte {
 // loss on both sides of the switch is found, and none is invented.
 func TestRecvTrackLayerSwitch(t *testing.T) {
 	now := time.Unix(1000, 0)
-	rt := newRecvTrack("V", true, &delayHist{}, func() time.Time { return now })
+	rt := newRecvTrack("V", true, &delayHist{}, &delayHist{}, nil, func() time.Time { return now })
 	if rt.layer.Load() != layerUnknown {
 		t.Fatalf("layer %d before any packet", rt.layer.Load())
 	}
@@ -67,7 +67,7 @@ func TestRecvTrackLayerSwitch(t *testing.T) {
 	}
 
 	// A plain stream is "single"; names follow the default rids.
-	plain := newRecvTrack("P", true, &delayHist{}, func() time.Time { return now })
+	plain := newRecvTrack("P", true, &delayHist{}, &delayHist{}, nil, func() time.Time { return now })
 	plain.onPacket(rtpPacket(1, true, trailed(now, 1, 100), 0, -1, 0), now)
 	for layer, want := range map[int64]string{plain.layer.Load(): "single", 0: "q", 1: "h", 2: "f", 3: "layer3",
 		layerUnknown: "unknown"} {

@@ -123,7 +123,10 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 		// had goroutines waiting for a thread at some point.
 		"server.sched_latency_p99_ms", "clients.load_tool_sched_latency_p99_ms",
 		// and times its own forwarding.
-		"server.forward_delay_p99_ms"} {
+		"server.forward_delay_p99_ms",
+		// The receivers timed arrivals at their sockets and sent
+		// congestion feedback built from them.
+		"clients.twcc_feedback_sent", "clients.twcc_packets_timed"} {
 		if v := field(t, res, p); v <= 0 {
 			t.Errorf("%s = %v, want > 0", p, v)
 		}
@@ -142,6 +145,20 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 		field(t, res, "forwarding_delay_by_receiver_role.county.samples"), field(t, res, "forwarding_delay.samples"); sup <= 0 ||
 		county <= 0 || sup+county != all {
 		t.Errorf("delay samples by role: supervisor %v + county %v, want both > 0 and %v in all", sup, county, all)
+	}
+	// Every delay sample is also taken at the read from the client's
+	// stack, which comes after the socket: never sooner. Almost all were
+	// timed at the socket (a reader lagging its socket by a whole ring
+	// would be a load tool far behind).
+	if all, stack := field(t, res, "forwarding_delay.samples"),
+		field(t, res, "forwarding_delay_after_client_stack.samples"); stack != all {
+		t.Errorf("%v delay samples at the read, %v at the socket", stack, all)
+	}
+	if sock, stack := field(t, res, "forwarding_delay.p50_ms"), field(t, res, "forwarding_delay_after_client_stack.p50_ms"); stack < sock {
+		t.Errorf("median delay to the read %v ms, below the one to the socket %v ms", stack, sock)
+	}
+	if un, all := field(t, res, "clients.delay_untimed_at_socket"), field(t, res, "forwarding_delay.samples"); un*100 > all {
+		t.Errorf("%v of %v delay samples were not timed at the socket", un, all)
 	}
 	bySup := field(t, res, "join_to_first_frame_by_receiver_role.supervisor.samples")
 	byCounty := field(t, res, "join_to_first_frame_by_receiver_role.county.samples")

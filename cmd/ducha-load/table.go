@@ -69,8 +69,11 @@ func printResult(w io.Writer, r *Result) {
 	row("loss after NACK video / audio", "%.3f%% / %.3f%% (audio has no NACK)", c.VideoLossPercent, c.AudioLossPercent)
 	row("end-to-end loss (SFU drops included)", "%.3f%% (%d of %d; %d streams by sequence numbers only)",
 		c.EndToEndLossPercent, c.EndToEndMissing, c.EndToEndExpected, c.EndToEndExcludedStreams)
-	row("forwarding delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples)",
-		r.Delay.P50Ms, r.Delay.P95Ms, r.Delay.P99Ms, r.Delay.MaxMs, r.Delay.Samples)
+	row("forwarding delay p50 / p95 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (%d samples, %d untimed at the socket)",
+		r.Delay.P50Ms, r.Delay.P95Ms, r.Delay.P99Ms, r.Delay.MaxMs, r.Delay.Samples, c.DelayUntimedAtSocket)
+	ds := r.DelayAfterClientStack
+	row("delay to the read from the client's stack p50 / p99", "%.2f / %.2f ms (the simulated client's own receive chain added)",
+		ds.P50Ms, ds.P99Ms)
 	var byRole []string
 	for _, role := range slices.Sorted(maps.Keys(r.DelayByRole)) {
 		d := r.DelayByRole[role]
@@ -94,6 +97,7 @@ func printResult(w io.Writer, r *Result) {
 	row("join (dial to joined) p50 / p95 / max", "%.0f / %.0f / %.0f ms", r.JoinToJoined.P50Ms, r.JoinToJoined.P95Ms,
 		r.JoinToJoined.MaxMs)
 	row("keyframe requests by receivers", "%d (video that did not start with a keyframe)", c.PLIsSent)
+	row("TWCC feedback sent", "%d packets on %d arrivals timed at the socket", c.TWCCFeedbackSent, c.TWCCPacketsTimed)
 	row("audio tracks asked for DTX", "%d (silent ones send 1 packet in 20)", c.AudioDTXTracks)
 	fmt.Fprintln(tw, "simulcast\t")
 	l := r.Layers

@@ -112,7 +112,7 @@ func trailed(sent time.Time, counter uint32, n int) []byte {
 func TestRecvTrackLossAndDelay(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var h delayHist
-	rt := newRecvTrack("T1", false, &h, func() time.Time { return now })
+	rt := newRecvTrack("T1", false, &h, &delayHist{}, nil, func() time.Time { return now })
 	// Sequence numbers 65530..65535, 0..9 (wrapping), counters 1..16; 65533
 	// and 4 never arrive, 2 arrives late (a retransmission), 7 twice.
 	order := []int{65530, 65531, 65532, 65534, 65535, 0, 1, 3, 5, 2, 6, 7, 7, 8, 9}
@@ -159,7 +159,7 @@ func vp8Payload(start, key bool) []byte {
 func TestRecvTrackFirstFrame(t *testing.T) {
 	clock := time.Unix(2000, 0)
 	plis := 0
-	rt := newRecvTrack("V", true, &delayHist{}, func() time.Time { return clock })
+	rt := newRecvTrack("V", true, &delayHist{}, &delayHist{}, nil, func() time.Time { return clock })
 	rt.requestKeyframe = func() { plis++ }
 	step := func(seq uint16, marker bool, p []byte) {
 		clock = clock.Add(100 * time.Millisecond)

@@ -53,6 +53,16 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
+// BrowserConfiguration is the PeerConnection configuration a browser
+// has. Pion offers RTP header extension encryption (cryptex, RFC 9335) by
+// default; Chromium does not (156, checked: its offers carry no
+// a=cryptex), so a client that stands in for a browser must not either,
+// or the server encrypts every forwarded packet's extensions for it as it
+// never does for a browser.
+func BrowserConfiguration() webrtc.Configuration {
+	return webrtc.Configuration{RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable}
+}
+
 // NewAPI returns a Pion API configured like a browser: default codecs,
 // NACK, RTCP reports, TWCC, the sdes:mid / rtp-stream-id header
 // extensions simulcast needs and the audio level (RFC 6464) the server
@@ -138,7 +148,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, fmt.Errorf("client: dial %s: %w", cfg.URL, err)
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(BrowserConfiguration())
 	if err != nil {
 		_ = ws.Close()
 		return nil, err

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A browser takes a packet's arrival time on its network thread, as the
+// datagram leaves the kernel: that is the time its TWCC feedback reports
+// and the time the packet is there to be decoded. A Pion client learns of
+// a packet only after its own chain of goroutines (ICE mux, DTLS/SRTP
+// demux, decrypt, interceptors, track buffer), and on this shared box 118
+// simulated clients queue for the CPU along that chain. Timed there, the
+// clients' own CPU queue reads as the SFU's delay and, in the feedback, as
+// congestion on the link. So the agent's socket is wrapped: every RTP
+// datagram is timed as Pion's ICE mux reads it (after the downlink
+// shaping, which plays the network), before anything else of the client
+// touches it. The RTP header and its extensions travel in the clear in
+// SRTP without cryptex (RFC 9335), which browsers do not offer and the
+// client does not either (client.BrowserConfiguration), so the sequence
+// numbers are readable there.
+
+// socketObserver is what the socket tells of each RTP datagram read.
+type socketObserver struct {
+	now      func() time.Time
+	arrivals *arrivals
+	twcc     *twccFeedback // nil: the agent sends no feedback of its own
+}
+
+// socketConn is the agent's socket as Pion's ICE mux reads it.
+type socketConn struct {
+	net.PacketConn
+	obs *socketObserver
+}
+
+// udpSocketConn keeps Pion's allocation-free address path when the socket
+// is a plain *net.UDPConn (an unshaped downlink): the mux uses it only on
+// that concrete type or on a conn with these two methods.
+type udpSocketConn struct {
+	socketConn
+	udp *net.UDPConn
+}
+
+// wrapSocket returns conn with arrivals observed on every read.
+func wrapSocket(conn net.PacketConn, obs *socketObserver) net.PacketConn {
+	sc := socketConn{PacketConn: conn, obs: obs}
+	if u, ok := conn.(*net.UDPConn); ok {
+		return &udpSocketConn{socketConn: sc, udp: u}
+	}
+	return &sc
+}
+
+func (c *socketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		c.obs.observe(b[:n])
+	}
+	return n, addr, err
+}
+
+func (c *udpSocketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, addr, err := c.udp.ReadFromUDPAddrPort(b)
+	if err == nil {
+		c.obs.observe(b[:n])
+	}
+	return n, addr, err
+}
+
+func (c *udpSocketConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.udp.WriteToUDPAddrPort(b, addr)
+}
+
+// observe times one datagram if it is RTP (not STUN, DTLS or RTCP).
+func (o *socketObserver) observe(b []byte) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return
+	}
+	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 { // RTCP types 192-223 (RFC 5761)
+		return
+	}
+	at := o.now()
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	o.arrivals.ring(ssrc).put(binary.BigEndian.Uint16(b[2:4]), at.UnixNano())
+	if o.twcc == nil {
+		return
+	}
+	if id := o.twcc.id.Load(); id != 0 {
+		if tseq, ok := headerExtension16(b, uint8(id)); ok {
+			o.twcc.record(ssrc, tseq, at)
+		}
+	}
+}
+
+// headerExtension16 reads the 16-bit value of RTP header extension id (one-
+// or two-byte form, RFC 8285) without allocating: the transport-wide
+// sequence number.
+func headerExtension16(b []byte, id uint8) (uint16, bool) {
+	if b[0]&0x10 == 0 {
+		return 0, false
+	}
+	off := 12 + 4*int(b[0]&0x0f)
+	if len(b) < off+4 {
+		return 0, false
+	}
+	profile := binary.BigEndian.Uint16(b[off : off+2])
+	end := off + 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
+	if end > len(b) {
+		return 0, false
+	}
+	oneByte := profile == 0xbede
+	if !oneByte && profile&0xfff0 != 0x1000 {
+		return 0, false
+	}
+	for i := off + 4; i < end; {
+		var eid uint8
+		var n int
+		if oneByte {
+			if b[i] == 0 { // padding
+				i++
+				continue
+			}
+			eid, n = b[i]>>4, int(b[i]&0x0f)+1
+			if eid == 15 { // reserved: stop
+				return 0, false
+			}
+			i++
+		} else {
+			if b[i] == 0 {
+				i++
+				continue
+			}
+			if i+1 >= end {
+				return 0, false
+			}
+			eid, n = b[i], int(b[i+1])
+			i += 2
+		}
+		if i+n > end {
+			return 0, false
+		}
+		if eid == id {
+			if n < 2 {
+				return 0, false
+			}
+			return binary.BigEndian.Uint16(b[i : i+2]), true
+		}
+		i += n
+	}
+	return 0, false
+}
+
+// arrivals holds one ring per SSRC the agent receives. The socket's
+// reader creates them; a track's reader looks its own up once.
+type arrivals struct {
+	mu sync.RWMutex
+	m  map[uint32]*arrivalRing
+}
+
+func newArrivals() *arrivals { return &arrivals{m: map[uint32]*arrivalRing{}} }
+
+func (a *arrivals) ring(ssrc uint32) *arrivalRing {
+	a.mu.RLock()
+	r := a.m[ssrc]
+	a.mu.RUnlock()
+	if r != nil {
+		return r
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r = a.m[ssrc]; r == nil {
+		r = &arrivalRing{}
+		a.m[ssrc] = r
+	}
+	return r
+}
+
+// arrivalRing remembers when a stream's last packets reached the socket.
+// A slot packs the arrival in microseconds (48 bits, compared modulo
+// 2^48) with the sequence number, so a track reader that fell more than
+// arrivalSlots packets behind its socket reads a mismatch, not a newer
+// packet's time. (The SFU keeps the same kind of ring per layer for its
+// own forwarding delay, sfu/fwddelay.go; this one is larger: a simulated
+// client on a saturated box can lag its socket by a keyframe or more.)
+const arrivalSlots = 1024
+
+type arrivalRing [arrivalSlots]atomic.Uint64
+
+const usMask = 1<<48 - 1
+
+func (r *arrivalRing) put(seq uint16, unixNano int64) {
+	r[seq%arrivalSlots].Store(uint64(unixNano/1000)<<16 | uint64(seq))
+}
+
+// since returns how long ago packet seq reached the socket, or false if
+// its slot holds another packet (or none).
+func (r *arrivalRing) since(seq uint16, now time.Time) (time.Duration, bool) {
+	v := r[seq%arrivalSlots].Load()
+	if v == 0 || uint16(v) != seq {
+		return 0, false
+	}
+	us := (uint64(now.UnixNano()/1000) - v>>16) & usMask
+	return time.Duration(us) * time.Microsecond, true
+}
