@@ -124,5 +124,7 @@ func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyfram
 	}
 	if d, ok := w.l.arrived.since(seq, u.clock.Now()); ok {
 		u.ctr.fwdDelay.observe(d)
+	} else {
+		u.ctr.fwdDelay.missed.Add(1)
 	}
 }

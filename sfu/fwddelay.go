@@ -5,12 +5,14 @@ import (
 	"time"
 )
 
-// The SFU's own forwarding delay: from a packet's arrival in the SFU (read
-// from Pion, ingest) to the moment a fan-out writer has handed the last
-// copy to its subscribers' connections. End to end, a receiver sees that
-// plus both ends' Pion stacks, the kernel and, in a load test, the
-// simulated clients' own CPU queue; this part alone is what ducha's
-// forwarding adds, and a production node can watch it.
+// The SFU's own forwarding delay: from a packet's arrival at the server's
+// media socket (as Pion's ICE mux reads the datagram: socketTimes; at
+// ingest, after Pion's receive chain, for a stream not yet registered) to
+// the moment a fan-out writer has handed the last copy to its subscribers'
+// connections (after SRTP, into the send batch). End to end, a receiver
+// sees that plus the sender's stack, the kernel and its own stack and, in
+// a load test, the simulated clients' own CPU queue; this part is what
+// the server adds, and a production node can watch it.
 
 // fwdDelayBounds are the histogram's bucket upper bounds.
 var fwdDelayBounds = [...]time.Duration{
@@ -33,6 +35,10 @@ func ForwardDelayBounds() []float64 {
 type fwdDelayHist struct {
 	counts [len(fwdDelayBounds) + 1]atomic.Uint64
 	sumNs  atomic.Uint64
+	// missed: forwarded packets whose arrival slot was reused before the
+	// writer looked (it lagged the socket by arrivalSlots packets of the
+	// layer): the slowest, so their share says how far to trust the tail.
+	missed atomic.Uint64
 }
 
 func (h *fwdDelayHist) observe(d time.Duration) {
@@ -57,8 +63,9 @@ func (h *fwdDelayHist) snapshot() (counts []uint64, sum float64) {
 // arrival in microseconds (48 bits, compared modulo 2^48: 8.9 years) with
 // the sequence number, so a writer that fell more than arrivalSlots packets
 // behind reads a mismatch and skips the sample instead of measuring a
-// newer packet.
-const arrivalSlots = 64
+// newer packet. 256 slots (2 KiB a layer) cover a keyframe burst queued in
+// Pion's receive chain and then in a writer's queue.
+const arrivalSlots = 256
 
 type arrivalRing [arrivalSlots]atomic.Uint64
 
@@ -66,6 +73,12 @@ const usMask = 1<<48 - 1
 
 func (a *arrivalRing) put(seq uint16, unixNano int64) {
 	a[seq%arrivalSlots].Store(uint64(unixNano/1000)<<16 | uint64(seq))
+}
+
+// holds reports whether packet seq's arrival is in its slot.
+func (a *arrivalRing) holds(seq uint16) bool {
+	v := a[seq%arrivalSlots].Load()
+	return v != 0 && uint16(v) == seq
 }
 
 // since returns how long ago packet seq arrived, or false if its slot was

@@ -171,16 +171,22 @@ func TestSubscriberLossRepairedByNACK(t *testing.T) {
 		t.Fatalf("batched sends: %+v", st)
 	}
 	// Every forwarded packet went through a fan-out writer, which timed it
-	// (a writer more than 64 packets behind would skip its sample; none
-	// is on an idle loopback).
+	// from its arrival at the socket (a writer more than 256 packets
+	// behind would skip its sample and count it unmeasured).
 	var timed uint64
 	for _, c := range st.ForwardDelayCounts {
 		timed += c
 	}
-	if len(st.ForwardDelayCounts) != len(ForwardDelayBounds())+1 || timed == 0 || timed > st.PacketsOut ||
-		st.ForwardDelaySum <= 0 {
-		t.Fatalf("forwarding delay: %d timed of %d out, sum %v s, counts %v", timed, st.PacketsOut,
-			st.ForwardDelaySum, st.ForwardDelayCounts)
+	if len(st.ForwardDelayCounts) != len(ForwardDelayBounds())+1 || timed == 0 ||
+		timed+st.ForwardDelayUnmeasured > st.PacketsOut || st.ForwardDelaySum <= 0 {
+		t.Fatalf("forwarding delay: %d timed (%d unmeasured) of %d out, sum %v s, counts %v", timed,
+			st.ForwardDelayUnmeasured, st.PacketsOut, st.ForwardDelaySum, st.ForwardDelayCounts)
+	}
+	s.socket.mu.RLock()
+	registered := len(s.socket.rings)
+	s.socket.mu.RUnlock()
+	if registered == 0 {
+		t.Fatal("no stream registered with the socket's arrival times")
 	}
 }
 

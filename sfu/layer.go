@@ -136,7 +136,9 @@ func (l *upLayer) ingest(pkt []byte) {
 			l.height.Store(uint32(h))
 		}
 	}
-	l.arrived.put(seq, now)
+	if !l.arrived.holds(seq) { // timed at the socket already, as a rule (socketTimes)
+		l.arrived.put(seq, now)
+	}
 	for _, w := range *l.writers.Load() {
 		w.enqueue(seq)
 	}
@@ -273,6 +275,7 @@ func (l *upLayer) close() {
 	if l.kfTimer != nil {
 		l.kfTimer.Stop()
 	}
+	l.track.opts.socket.unregister(l.ssrc, &l.arrived)
 	ws := *l.writers.Load()
 	empty := []*fanWriter{}
 	l.writers.Store(&empty)

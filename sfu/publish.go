@@ -125,7 +125,7 @@ func (p *Participant) newUpTrack(remote *webrtc.TrackRemote) *UpTrack {
 		MimeType: remote.Codec().MimeType}
 	cfg := p.room.sfu.cfg
 	opts := fanoutOptions{queueLen: cfg.QueueLen, perWriter: cfg.SubscribersPerWriter,
-		maxWriters: cfg.MaxWritersPerTrack, kfMinSpacing: cfg.KeyframeMinSpacing}
+		maxWriters: cfg.MaxWritersPerTrack, kfMinSpacing: cfg.KeyframeMinSpacing, socket: p.room.sfu.socket}
 	up := newTrack(info, remote.Codec(), cfg.Clock, p.log, &p.room.sfu.ctr, opts, p.sendPLI)
 	up.pubRole = p.info.Role
 	return up

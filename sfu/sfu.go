@@ -20,6 +20,7 @@ import (
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ducha-dev/ducha/internal/arrival"
 	"github.com/ducha-dev/ducha/internal/udpbatch"
 )
 
@@ -132,8 +133,11 @@ type SFU struct {
 	batch *udpbatch.Conn // nil with DirectSend
 	tcp   net.Listener
 	umux  ice.UDPMux
-	tmux  ice.TCPMux
-	ctr   counters
+	// socket times media packets as they leave the socket (the start of
+	// the forwarding delay).
+	socket *socketTimes
+	tmux   ice.TCPMux
+	ctr    counters
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -171,6 +175,8 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		muxConn = b
 	}
 	s.udp = muxConn
+	s.socket = newSocketTimes(cfg.Clock)
+	muxConn = arrival.Wrap(muxConn, s.socket.observe)
 	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

@@ -54,6 +54,10 @@ type Stats struct {
 	// their total in seconds.
 	ForwardDelayCounts []uint64 `json:"forwardDelayCounts"`
 	ForwardDelaySum    float64  `json:"forwardDelaySum"`
+	// ForwardDelayUnmeasured counts forwarded packets left out of the
+	// delay counts: the writer came to them after their arrival slot was
+	// reused (it lagged by more than 256 packets of the layer).
+	ForwardDelayUnmeasured uint64 `json:"forwardDelayUnmeasured"`
 	// SimulcastLayers is the number of simulcast layer streams received now.
 	SimulcastLayers int `json:"simulcastLayers"`
 	Rooms           int `json:"rooms"`
@@ -64,23 +68,24 @@ type Stats struct {
 func (c *counters) snapshot() Stats {
 	fc, fs := c.fwdDelay.snapshot()
 	return Stats{
-		ForwardDelayCounts:  fc,
-		ForwardDelaySum:     fs,
-		PacketsIn:           c.packetsIn.Load(),
-		BytesIn:             c.bytesIn.Load(),
-		PacketsOut:          c.packetsOut.Load(),
-		BytesOut:            c.bytesOut.Load(),
-		QueueDrops:          c.queueDrops.Load(),
-		KeyframeSkips:       c.keyframeSkips.Load(),
-		Duplicates:          c.duplicates.Load(),
-		LateDrops:           c.lateDrops.Load(),
-		NACKsIn:             c.nacksIn.Load(),
-		Retransmits:         c.retransmits.Load(),
-		RetransmitMisses:    c.retransmitMisses.Load(),
-		RetransmitThrottled: c.retransmitThrottled.Load(),
-		KeyframeRequests:    c.keyframeRequests.Load(),
-		WriteErrors:         c.writeErrors.Load(),
-		ModeratedDrops:      c.moderatedDrops.Load(),
-		LayerSwitches:       c.layerSwitches.Load(),
+		ForwardDelayCounts:     fc,
+		ForwardDelaySum:        fs,
+		ForwardDelayUnmeasured: c.fwdDelay.missed.Load(),
+		PacketsIn:              c.packetsIn.Load(),
+		BytesIn:                c.bytesIn.Load(),
+		PacketsOut:             c.packetsOut.Load(),
+		BytesOut:               c.bytesOut.Load(),
+		QueueDrops:             c.queueDrops.Load(),
+		KeyframeSkips:          c.keyframeSkips.Load(),
+		Duplicates:             c.duplicates.Load(),
+		LateDrops:              c.lateDrops.Load(),
+		NACKsIn:                c.nacksIn.Load(),
+		Retransmits:            c.retransmits.Load(),
+		RetransmitMisses:       c.retransmitMisses.Load(),
+		RetransmitThrottled:    c.retransmitThrottled.Load(),
+		KeyframeRequests:       c.keyframeRequests.Load(),
+		WriteErrors:            c.writeErrors.Load(),
+		ModeratedDrops:         c.moderatedDrops.Load(),
+		LayerSwitches:          c.layerSwitches.Load(),
 	}
 }

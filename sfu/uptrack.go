@@ -69,6 +69,7 @@ type fanoutOptions struct {
 	perWriter    int // subscribers a writer serves before another is started
 	maxWriters   int
 	kfMinSpacing time.Duration
+	socket       *socketTimes // nil: arrivals are timed at ingest
 }
 
 // newUpTrack makes an ordinary (not simulcast) track with its one stream.
@@ -98,6 +99,7 @@ func (u *UpTrack) addLayer(rid string, idx int, ssrc uint32, cacheSize int) *upL
 		return nil
 	}
 	l := newUpLayer(u, rid, idx, ssrc, cacheSize)
+	u.opts.socket.register(ssrc, &l.arrived)
 	u.layers[idx] = l
 	u.ref.CompareAndSwap(nil, l)
 	return l

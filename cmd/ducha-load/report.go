@@ -114,12 +114,14 @@ type ServerResult struct {
 	// bounds; 0 when the server does not export it).
 	SchedLatencyP50Ms float64 `json:"sched_latency_p50_ms"`
 	SchedLatencyP99Ms float64 `json:"sched_latency_p99_ms"`
-	// ForwardDelay: the SFU's own delay per forwarded packet over the
-	// window, from its arrival in the SFU to the last copy handed on
-	// (ducha_sfu_forward_delay_seconds; bucket upper bounds; 0 when the
-	// server does not export it).
-	ForwardDelayP50Ms float64 `json:"forward_delay_p50_ms"`
-	ForwardDelayP99Ms float64 `json:"forward_delay_p99_ms"`
+	// ForwardDelay: the server's own delay per forwarded packet over the
+	// window, from its arrival at the server's socket to the last copy
+	// handed on (ducha_sfu_forward_delay_seconds; bucket upper bounds; 0
+	// when the server does not export it); ForwardDelayUnmeasured: the
+	// forwarded packets left out of it (a writer that lagged too far).
+	ForwardDelayP50Ms      float64 `json:"forward_delay_p50_ms"`
+	ForwardDelayP99Ms      float64 `json:"forward_delay_p99_ms"`
+	ForwardDelayUnmeasured int64   `json:"forward_delay_unmeasured"`
 }
 
 // ClientResult is what the simulated participants counted.
@@ -274,6 +276,7 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sv.SchedLatencyP50Ms, sv.SchedLatencyP99Ms = windowQuantile(ss, es, 0.5), windowQuantile(ss, es, 0.99)
 	fs, fe := promBuckets(start.server.metrics, fwdDelayMetric), promBuckets(end.server.metrics, fwdDelayMetric)
 	sv.ForwardDelayP50Ms, sv.ForwardDelayP99Ms = windowQuantile(fs, fe, 0.5), windowQuantile(fs, fe, 0.99)
+	sv.ForwardDelayUnmeasured = m("ducha_sfu_forward_delay_unmeasured_total")
 
 	cl := &res.Clients
 	cl.PacketsSent, cl.BytesSent = end.sentPackets-start.sentPackets, end.sentBytes-start.sentBytes

@@ -16,7 +16,7 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) (rep 
 	rep = &Report{Tool: "ducha-load", Scenario: cfg.Scenario, StartedAt: now(), Config: cfg, LastGoodStep: -1,
 		Notes: []string{
 			"The server and the load tool share this machine: clients.load_tool_cpu_cores is what the simulated participants used.",
-			"forwarding_delay is receiver arrival minus the send time in the payload, same clock: it includes both Pion stacks, loopback and scheduling, not only the SFU.",
+			"forwarding_delay is arrival at the receiver's socket minus the send time in the payload, same clock: it includes the sender's and the server's Pion stacks, loopback and scheduling, not only the SFU.",
 			"loss_percent counts sequence numbers never received (after NACK); end_to_end_loss_percent counts publisher packets never received, which also shows packets the SFU dropped and renumbered around.",
 			"streams_expected counts what the server's session descriptions send (a large room withholds some announced tracks, streams_withheld); audio held back because its publisher is not a loudest speaker is not missing, and it and the speaker slots are left out of end_to_end_loss_percent.",
 		}}

@@ -18,9 +18,9 @@ import (
 // (client_golang's Go collector with the scheduler metrics).
 const schedMetric = "go_sched_latencies_seconds"
 
-// fwdDelayMetric is the SFU's own delay per forwarded packet, from its
-// arrival to the last copy handed on: the part of the end-to-end delay
-// that is ducha's forwarding alone.
+// fwdDelayMetric is the server's own delay per forwarded packet, from its
+// arrival at the server's socket to the last copy handed on: the part of
+// the end-to-end delay that is the server's alone.
 const fwdDelayMetric = "ducha_sfu_forward_delay_seconds"
 
 // cumBuckets is a cumulative histogram: count of observations <= le,

@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/binary"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/arrival"
 )
 
 // A browser takes a packet's arrival time on its network thread, as the
@@ -19,7 +20,7 @@ import (
 // congestion on the link. So the agent's socket is wrapped: every RTP
 // datagram is timed as Pion's ICE mux reads it (after the downlink
 // shaping, which plays the network), before anything else of the client
-// touches it. The RTP header and its extensions travel in the clear in
+// touches it (internal/arrival). The RTP header and its extensions travel in the clear in
 // SRTP without cryptex (RFC 9335), which browsers do not offer and the
 // client does not either (client.BrowserConfiguration), so the sequence
 // numbers are readable there.
@@ -31,60 +32,19 @@ type socketObserver struct {
 	twcc     *twccFeedback // nil: the agent sends no feedback of its own
 }
 
-// socketConn is the agent's socket as Pion's ICE mux reads it.
-type socketConn struct {
-	net.PacketConn
-	obs *socketObserver
-}
-
-// udpSocketConn keeps Pion's allocation-free address path when the socket
-// is a plain *net.UDPConn (an unshaped downlink): the mux uses it only on
-// that concrete type or on a conn with these two methods.
-type udpSocketConn struct {
-	socketConn
-	udp *net.UDPConn
-}
-
 // wrapSocket returns conn with arrivals observed on every read.
 func wrapSocket(conn net.PacketConn, obs *socketObserver) net.PacketConn {
-	sc := socketConn{PacketConn: conn, obs: obs}
-	if u, ok := conn.(*net.UDPConn); ok {
-		return &udpSocketConn{socketConn: sc, udp: u}
-	}
-	return &sc
-}
-
-func (c *socketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(b)
-	if err == nil {
-		c.obs.observe(b[:n])
-	}
-	return n, addr, err
-}
-
-func (c *udpSocketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, addr, err := c.udp.ReadFromUDPAddrPort(b)
-	if err == nil {
-		c.obs.observe(b[:n])
-	}
-	return n, addr, err
-}
-
-func (c *udpSocketConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	return c.udp.WriteToUDPAddrPort(b, addr)
+	return arrival.Wrap(conn, obs.observe)
 }
 
 // observe times one datagram if it is RTP (not STUN, DTLS or RTCP).
 func (o *socketObserver) observe(b []byte) {
-	if len(b) < 12 || b[0]>>6 != 2 {
-		return
-	}
-	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 { // RTCP types 192-223 (RFC 5761)
+	ssrc, seq, ok := arrival.RTP(b)
+	if !ok {
 		return
 	}
 	at := o.now()
-	ssrc := binary.BigEndian.Uint32(b[8:12])
-	o.arrivals.ring(ssrc).put(binary.BigEndian.Uint16(b[2:4]), at.UnixNano())
+	o.arrivals.ring(ssrc).put(seq, at.UnixNano())
 	if o.twcc == nil {
 		return
 	}

@@ -1,0 +1,100 @@
+// Package arrival times datagrams where they leave the kernel: a wrapper
+// for the UDP socket under Pion's ICE mux that shows every datagram read
+// to an observer before Pion's receive chain (ICE, DTLS/SRTP demux,
+// decryption, interceptors, track buffers) hands it on. The server times
+// its own forwarding from there (sfu), and the load tool times arrivals
+// at its simulated browsers' sockets (cmd/ducha-load), as a browser's
+// network thread does.
+package arrival
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Observer sees every datagram read, on the mux's reader goroutine; it
+// must not keep b.
+type Observer func(b []byte)
+
+// addrPortConn is what Pion's mux reads and writes without allocating
+// (ice.AddrPortReaderWriter); it uses those methods on *net.UDPConn
+// itself or on any conn that has them, so the wrapper keeps them.
+type addrPortConn interface {
+	net.PacketConn
+	ReadFromAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// Wrap returns conn with obs called on every datagram read. A
+// *net.UDPConn, or a conn with the address-port methods (udpbatch.Conn),
+// keeps Pion's allocation-free path; any other conn is read through
+// ReadFrom.
+func Wrap(conn net.PacketConn, obs Observer) net.PacketConn {
+	switch c := conn.(type) {
+	case *net.UDPConn:
+		return &apConn{plainConn{c, obs}, udpAddrPort{c}}
+	case addrPortConn:
+		return &apConn{plainConn{c, obs}, c}
+	}
+	return &plainConn{conn, obs}
+}
+
+type plainConn struct {
+	net.PacketConn
+	obs Observer
+}
+
+func (c *plainConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		c.obs(b[:n])
+	}
+	return n, addr, err
+}
+
+type addrPortRW interface {
+	ReadFromAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+type apConn struct {
+	plainConn
+	ap addrPortRW
+}
+
+func (c *apConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, addr, err := c.ap.ReadFromAddrPort(b)
+	if err == nil {
+		c.obs(b[:n])
+	}
+	return n, addr, err
+}
+
+func (c *apConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.ap.WriteToAddrPort(b, addr)
+}
+
+// udpAddrPort gives *net.UDPConn's address-port methods the names Pion
+// looks for.
+type udpAddrPort struct{ c *net.UDPConn }
+
+func (u udpAddrPort) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return u.c.ReadFromUDPAddrPort(b)
+}
+
+func (u udpAddrPort) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return u.c.WriteToUDPAddrPort(b, addr)
+}
+
+// RTP returns a datagram's SSRC and sequence number if it is RTP: not
+// STUN, DTLS or RTCP (RTCP types 192-223 share the first byte's range,
+// RFC 5761). The header is in the clear in SRTP.
+func RTP(b []byte) (ssrc uint32, seq uint16, ok bool) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return 0, 0, false
+	}
+	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
+		return 0, 0, false
+	}
+	return uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11]), uint16(b[2])<<8 | uint16(b[3]), true
+}

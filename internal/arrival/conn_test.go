@@ -1,0 +1,76 @@
+package arrival
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// Over a real loopback socket: the wrapped conn keeps the address-port
+// methods Pion's mux reads with, and the observer sees every datagram
+// read, by either path.
+func TestWrapObservesReads(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	var seen [][]byte
+	w := Wrap(udp, func(b []byte) { seen = append(seen, append([]byte(nil), b...)) })
+	ap, ok := w.(interface {
+		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
+		WriteToAddrPort([]byte, netip.AddrPort) (int, error)
+	})
+	if !ok {
+		t.Fatal("a wrapped *net.UDPConn lost the address-port methods")
+	}
+	to := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := ap.WriteToAddrPort([]byte("one"), to); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo([]byte("two"), udp.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := ap.ReadFromAddrPort(buf); err != nil || string(buf[:n]) != "one" {
+		t.Fatalf("ReadFromAddrPort: %q %v", buf[:n], err)
+	}
+	if n, _, err := w.ReadFrom(buf); err != nil || string(buf[:n]) != "two" {
+		t.Fatalf("ReadFrom: %q %v", buf[:n], err)
+	}
+	if len(seen) != 2 || string(seen[0]) != "one" || string(seen[1]) != "two" {
+		t.Fatalf("observed %q", seen)
+	}
+	// A conn without those methods is read through ReadFrom only.
+	if _, ok := Wrap(plainOnly{udp}, func([]byte) {}).(interface {
+		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
+	}); ok {
+		t.Error("a plain conn's wrapper claims the address-port path")
+	}
+}
+
+type plainOnly struct{ net.PacketConn }
+
+func TestRTP(t *testing.T) {
+	rtp := []byte{0x80, 96, 0x12, 0x34, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef}
+	if ssrc, seq, ok := RTP(rtp); !ok || ssrc != 0xdeadbeef || seq != 0x1234 {
+		t.Errorf("RTP: %x %x %v", ssrc, seq, ok)
+	}
+	marked := append([]byte{0x80, 96 | 0x80}, rtp[2:]...) // marker bit set, still RTP
+	if _, _, ok := RTP(marked); !ok {
+		t.Error("a marked RTP packet was refused")
+	}
+	for name, b := range map[string][]byte{
+		"RTCP receiver report": {0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2},
+		"RTCP sender report":   {0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 2},
+		"STUN":                 {0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0},
+		"DTLS":                 {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"short":                {0x80, 96, 0, 1},
+	} {
+		if _, _, ok := RTP(b); ok {
+			t.Errorf("%s taken for RTP", name)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package sfu
+
+import (
+	"sync"
+
+	"github.com/ducha-dev/ducha/internal/arrival"
+)
+
+// socketTimes times media packets as the server's socket hands them to
+// Pion's ICE mux, so the forwarding delay includes Pion's receive chain
+// (ICE, DTLS/SRTP demux, decryption, interceptors, the track buffer) and
+// not only our fan-out. A layer registers its ring under its SSRC; the
+// socket's reader writes the arrival of each RTP datagram into the ring
+// of its SSRC and ignores SSRCs nobody registered, so a sender cannot make
+// the server keep anything. The ring is the layer's own arrivalRing, and
+// ingest leaves a slot the socket filled alone.
+//
+// Keyed by SSRC alone: two publishers that picked the same random SSRC
+// (about 1 in 10^5 for a 1+117 session) share the first one's ring until
+// it closes, and the other's delay is timed at ingest. A metric only.
+type socketTimes struct {
+	clock Clock
+	mu    sync.RWMutex
+	rings map[uint32]*arrivalRing
+}
+
+func newSocketTimes(clock Clock) *socketTimes {
+	return &socketTimes{clock: clock, rings: map[uint32]*arrivalRing{}}
+}
+
+// observe runs on the mux's reader goroutine for every datagram read.
+func (s *socketTimes) observe(b []byte) {
+	ssrc, seq, ok := arrival.RTP(b)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	r := s.rings[ssrc]
+	s.mu.RUnlock()
+	if r != nil {
+		r.put(seq, s.clock.Now().UnixNano())
+	}
+}
+
+func (s *socketTimes) register(ssrc uint32, r *arrivalRing) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if _, taken := s.rings[ssrc]; !taken {
+		s.rings[ssrc] = r
+	}
+	s.mu.Unlock()
+}
+
+func (s *socketTimes) unregister(ssrc uint32, r *arrivalRing) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.rings[ssrc] == r {
+		delete(s.rings, ssrc)
+	}
+	s.mu.Unlock()
+}
