@@ -175,8 +175,8 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		muxConn = b
 	}
 	s.udp = muxConn
-	s.socket = newSocketTimes(cfg.Clock)
-	muxConn = arrival.Wrap(muxConn, s.socket.observe)
+	s.socket = newSocketTimes()
+	muxConn = arrival.Wrap(muxConn, cfg.Clock.Now, s.socket.observe)
 	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"time"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
 )
@@ -19,17 +20,16 @@ import (
 // (about 1 in 10^5 for a 1+117 session) share the first one's ring until
 // it closes, and the other's delay is timed at ingest. A metric only.
 type socketTimes struct {
-	clock Clock
 	mu    sync.RWMutex
 	rings map[uint32]*arrivalRing
 }
 
-func newSocketTimes(clock Clock) *socketTimes {
-	return &socketTimes{clock: clock, rings: map[uint32]*arrivalRing{}}
+func newSocketTimes() *socketTimes {
+	return &socketTimes{rings: map[uint32]*arrivalRing{}}
 }
 
 // observe runs on the mux's reader goroutine for every datagram read.
-func (s *socketTimes) observe(b []byte) {
+func (s *socketTimes) observe(b []byte, at time.Time) {
 	ssrc, seq, ok := arrival.RTP(b)
 	if !ok {
 		return
@@ -38,7 +38,7 @@ func (s *socketTimes) observe(b []byte) {
 	r := s.rings[ssrc]
 	s.mu.RUnlock()
 	if r != nil {
-		r.put(seq, s.clock.Now().UnixNano())
+		r.put(seq, at.UnixNano())
 	}
 }
 

@@ -9,28 +9,28 @@ import (
 // an SSRC keeps it, and only the ring's owner can take it back.
 func TestSocketTimes(t *testing.T) {
 	clk := &manualClock{now: time.Unix(100, 0)}
-	st := newSocketTimes(clk)
-	st.observe(vp8Packet(10, false)) // SSRC 5, not registered: nothing kept
+	st := newSocketTimes()
+	st.observe(vp8Packet(10, false), clk.Now()) // SSRC 5, not registered: nothing kept
 	if len(st.rings) != 0 {
 		t.Fatal("an unregistered SSRC got a ring")
 	}
 	var r, other arrivalRing
 	st.register(5, &r)
 	st.register(5, &other)
-	st.observe(vp8Packet(11, false))
+	st.observe(vp8Packet(11, false), clk.Now())
 	if !r.holds(11) || other.holds(11) {
 		t.Fatalf("first registrant %v, second %v: want the first only", r.holds(11), other.holds(11))
 	}
 	rr := []byte{0x80, 201, 0, 1, 0, 0, 0, 5}
-	st.observe(append(rr, make([]byte, 8)...)) // RTCP
-	st.observe([]byte{22, 0xfe, 0xfd})         // DTLS
+	st.observe(append(rr, make([]byte, 8)...), clk.Now()) // RTCP
+	st.observe([]byte{22, 0xfe, 0xfd}, clk.Now())         // DTLS
 	st.unregister(5, &other)
-	st.observe(vp8Packet(12, false))
+	st.observe(vp8Packet(12, false), clk.Now())
 	if !r.holds(12) {
 		t.Fatal("another ring's unregister took the SSRC")
 	}
 	st.unregister(5, &r)
-	st.observe(vp8Packet(13, false))
+	st.observe(vp8Packet(13, false), clk.Now())
 	if r.holds(13) {
 		t.Fatal("timed after unregister")
 	}
@@ -44,13 +44,13 @@ func TestSocketTimes(t *testing.T) {
 // ingest time.
 func TestIngestKeepsSocketArrival(t *testing.T) {
 	clk := &manualClock{now: time.Unix(100, 0)}
-	st := newSocketTimes(clk)
+	st := newSocketTimes()
 	var ctr counters
 	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 64, clk,
 		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond,
 			socket: st}, func(uint32) {})
 	l := u.layers[0]
-	st.observe(vp8Packet(1, true))
+	st.observe(vp8Packet(1, true), clk.Now())
 	clk.advance(7 * time.Millisecond) // Pion's receive chain
 	l.ingest(vp8Packet(1, true))
 	l.ingest(vp8Packet(2, false))

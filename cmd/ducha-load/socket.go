@@ -17,13 +17,15 @@ import (
 // demux, decrypt, interceptors, track buffer), and on this shared box 118
 // simulated clients queue for the CPU along that chain. Timed there, the
 // clients' own CPU queue reads as the SFU's delay and, in the feedback, as
-// congestion on the link. So the agent's socket is wrapped: every RTP
-// datagram is timed as Pion's ICE mux reads it (after the downlink
-// shaping, which plays the network), before anything else of the client
-// touches it (internal/arrival). The RTP header and its extensions travel in the clear in
-// SRTP without cryptex (RFC 9335), which browsers do not offer and the
-// client does not either (client.BrowserConfiguration), so the sequence
-// numbers are readable there.
+// congestion on the link. So the agent's socket is wrapped
+// (internal/arrival): every RTP datagram is timed by the kernel as it
+// reaches the socket (SO_TIMESTAMPNS), so not even the wait of Pion's ICE
+// mux reader for a CPU moves it; on a shaped downlink, when the shaper
+// (which plays the network) releases it. The RTP header and its
+// extensions travel in the clear in SRTP without cryptex (RFC 9335),
+// which browsers do not offer and the client does not either
+// (client.BrowserConfiguration), so the sequence numbers are readable
+// there.
 
 // socketObserver is what the socket tells of each RTP datagram read.
 type socketObserver struct {
@@ -32,18 +34,22 @@ type socketObserver struct {
 	twcc     *twccFeedback // nil: the agent sends no feedback of its own
 }
 
-// wrapSocket returns conn with arrivals observed on every read.
+// wrapSocket returns conn with arrivals observed on every read: timed by
+// the kernel on a plain socket, and at the read from a shaped one (the
+// shaper plays the network and releases each packet at its time).
 func wrapSocket(conn net.PacketConn, obs *socketObserver) net.PacketConn {
-	return arrival.Wrap(conn, obs.observe)
+	if udp, ok := conn.(*net.UDPConn); ok {
+		return arrival.WrapUDP(udp, obs.now, obs.observe)
+	}
+	return arrival.Wrap(conn, obs.now, obs.observe)
 }
 
 // observe times one datagram if it is RTP (not STUN, DTLS or RTCP).
-func (o *socketObserver) observe(b []byte) {
+func (o *socketObserver) observe(b []byte, at time.Time) {
 	ssrc, seq, ok := arrival.RTP(b)
 	if !ok {
 		return
 	}
-	at := o.now()
 	o.arrivals.ring(ssrc).put(seq, at.UnixNano())
 	if o.twcc == nil {
 		return

@@ -81,12 +81,12 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	rtcpRR := []byte{0x80, 201, 0, 1, 0, 0, 0xab, 0xcd}
 	rtcpRR = append(rtcpRR, make([]byte, 8)...)
 	for _, b := range [][]byte{stun, dtls, rtcpRR} {
-		o.observe(b)
+		o.observe(b, t0)
 	}
 	if n := f.recorded.Load(); n != 0 || len(o.arrivals.m) != 0 {
 		t.Fatalf("non-RTP datagrams timed: %d recorded, %d rings", n, len(o.arrivals.m))
 	}
-	o.observe(extPacket(t, 77, false, map[uint8][]byte{5: {0, 9}}))
+	o.observe(extPacket(t, 77, false, map[uint8][]byte{5: {0, 9}}), t0)
 	if n := f.recorded.Load(); n != 1 {
 		t.Errorf("%d packets recorded for feedback, want 1", n)
 	}
@@ -95,7 +95,7 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	}
 	// Without the id known, the arrival is still timed for the delay.
 	f.id.Store(0)
-	o.observe(extPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}))
+	o.observe(extPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}), t0)
 	if _, ok := o.arrivals.ring(0xabcd).since(78, t0); !ok || f.recorded.Load() != 1 {
 		t.Errorf("78: timed %v, %d recorded for feedback (want 1: no id yet)", ok, f.recorded.Load())
 	}

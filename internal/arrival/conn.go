@@ -4,17 +4,19 @@
 // decryption, interceptors, track buffers) hands it on. The server times
 // its own forwarding from there (sfu), and the load tool times arrivals
 // at its simulated browsers' sockets (cmd/ducha-load), as a browser's
-// network thread does.
+// network thread does, or better: with the kernel's receive timestamp
+// (WrapUDP), which no wait of the reading process can move.
 package arrival
 
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
-// Observer sees every datagram read, on the mux's reader goroutine; it
-// must not keep b.
-type Observer func(b []byte)
+// Observer sees every datagram read, on the mux's reader goroutine, with
+// its arrival time; it must not keep b.
+type Observer func(b []byte, at time.Time)
 
 // addrPortConn is what Pion's mux reads and writes without allocating
 // (ice.AddrPortReaderWriter); it uses those methods on *net.UDPConn
@@ -25,29 +27,30 @@ type addrPortConn interface {
 	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
-// Wrap returns conn with obs called on every datagram read. A
-// *net.UDPConn, or a conn with the address-port methods (udpbatch.Conn),
-// keeps Pion's allocation-free path; any other conn is read through
-// ReadFrom.
-func Wrap(conn net.PacketConn, obs Observer) net.PacketConn {
+// Wrap returns conn with obs called on every datagram read, timed by now
+// as it is read. A *net.UDPConn, or a conn with the address-port methods
+// (udpbatch.Conn), keeps Pion's allocation-free path; any other conn is
+// read through ReadFrom.
+func Wrap(conn net.PacketConn, now func() time.Time, obs Observer) net.PacketConn {
 	switch c := conn.(type) {
 	case *net.UDPConn:
-		return &apConn{plainConn{c, obs}, udpAddrPort{c}}
+		return &apConn{plainConn{c, now, obs}, udpAddrPort{c}}
 	case addrPortConn:
-		return &apConn{plainConn{c, obs}, c}
+		return &apConn{plainConn{c, now, obs}, c}
 	}
-	return &plainConn{conn, obs}
+	return &plainConn{conn, now, obs}
 }
 
 type plainConn struct {
 	net.PacketConn
+	now func() time.Time
 	obs Observer
 }
 
 func (c *plainConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(b)
 	if err == nil {
-		c.obs(b[:n])
+		c.obs(b[:n], c.now())
 	}
 	return n, addr, err
 }
@@ -65,7 +68,7 @@ type apConn struct {
 func (c *apConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	n, addr, err := c.ap.ReadFromAddrPort(b)
 	if err == nil {
-		c.obs(b[:n])
+		c.obs(b[:n], c.now())
 	}
 	return n, addr, err
 }

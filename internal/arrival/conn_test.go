@@ -17,7 +17,7 @@ func TestWrapObservesReads(t *testing.T) {
 	}
 	defer udp.Close()
 	var seen [][]byte
-	w := Wrap(udp, func(b []byte) { seen = append(seen, append([]byte(nil), b...)) })
+	w := Wrap(udp, time.Now, func(b []byte, _ time.Time) { seen = append(seen, append([]byte(nil), b...)) })
 	ap, ok := w.(interface {
 		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
 		WriteToAddrPort([]byte, netip.AddrPort) (int, error)
@@ -44,7 +44,7 @@ func TestWrapObservesReads(t *testing.T) {
 		t.Fatalf("observed %q", seen)
 	}
 	// A conn without those methods is read through ReadFrom only.
-	if _, ok := Wrap(plainOnly{udp}, func([]byte) {}).(interface {
+	if _, ok := Wrap(plainOnly{udp}, time.Now, func([]byte, time.Time) {}).(interface {
 		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
 	}); ok {
 		t.Error("a plain conn's wrapper claims the address-port path")
@@ -72,5 +72,57 @@ func TestRTP(t *testing.T) {
 		if _, _, ok := RTP(b); ok {
 			t.Errorf("%s taken for RTP", name)
 		}
+	}
+}
+
+// The kernel's timestamp is when the datagram arrived, not when it was
+// read: a reader that comes 100 ms late still gets the arrival time.
+func TestWrapUDPKernelTime(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	if !enableTimestamps(udp) {
+		t.Skip("no kernel receive timestamps on this platform")
+	}
+	var got time.Time
+	w := WrapUDP(udp, time.Now, func(_ []byte, at time.Time) { got = at })
+	// The first socket to ask turns the kernel's stamping on from a work
+	// queue, a moment later (before that, recvmsg stamps at the read).
+	time.Sleep(100 * time.Millisecond)
+	sent := time.Now()
+	if _, err := w.WriteTo([]byte("x"), udp.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	_ = w.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	ap := w.(interface {
+		ReadFromAddrPort([]byte) (int, netip.AddrPort, error)
+	})
+	if _, _, err := ap.ReadFromAddrPort(buf); err != nil {
+		t.Fatal(err)
+	}
+	read := time.Now()
+	if got.Before(sent.Add(-time.Second)) || read.Sub(got) < 90*time.Millisecond {
+		t.Fatalf("arrival %v: sent %v, read %v; want the kernel's time, about the send", got, sent, read)
+	}
+	// ReadFrom goes the same way.
+	if _, err := w.WriteTo([]byte("y"), udp.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, _, err := w.ReadFrom(buf); err != nil || time.Since(got) < 40*time.Millisecond {
+		t.Fatalf("ReadFrom: %v, arrival %v ago", err, time.Since(got))
+	}
+}
+
+func TestKernelTimeParse(t *testing.T) {
+	if _, ok := kernelTime(nil); ok {
+		t.Error("a time from no control message")
+	}
+	if _, ok := kernelTime([]byte{0xff, 0xff}); ok {
+		t.Error("a time from a truncated control message")
 	}
 }

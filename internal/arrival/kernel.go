@@ -1,0 +1,53 @@
+package arrival
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// WrapUDP is Wrap for a plain UDP socket, timed by the kernel: where the
+// platform has receive timestamps (Linux, SO_TIMESTAMPNS), each
+// datagram's time is when the kernel queued it on the socket, so a reader
+// that waits for a CPU does not move it. That is what a receiver on its
+// own machine would see, and on one box shared by a hundred simulated
+// clients it is the only time that says what the network (here: the
+// sender) did. Elsewhere, or if the option is refused, it is Wrap.
+func WrapUDP(udp *net.UDPConn, now func() time.Time, obs Observer) net.PacketConn {
+	if !enableTimestamps(udp) {
+		return Wrap(udp, now, obs)
+	}
+	return &kernelConn{apConn: apConn{plainConn{udp, now, obs}, udpAddrPort{udp}}, udp: udp}
+}
+
+// kernelConn reads with recvmsg to get the timestamp. Pion's mux reads
+// from one goroutine; mu only keeps a second reader from sharing oob.
+type kernelConn struct {
+	apConn
+	udp *net.UDPConn
+	mu  sync.Mutex
+	oob [128]byte
+}
+
+func (c *kernelConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, oobn, _, addr, err := c.udp.ReadMsgUDPAddrPort(b, c.oob[:])
+	if err == nil {
+		at, ok := kernelTime(c.oob[:oobn])
+		if !ok {
+			at = c.now()
+		}
+		c.obs(b[:n], at)
+	}
+	return n, addr, err
+}
+
+func (c *kernelConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
