@@ -6,8 +6,9 @@ import (
 )
 
 // The SFU's own forwarding delay: from a packet's arrival at the server's
-// media socket (as Pion's ICE mux reads the datagram: socketTimes; at
-// ingest, after Pion's receive chain, for a stream not yet registered) to
+// media socket (the kernel's receive timestamp, passed on as Pion's ICE
+// mux reads the datagram: socketTimes; at ingest, after Pion's receive
+// chain, for a stream not yet registered) to
 // the moment a fan-out writer has handed the last copy to its subscribers'
 // connections (after SRTP, into the send batch). End to end, a receiver
 // sees that plus the sender's stack, the kernel and its own stack and, in

@@ -7,8 +7,10 @@ import (
 	"github.com/ducha-dev/ducha/internal/arrival"
 )
 
-// socketTimes times media packets as the server's socket hands them to
-// Pion's ICE mux, so the forwarding delay includes Pion's receive chain
+// socketTimes times media packets as they reach the server's socket (the
+// kernel's timestamp where udpbatch reads one, else the mux's read), so
+// the forwarding delay includes the wait for the reader and Pion's
+// receive chain
 // (ICE, DTLS/SRTP demux, decryption, interceptors, the track buffer) and
 // not only our fan-out. A layer registers its ring under its SSRC; the
 // socket's reader writes the arrival of each RTP datagram into the ring

@@ -55,7 +55,7 @@ var metricDefs = []metricDef{
 func newMetrics(media *sfu.SFU, sig *signaling.Handler, store interface{ Healthy() bool }) *metrics {
 	m := &metrics{media: media, sig: sig, store: store, descs: map[string]*prometheus.Desc{},
 		fwd: prometheus.NewDesc("ducha_sfu_forward_delay_seconds",
-			"The server's own delay per forwarded packet: from its arrival at the media socket (as the ICE mux reads it, before Pion's receive chain) to the last copy handed to the subscribers' connections (encrypted, into the send batch).",
+			"The server's own delay per forwarded packet: from its arrival at the media socket (the kernel's receive timestamp, before Pion's receive chain) to the last copy handed to the subscribers' connections (encrypted, into the send batch).",
 			nil, nil)}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)

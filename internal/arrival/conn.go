@@ -28,15 +28,17 @@ type addrPortConn interface {
 }
 
 // Wrap returns conn with obs called on every datagram read, timed by now
-// as it is read. A *net.UDPConn, or a conn with the address-port methods
-// (udpbatch.Conn), keeps Pion's allocation-free path; any other conn is
-// read through ReadFrom.
+// as it is read, or by conn itself if it is a TimedReader that knows. A
+// *net.UDPConn, or a conn with the address-port methods (udpbatch.Conn),
+// keeps Pion's allocation-free path; any other conn is read through
+// ReadFrom.
 func Wrap(conn net.PacketConn, now func() time.Time, obs Observer) net.PacketConn {
 	switch c := conn.(type) {
 	case *net.UDPConn:
-		return &apConn{plainConn{c, now, obs}, udpAddrPort{c}}
+		return &apConn{plainConn: plainConn{c, now, obs}, ap: udpAddrPort{c}}
 	case addrPortConn:
-		return &apConn{plainConn{c, now, obs}, c}
+		timed, _ := conn.(TimedReader)
+		return &apConn{plainConn: plainConn{c, now, obs}, ap: c, timed: timed}
 	}
 	return &plainConn{conn, now, obs}
 }
@@ -60,12 +62,29 @@ type addrPortRW interface {
 	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
+// TimedReader is a conn that knows when each datagram arrived
+// (udpbatch.Conn, with kernel timestamps): at is zero when it does not.
+type TimedReader interface {
+	ReadFromAddrPortAt(b []byte) (n int, addr netip.AddrPort, at time.Time, err error)
+}
+
 type apConn struct {
 	plainConn
-	ap addrPortRW
+	ap    addrPortRW
+	timed TimedReader // nil: timed at the read
 }
 
 func (c *apConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if c.timed != nil {
+		n, addr, at, err := c.timed.ReadFromAddrPortAt(b)
+		if err == nil {
+			if at.IsZero() {
+				at = c.now()
+			}
+			c.obs(b[:n], at)
+		}
+		return n, addr, err
+	}
 	n, addr, err := c.ap.ReadFromAddrPort(b)
 	if err == nil {
 		c.obs(b[:n], c.now())

@@ -83,7 +83,7 @@ func TestWrapUDPKernelTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer udp.Close()
-	if !enableTimestamps(udp) {
+	if !EnableTimestamps(udp) {
 		t.Skip("no kernel receive timestamps on this platform")
 	}
 	var got time.Time
@@ -119,10 +119,43 @@ func TestWrapUDPKernelTime(t *testing.T) {
 }
 
 func TestKernelTimeParse(t *testing.T) {
-	if _, ok := kernelTime(nil); ok {
+	if _, ok := KernelTime(nil); ok {
 		t.Error("a time from no control message")
 	}
-	if _, ok := kernelTime([]byte{0xff, 0xff}); ok {
+	if _, ok := KernelTime([]byte{0xff, 0xff}); ok {
 		t.Error("a time from a truncated control message")
+	}
+}
+
+// timedConn says when its datagrams arrived, as udpbatch.Conn does.
+type timedConn struct {
+	net.PacketConn
+	at time.Time
+}
+
+func (c timedConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	panic("read through ReadFromAddrPortAt")
+}
+
+func (c timedConn) WriteToAddrPort(b []byte, _ netip.AddrPort) (int, error) { return len(b), nil }
+
+func (c timedConn) ReadFromAddrPortAt(b []byte) (int, netip.AddrPort, time.Time, error) {
+	return copy(b, "z"), netip.AddrPort{}, c.at, nil
+}
+
+// A conn that knows its arrival times gives them to the observer; one
+// that does not know a datagram's leaves it to the read time.
+func TestWrapTimedReader(t *testing.T) {
+	kernel, read := time.Unix(1_800_000_000, 0), time.Unix(1_800_000_001, 0)
+	for _, c := range []struct{ at, want time.Time }{{kernel, kernel}, {time.Time{}, read}} {
+		var got time.Time
+		w := Wrap(timedConn{at: c.at}, func() time.Time { return read }, func(_ []byte, at time.Time) { got = at })
+		buf := make([]byte, 4)
+		if _, _, err := w.(addrPortRW).ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(c.want) {
+			t.Errorf("conn says %v: observed %v, want %v", c.at, got, c.want)
+		}
 	}
 }

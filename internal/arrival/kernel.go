@@ -15,10 +15,10 @@ import (
 // clients it is the only time that says what the network (here: the
 // sender) did. Elsewhere, or if the option is refused, it is Wrap.
 func WrapUDP(udp *net.UDPConn, now func() time.Time, obs Observer) net.PacketConn {
-	if !enableTimestamps(udp) {
+	if !EnableTimestamps(udp) {
 		return Wrap(udp, now, obs)
 	}
-	return &kernelConn{apConn: apConn{plainConn{udp, now, obs}, udpAddrPort{udp}}, udp: udp}
+	return &kernelConn{apConn: apConn{plainConn: plainConn{udp, now, obs}, ap: udpAddrPort{udp}}, udp: udp}
 }
 
 // kernelConn reads with recvmsg to get the timestamp. Pion's mux reads
@@ -35,7 +35,7 @@ func (c *kernelConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	defer c.mu.Unlock()
 	n, oobn, _, addr, err := c.udp.ReadMsgUDPAddrPort(b, c.oob[:])
 	if err == nil {
-		at, ok := kernelTime(c.oob[:oobn])
+		at, ok := KernelTime(c.oob[:oobn])
 		if !ok {
 			at = c.now()
 		}

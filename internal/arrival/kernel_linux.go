@@ -10,7 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func enableTimestamps(udp *net.UDPConn) bool {
+// EnableTimestamps asks the kernel to stamp every datagram udp receives
+// (SO_TIMESTAMPNS); KernelTime reads the stamp from a read's control
+// messages.
+func EnableTimestamps(udp *net.UDPConn) bool {
 	rc, err := udp.SyscallConn()
 	if err != nil {
 		return false
@@ -24,9 +27,11 @@ func enableTimestamps(udp *net.UDPConn) bool {
 	return true
 }
 
-// kernelTime finds the SCM_TIMESTAMPNS message in oob without allocating:
-// a 64-bit cmsghdr (len, level, type) and a struct timespec.
-func kernelTime(oob []byte) (time.Time, bool) {
+// KernelTime finds the SCM_TIMESTAMPNS message in oob without allocating:
+// a 64-bit cmsghdr (len, level, type) and a struct timespec. The kernel
+// turns stamping on from a work queue a moment after the first socket
+// asks, and until then recvmsg stamps at the read.
+func KernelTime(oob []byte) (time.Time, bool) {
 	const hdr = unix.SizeofCmsghdr // 16 on 64-bit Linux
 	for len(oob) >= hdr {
 		l := int(binary.NativeEndian.Uint64(oob[0:8]))

@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
-func enableTimestamps(*net.UDPConn) bool { return false }
+// EnableTimestamps: no kernel receive timestamps here.
+func EnableTimestamps(*net.UDPConn) bool { return false }
 
-func kernelTime([]byte) (time.Time, bool) { return time.Time{}, false }
+// KernelTime: none here.
+func KernelTime([]byte) (time.Time, bool) { return time.Time{}, false }

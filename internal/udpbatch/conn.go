@@ -174,12 +174,20 @@ func (c *Conn) Stats() Stats {
 // ReadFromAddrPort returns the next datagram. On Linux one recvmmsg fetches
 // every datagram waiting (up to 32) and later calls return them in order.
 func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, ap, _, err := c.in.read(b)
+	return n, ap, err
+}
+
+// ReadFromAddrPortAt is ReadFromAddrPort with the kernel's receive
+// timestamp of the datagram (Linux; zero elsewhere), for
+// arrival.TimedReader.
+func (c *Conn) ReadFromAddrPortAt(b []byte) (int, netip.AddrPort, time.Time, error) {
 	return c.in.read(b)
 }
 
 // ReadFrom is ReadFromAddrPort for callers wanting a net.Addr.
 func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, ap, err := c.in.read(b)
+	n, ap, _, err := c.in.read(b)
 	if err != nil {
 		return n, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -356,5 +357,35 @@ func TestReadAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("%.1f allocations per read", allocs)
+	}
+}
+
+// Each datagram of a burst read with recvmmsg carries the time the kernel
+// received it, not the time of the read.
+func TestReadTimestamps(t *testing.T) {
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		t.Skip("kernel receive timestamps are read on 64-bit Linux only")
+	}
+	c := newConn(t)
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	tx := listen(t, "udp4", "127.0.0.1:0")
+	time.Sleep(100 * time.Millisecond) // the kernel turns stamping on from a work queue
+	sent := time.Now()
+	for i := range uint32(5) {
+		if _, err := tx.WriteToUDPAddrPort(packet(i, 40), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2048)
+	for i := range 5 {
+		_, _, at, err := c.ReadFromAddrPortAt(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at.Before(sent) || time.Since(at) < 90*time.Millisecond {
+			t.Fatalf("datagram %d: received at %v, sent at %v, read %v later", i, at, sent, time.Since(at))
+		}
 	}
 }

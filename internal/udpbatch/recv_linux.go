@@ -7,9 +7,12 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ducha-dev/ducha/internal/arrival"
 )
 
 // readBatch is how many datagrams one recvmmsg may return.
@@ -32,6 +35,7 @@ type receiver struct {
 	hdrs  [readBatch]mmsghdr
 	iovs  [readBatch]unix.Iovec
 	addrs [readBatch]unix.RawSockaddrInet6 // large enough for either family
+	oobs  [readBatch][64]byte              // each datagram's receive timestamp
 
 	r     uintptr
 	errno syscall.Errno
@@ -56,7 +60,12 @@ func newReceiver(udp *net.UDPConn) (*receiver, error) {
 		r.iovs[i].SetLen(readBufSize)
 		h.hdr.Iov = &r.iovs[i]
 		h.hdr.SetIovlen(1)
+		h.hdr.Control = &r.oobs[i][0]
+		h.hdr.SetControllen(len(r.oobs[i]))
 	}
+	// The kernel stamps each datagram as it queues it on the socket: the
+	// time it arrived, however long the reader took to come for it.
+	arrival.EnableTimestamps(udp)
 	r.call = r.recvmmsg
 	return r, nil
 }
@@ -66,30 +75,35 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 	// headers it filled last time: reset those, not all 32.
 	for i := 0; i < r.count; i++ {
 		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		r.hdrs[i].hdr.SetControllen(len(r.oobs[i]))
 	}
 	r.r, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), readBatch, 0, 0, 0)
 	return r.errno != unix.EAGAIN
 }
 
-func (r *receiver) read(b []byte) (int, netip.AddrPort, error) {
+// read returns the next datagram and when the kernel received it (zero
+// if it did not say).
+func (r *receiver) read(b []byte) (int, netip.AddrPort, time.Time, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.next >= r.count {
 		if err := r.rc.Read(r.call); err != nil {
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: err}
+			return 0, netip.AddrPort{}, time.Time{}, &net.OpError{Op: "read", Net: "udp", Err: err}
 		}
 		if r.errno != 0 {
 			if r.errno == unix.EINTR {
 				continue
 			}
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvmmsg", r.errno)}
+			return 0, netip.AddrPort{}, time.Time{}, &net.OpError{Op: "read", Net: "udp",
+				Err: os.NewSyscallError("recvmmsg", r.errno)}
 		}
 		r.next, r.count = 0, int(r.r)
 	}
 	i := r.next
 	r.next++
 	n := copy(b, r.bufs[i][:r.hdrs[i].len])
-	return n, sockaddrToAddrPort(&r.addrs[i]), nil
+	at, _ := arrival.KernelTime(r.oobs[i][:r.hdrs[i].hdr.Controllen])
+	return n, sockaddrToAddrPort(&r.addrs[i]), at, nil
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {

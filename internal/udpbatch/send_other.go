@@ -5,6 +5,7 @@ package udpbatch
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 type sysBatch struct{}
@@ -31,4 +32,7 @@ type receiver struct{ udp *net.UDPConn }
 
 func newReceiver(udp *net.UDPConn) (*receiver, error) { return &receiver{udp}, nil }
 
-func (r *receiver) read(b []byte) (int, netip.AddrPort, error) { return r.udp.ReadFromUDPAddrPort(b) }
+func (r *receiver) read(b []byte) (int, netip.AddrPort, time.Time, error) {
+	n, addr, err := r.udp.ReadFromUDPAddrPort(b)
+	return n, addr, time.Time{}, err
+}
