@@ -122,7 +122,7 @@ func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyfram
 			u.ctr.writeErrors.Add(1)
 		}
 	}
-	if d, ok := w.l.arrived.since(seq, u.clock.Now()); ok {
+	if d, ok := w.l.arrived.Since(seq, u.clock.Now()); ok {
 		u.ctr.fwdDelay.observe(d)
 	} else {
 		u.ctr.fwdDelay.missed.Add(1)

@@ -37,7 +37,7 @@ type fwdDelayHist struct {
 	counts [len(fwdDelayBounds) + 1]atomic.Uint64
 	sumNs  atomic.Uint64
 	// missed: forwarded packets whose arrival slot was reused before the
-	// writer looked (it lagged the socket by arrivalSlots packets of the
+	// writer looked (it lagged the socket by arrival.Slots packets of the
 	// layer): the slowest, so their share says how far to trust the tail.
 	missed atomic.Uint64
 }
@@ -57,38 +57,4 @@ func (h *fwdDelayHist) snapshot() (counts []uint64, sum float64) {
 		counts[i] = h.counts[i].Load()
 	}
 	return counts, time.Duration(h.sumNs.Load()).Seconds()
-}
-
-// arrivalRing remembers when the layer's last packets arrived, so the
-// fan-out writer can tell how long each one took it. A slot packs the
-// arrival in microseconds (48 bits, compared modulo 2^48: 8.9 years) with
-// the sequence number, so a writer that fell more than arrivalSlots packets
-// behind reads a mismatch and skips the sample instead of measuring a
-// newer packet. 256 slots (2 KiB a layer) cover a keyframe burst queued in
-// Pion's receive chain and then in a writer's queue.
-const arrivalSlots = 256
-
-type arrivalRing [arrivalSlots]atomic.Uint64
-
-const usMask = 1<<48 - 1
-
-func (a *arrivalRing) put(seq uint16, unixNano int64) {
-	a[seq%arrivalSlots].Store(uint64(unixNano/1000)<<16 | uint64(seq))
-}
-
-// holds reports whether packet seq's arrival is in its slot.
-func (a *arrivalRing) holds(seq uint16) bool {
-	v := a[seq%arrivalSlots].Load()
-	return v != 0 && uint16(v) == seq
-}
-
-// since returns how long ago packet seq arrived, or false if its slot was
-// reused.
-func (a *arrivalRing) since(seq uint16, now time.Time) (time.Duration, bool) {
-	v := a[seq%arrivalSlots].Load()
-	if v == 0 || uint16(v) != seq {
-		return 0, false
-	}
-	us := (uint64(now.UnixNano()/1000) - v>>16) & usMask
-	return time.Duration(us) * time.Microsecond, true
 }

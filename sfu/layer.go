@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/arrival"
 )
 
 // maxLayers is the number of simulcast layers a track can have (rids q, h, f).
@@ -48,7 +50,7 @@ type upLayer struct {
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
 	lastPkt atomic.Int64  // unix nanoseconds of the newest packet (or of the layer's start)
-	arrived arrivalRing   // when the last packets came, for the forwarding delay
+	arrived arrival.Ring  // when the last packets came, for the forwarding delay
 	bytes   atomic.Uint64 // payload bytes in, for the layer's bitrate
 	width   atomic.Uint32 // from the newest VP8 keyframe; 0 when unknown
 	height  atomic.Uint32
@@ -136,8 +138,8 @@ func (l *upLayer) ingest(pkt []byte) {
 			l.height.Store(uint32(h))
 		}
 	}
-	if !l.arrived.holds(seq) { // timed at the socket already, as a rule (socketTimes)
-		l.arrived.put(seq, now)
+	if !l.arrived.Holds(seq) { // timed at the socket already, as a rule (socketTimes)
+		l.arrived.Put(seq, now)
 	}
 	for _, w := range *l.writers.Load() {
 		w.enqueue(seq)

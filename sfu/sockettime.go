@@ -15,7 +15,7 @@ import (
 // not only our fan-out. A layer registers its ring under its SSRC; the
 // socket's reader writes the arrival of each RTP datagram into the ring
 // of its SSRC and ignores SSRCs nobody registered, so a sender cannot make
-// the server keep anything. The ring is the layer's own arrivalRing, and
+// the server keep anything. The ring is the layer's own arrival.Ring, and
 // ingest leaves a slot the socket filled alone.
 //
 // Keyed by SSRC alone: two publishers that picked the same random SSRC
@@ -23,11 +23,11 @@ import (
 // it closes, and the other's delay is timed at ingest. A metric only.
 type socketTimes struct {
 	mu    sync.RWMutex
-	rings map[uint32]*arrivalRing
+	rings map[uint32]*arrival.Ring
 }
 
 func newSocketTimes() *socketTimes {
-	return &socketTimes{rings: map[uint32]*arrivalRing{}}
+	return &socketTimes{rings: map[uint32]*arrival.Ring{}}
 }
 
 // observe runs on the mux's reader goroutine for every datagram read.
@@ -40,11 +40,11 @@ func (s *socketTimes) observe(b []byte, at time.Time) {
 	r := s.rings[ssrc]
 	s.mu.RUnlock()
 	if r != nil {
-		r.put(seq, at.UnixNano())
+		r.Put(seq, at.UnixNano())
 	}
 }
 
-func (s *socketTimes) register(ssrc uint32, r *arrivalRing) {
+func (s *socketTimes) register(ssrc uint32, r *arrival.Ring) {
 	if s == nil {
 		return
 	}
@@ -55,7 +55,7 @@ func (s *socketTimes) register(ssrc uint32, r *arrivalRing) {
 	s.mu.Unlock()
 }
 
-func (s *socketTimes) unregister(ssrc uint32, r *arrivalRing) {
+func (s *socketTimes) unregister(ssrc uint32, r *arrival.Ring) {
 	if s == nil {
 		return
 	}

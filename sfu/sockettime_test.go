@@ -3,6 +3,8 @@ package sfu
 import (
 	"testing"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/arrival"
 )
 
 // The socket times only registered streams' RTP, the first registrant of
@@ -14,24 +16,24 @@ func TestSocketTimes(t *testing.T) {
 	if len(st.rings) != 0 {
 		t.Fatal("an unregistered SSRC got a ring")
 	}
-	var r, other arrivalRing
+	var r, other arrival.Ring
 	st.register(5, &r)
 	st.register(5, &other)
 	st.observe(vp8Packet(11, false), clk.Now())
-	if !r.holds(11) || other.holds(11) {
-		t.Fatalf("first registrant %v, second %v: want the first only", r.holds(11), other.holds(11))
+	if !r.Holds(11) || other.Holds(11) {
+		t.Fatalf("first registrant %v, second %v: want the first only", r.Holds(11), other.Holds(11))
 	}
 	rr := []byte{0x80, 201, 0, 1, 0, 0, 0, 5}
 	st.observe(append(rr, make([]byte, 8)...), clk.Now()) // RTCP
 	st.observe([]byte{22, 0xfe, 0xfd}, clk.Now())         // DTLS
 	st.unregister(5, &other)
 	st.observe(vp8Packet(12, false), clk.Now())
-	if !r.holds(12) {
+	if !r.Holds(12) {
 		t.Fatal("another ring's unregister took the SSRC")
 	}
 	st.unregister(5, &r)
 	st.observe(vp8Packet(13, false), clk.Now())
-	if r.holds(13) {
+	if r.Holds(13) {
 		t.Fatal("timed after unregister")
 	}
 	var nilTimes *socketTimes // arrivals timed at ingest only
@@ -54,10 +56,10 @@ func TestIngestKeepsSocketArrival(t *testing.T) {
 	clk.advance(7 * time.Millisecond) // Pion's receive chain
 	l.ingest(vp8Packet(1, true))
 	l.ingest(vp8Packet(2, false))
-	if d, ok := l.arrived.since(1, clk.Now()); !ok || d != 7*time.Millisecond {
+	if d, ok := l.arrived.Since(1, clk.Now()); !ok || d != 7*time.Millisecond {
 		t.Errorf("packet 1: arrived %v ago (%v), want the socket's 7ms", d, ok)
 	}
-	if d, ok := l.arrived.since(2, clk.Now()); !ok || d != 0 {
+	if d, ok := l.arrived.Since(2, clk.Now()); !ok || d != 0 {
 		t.Errorf("packet 2: arrived %v ago (%v), want the ingest time", d, ok)
 	}
 	u.close()

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/arrival"
 	"github.com/ducha-dev/ducha/signaling/client"
 )
 
@@ -22,7 +23,7 @@ type recvTrack struct {
 	// stackHist: send to the packet's read from Pion, after the client's
 	// own receive chain (the delay measured before socket arrivals).
 	stackHist *delayHist
-	arrived   *arrivalRing // when the track's packets reached the socket; nil: not timed there
+	arrived   *arrival.Ring // when the track's packets reached the socket; nil: not timed there
 	now       func() time.Time
 	slot      *slotStats // a speaker slot's; nil for a participant's track
 
@@ -51,7 +52,7 @@ type recvTrack struct {
 	plis                    atomic.Int64 // keyframe requests sent
 	// untimed: in-order packets with a send time but no socket arrival
 	// (the ring slot was reused: the reader lagged its socket by
-	// arrivalSlots packets); their delay is taken at the read.
+	// arrival.Slots packets); their delay is taken at the read.
 	untimed atomic.Int64
 
 	// requestKeyframe sends a PLI for this track (nil: never).
@@ -73,7 +74,7 @@ type recvTrack struct {
 // decodable start, as a browser's video receiver does.
 const pliInterval = 500 * time.Millisecond
 
-func newRecvTrack(streamID string, video bool, hist, stackHist *delayHist, arrived *arrivalRing,
+func newRecvTrack(streamID string, video bool, hist, stackHist *delayHist, arrived *arrival.Ring,
 	now func() time.Time) *recvTrack {
 	t := &recvTrack{streamID: streamID, video: video, hist: hist, stackHist: stackHist, arrived: arrived, now: now,
 		kfStart: -1, kfEnd: -1}
@@ -178,7 +179,7 @@ func (t *recvTrack) onPacket(b []byte, now time.Time) {
 // the socket, or to now (its read) when the socket's time is gone.
 func (t *recvTrack) sinceSent(seq uint16, sent, now time.Time) time.Duration {
 	if t.arrived != nil {
-		if ago, ok := t.arrived.since(seq, now); ok {
+		if ago, ok := t.arrived.Since(seq, now); ok {
 			return now.Sub(sent) - ago
 		}
 	}

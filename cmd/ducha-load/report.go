@@ -156,7 +156,7 @@ type ClientResult struct {
 	PLIsSent int64 `json:"plis_sent"`
 	// DelayUntimedAtSocket: delay samples taken at the read instead, in
 	// the window, because the socket's arrival time was gone (the reader
-	// lagged its socket by more than arrivalSlots packets of the stream).
+	// lagged its socket by more than arrival.Slots packets of the stream).
 	DelayUntimedAtSocket int64 `json:"delay_untimed_at_socket"`
 	// TWCCFeedbackSent: transport-cc feedback packets the receivers sent
 	// (from the start of the run), and TWCCPacketsTimed: packets they

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
@@ -50,7 +49,7 @@ func (o *socketObserver) observe(b []byte, at time.Time) {
 	if !ok {
 		return
 	}
-	o.arrivals.ring(ssrc).put(seq, at.UnixNano())
+	o.arrivals.ring(ssrc).Put(seq, at.UnixNano())
 	if o.twcc == nil {
 		return
 	}
@@ -123,12 +122,12 @@ func headerExtension16(b []byte, id uint8) (uint16, bool) {
 // reader creates them; a track's reader looks its own up once.
 type arrivals struct {
 	mu sync.RWMutex
-	m  map[uint32]*arrivalRing
+	m  map[uint32]*arrival.Ring
 }
 
-func newArrivals() *arrivals { return &arrivals{m: map[uint32]*arrivalRing{}} }
+func newArrivals() *arrivals { return &arrivals{m: map[uint32]*arrival.Ring{}} }
 
-func (a *arrivals) ring(ssrc uint32) *arrivalRing {
+func (a *arrivals) ring(ssrc uint32) *arrival.Ring {
 	a.mu.RLock()
 	r := a.m[ssrc]
 	a.mu.RUnlock()
@@ -138,36 +137,8 @@ func (a *arrivals) ring(ssrc uint32) *arrivalRing {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if r = a.m[ssrc]; r == nil {
-		r = &arrivalRing{}
+		r = &arrival.Ring{}
 		a.m[ssrc] = r
 	}
 	return r
-}
-
-// arrivalRing remembers when a stream's last packets reached the socket.
-// A slot packs the arrival in microseconds (48 bits, compared modulo
-// 2^48) with the sequence number, so a track reader that fell more than
-// arrivalSlots packets behind its socket reads a mismatch, not a newer
-// packet's time. (The SFU keeps the same kind of ring per layer for its
-// own forwarding delay, sfu/fwddelay.go; this one is larger: a simulated
-// client on a saturated box can lag its socket by a keyframe or more.)
-const arrivalSlots = 1024
-
-type arrivalRing [arrivalSlots]atomic.Uint64
-
-const usMask = 1<<48 - 1
-
-func (r *arrivalRing) put(seq uint16, unixNano int64) {
-	r[seq%arrivalSlots].Store(uint64(unixNano/1000)<<16 | uint64(seq))
-}
-
-// since returns how long ago packet seq reached the socket, or false if
-// its slot holds another packet (or none).
-func (r *arrivalRing) since(seq uint16, now time.Time) (time.Duration, bool) {
-	v := r[seq%arrivalSlots].Load()
-	if v == 0 || uint16(v) != seq {
-		return 0, false
-	}
-	us := (uint64(now.UnixNano()/1000) - v>>16) & usMask
-	return time.Duration(us) * time.Microsecond, true
 }

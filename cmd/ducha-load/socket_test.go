@@ -14,6 +14,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ducha-dev/ducha/internal/arrival"
 	"github.com/ducha-dev/ducha/signaling"
 	"github.com/ducha-dev/ducha/signaling/client"
 )
@@ -90,30 +91,14 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	if n := f.recorded.Load(); n != 1 {
 		t.Errorf("%d packets recorded for feedback, want 1", n)
 	}
-	if d, ok := o.arrivals.ring(0xabcd).since(77, t0.Add(3*time.Millisecond)); !ok || d != 3*time.Millisecond {
+	if d, ok := o.arrivals.ring(0xabcd).Since(77, t0.Add(3*time.Millisecond)); !ok || d != 3*time.Millisecond {
 		t.Errorf("arrival of 77: %v ago %v, want 3ms", d, ok)
 	}
 	// Without the id known, the arrival is still timed for the delay.
 	f.id.Store(0)
 	o.observe(extPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}), t0)
-	if _, ok := o.arrivals.ring(0xabcd).since(78, t0); !ok || f.recorded.Load() != 1 {
+	if _, ok := o.arrivals.ring(0xabcd).Since(78, t0); !ok || f.recorded.Load() != 1 {
 		t.Errorf("78: timed %v, %d recorded for feedback (want 1: no id yet)", ok, f.recorded.Load())
-	}
-}
-
-func TestArrivalRing(t *testing.T) {
-	var r arrivalRing
-	t0 := time.Unix(1_800_000_000, 0)
-	r.put(7, t0.UnixNano())
-	if d, ok := r.since(7, t0.Add(1500*time.Microsecond)); !ok || d != 1500*time.Microsecond {
-		t.Errorf("since %v %v, want 1.5ms", d, ok)
-	}
-	r.put(7+arrivalSlots, t0.UnixNano())
-	if _, ok := r.since(7, t0); ok {
-		t.Error("a packet whose slot holds another was timed")
-	}
-	if _, ok := r.since(8, t0); ok {
-		t.Error("a packet never stored was timed")
 	}
 }
 
@@ -122,10 +107,10 @@ func TestArrivalRing(t *testing.T) {
 func TestDelayToSocketArrival(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	var h, stack delayHist
-	var ring arrivalRing
+	var ring arrival.Ring
 	rt := newRecvTrack("T", false, &h, &stack, &ring, func() time.Time { return now })
 	sent := now.Add(-10 * time.Millisecond)
-	ring.put(1, now.Add(-7*time.Millisecond).UnixNano()) // 3 ms to the socket, 7 more to the read
+	ring.Put(1, now.Add(-7*time.Millisecond).UnixNano()) // 3 ms to the socket, 7 more to the read
 	rt.onPacket(rtpPacket(1, true, trailed(sent, 1, 80), 0, -1, 0), now)
 	rt.onPacket(rtpPacket(2, true, trailed(sent, 2, 80), 0, -1, 0), now) // no socket time
 	var s, ss histSnap
@@ -230,7 +215,7 @@ func TestTWCCFeedbackPionLoopback(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if _, ok := ring.since(p.SequenceNumber, time.Now()); !ok {
+			if _, ok := ring.Since(p.SequenceNumber, time.Now()); !ok {
 				untimed <- p.SequenceNumber
 			}
 			read <- p.SequenceNumber
