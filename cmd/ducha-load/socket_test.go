@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
+	"github.com/ducha-dev/ducha/internal/peertest"
 	"github.com/ducha-dev/ducha/signaling"
 	"github.com/ducha-dev/ducha/signaling/client"
 )
@@ -230,7 +231,11 @@ func TestTWCCFeedbackPionLoopback(t *testing.T) {
 			}
 		}
 	})
-	negotiate(t, send, recv, fb)
+	peertest.Negotiate(t, send, recv)
+	// As an agent learns it from the server's description; media starts
+	// only after the handshake below.
+	data, _ := json.Marshal(signaling.SDP{SDP: send.LocalDescription().SDP})
+	fb.learnID(signaling.TypeOffer, data)
 	select {
 	case <-connected:
 	case <-time.After(20 * time.Second):
@@ -287,38 +292,5 @@ func TestTWCCFeedbackPionLoopback(t *testing.T) {
 	}
 	if len(untimed) > 0 {
 		t.Errorf("%d packets read without a socket arrival", len(untimed))
-	}
-}
-
-// negotiate has offerer offer and answerer answer (no trickle), and lets
-// the answerer's feedback learn the extension id from the offer, as an
-// agent does from the server's.
-func negotiate(t *testing.T, offerer, answerer *webrtc.PeerConnection, fb *twccFeedback) {
-	t.Helper()
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	data, _ := json.Marshal(signaling.SDP{SDP: offerer.LocalDescription().SDP})
-	fb.learnID(signaling.TypeOffer, data)
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := answerer.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/internal/peertest"
 )
 
 // newPeer makes a Pion peer on a loopback socket, shaped when shape is
@@ -78,30 +80,7 @@ func TestPionPeerBehindShapedLink(t *testing.T) {
 			close(connected)
 		}
 	})
-	offer, err := pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pub)
-	if err := pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := sub.SetRemoteDescription(*pub.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := sub.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(sub)
-	if err := sub.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := pub.SetRemoteDescription(*sub.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
+	peertest.Negotiate(t, pub, sub)
 	select {
 	case <-connected:
 	case <-time.After(15 * time.Second):

@@ -11,6 +11,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ducha-dev/ducha/internal/peertest"
 )
 
 // What the server's slots need to tell speakers apart, and what its
@@ -155,7 +157,7 @@ func TestAudioLevelPionLoopback(t *testing.T) {
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	negotiate(t, sub, pub)
+	peertest.Negotiate(t, sub, pub)
 	a.refreshID()
 	if a.ExtensionID() == 0 {
 		t.Fatalf("no audio level id after negotiation: %+v", sender.GetParameters().HeaderExtensions)

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ducha-dev/ducha/internal/peertest"
 	"github.com/ducha-dev/ducha/signaling"
 )
 
@@ -271,36 +272,6 @@ func loopbackAPI(t *testing.T) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 }
 
-// negotiate makes offerer's offer, has answerer answer it, and waits for
-// ICE candidates to be in the descriptions (no trickle).
-func negotiate(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
-	t.Helper()
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := answerer.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // ridStats is what the receiving peer saw of one layer.
 type ridStats struct {
 	packets       atomic.Int64
@@ -361,7 +332,7 @@ func TestSimulcastPionLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	negotiate(t, pub, sub)
+	peertest.Negotiate(t, pub, sub)
 	sim.refreshIDs()
 	if !sim.Negotiated() {
 		t.Fatalf("no mid/rid extension ids after negotiation: %+v", sim.Sender.GetParameters().HeaderExtensions)
