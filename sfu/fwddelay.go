@@ -42,13 +42,16 @@ type fwdDelayHist struct {
 	missed atomic.Uint64
 }
 
-func (h *fwdDelayHist) observe(d time.Duration) {
+func (h *fwdDelayHist) observe(d time.Duration) { h.observeN(d, 1) }
+
+// observeN counts n packets that each took d.
+func (h *fwdDelayHist) observeN(d time.Duration, n int) {
 	i := 0
 	for i < len(fwdDelayBounds) && d > fwdDelayBounds[i] {
 		i++
 	}
-	h.counts[i].Add(1)
-	h.sumNs.Add(uint64(d))
+	h.counts[i].Add(uint64(n))
+	h.sumNs.Add(uint64(d) * uint64(n))
 }
 
 func (h *fwdDelayHist) snapshot() (counts []uint64, sum float64) {

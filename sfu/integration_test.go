@@ -182,6 +182,13 @@ func TestSubscriberLossRepairedByNACK(t *testing.T) {
 		t.Fatalf("forwarding delay: %d timed (%d unmeasured) of %d out, sum %v s, counts %v", timed,
 			st.ForwardDelayUnmeasured, st.PacketsOut, st.ForwardDelaySum, st.ForwardDelayCounts)
 	}
+	var waited uint64
+	for _, c := range st.SendWaitCounts {
+		waited += c
+	}
+	if waited != st.UDPBatched || st.SendWaitSum < 0 {
+		t.Fatalf("send wait counted %d packets, %d were batched", waited, st.UDPBatched)
+	}
 	s.socket.mu.RLock()
 	registered := len(s.socket.rings)
 	s.socket.mu.RUnlock()

@@ -166,7 +166,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	_ = udp.SetWriteBuffer(4 << 20)
 	var muxConn net.PacketConn = udp
 	if !cfg.DirectSend {
-		b, err := udpbatch.New(udp)
+		b, err := udpbatch.New(udp, udpbatch.WithWaited(s.ctr.sendWait.observeN))
 		if err != nil {
 			_ = udp.Close()
 			return nil, fmt.Errorf("sfu: media UDP port: %w", err)

@@ -22,6 +22,7 @@ type counters struct {
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
 	fwdDelay            fwdDelayHist  // arrival to the last copy handed on (fwddelay.go)
+	sendWait            fwdDelayHist  // a copy's wait in the send batch (udpbatch.WithWaited)
 }
 
 // Stats is a snapshot of the counters.
@@ -58,6 +59,13 @@ type Stats struct {
 	// delay counts: the writer came to them after their arrival slot was
 	// reused (it lagged by more than 256 packets of the layer).
 	ForwardDelayUnmeasured uint64 `json:"forwardDelayUnmeasured"`
+	// SendWaitCounts counts sent packets by how long they waited in the
+	// send batch for the system call (batched sends only; each packet
+	// counted with its batch's longest wait), per bucket of
+	// ForwardDelayBounds; SendWaitSum is their total in seconds. With
+	// ForwardDelayCounts: socket to socket.
+	SendWaitCounts []uint64 `json:"sendWaitCounts"`
+	SendWaitSum    float64  `json:"sendWaitSum"`
 	// SimulcastLayers is the number of simulcast layer streams received now.
 	SimulcastLayers int `json:"simulcastLayers"`
 	Rooms           int `json:"rooms"`
@@ -67,7 +75,10 @@ type Stats struct {
 
 func (c *counters) snapshot() Stats {
 	fc, fs := c.fwdDelay.snapshot()
+	wc, ws := c.sendWait.snapshot()
 	return Stats{
+		SendWaitCounts:         wc,
+		SendWaitSum:            ws,
 		ForwardDelayCounts:     fc,
 		ForwardDelaySum:        fs,
 		ForwardDelayUnmeasured: c.fwdDelay.missed.Load(),

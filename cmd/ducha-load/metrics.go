@@ -43,7 +43,7 @@ type serverSample struct {
 
 // parsePromText reads the unlabelled samples of the wanted series from the
 // Prometheus text format, and the buckets of the histograms the report
-// reads (schedMetric, fwdDelayMetric), keyed by the whole sample name with
+// reads (schedMetric, fwdDelayMetric, sendWaitMetric), keyed by the whole sample name with
 // its labels (see promBuckets).
 func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 	w := make(map[string]bool, len(want))
@@ -51,7 +51,8 @@ func parsePromText(r io.Reader, want []string) (map[string]float64, error) {
 		w[n] = true
 	}
 	isBucket := func(name string) bool {
-		return strings.HasPrefix(name, schedMetric+"_bucket{") || strings.HasPrefix(name, fwdDelayMetric+"_bucket{")
+		return strings.HasPrefix(name, schedMetric+"_bucket{") || strings.HasPrefix(name, fwdDelayMetric+"_bucket{") ||
+			strings.HasPrefix(name, sendWaitMetric+"_bucket{")
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)

@@ -122,6 +122,11 @@ type ServerResult struct {
 	ForwardDelayP50Ms      float64 `json:"forward_delay_p50_ms"`
 	ForwardDelayP99Ms      float64 `json:"forward_delay_p99_ms"`
 	ForwardDelayUnmeasured int64   `json:"forward_delay_unmeasured"`
+	// SendWait: a forwarded packet's wait in the server's send batch for
+	// the system call (ducha_sfu_send_wait_seconds; bucket upper bounds):
+	// with ForwardDelay, the server's socket to socket.
+	SendWaitP50Ms float64 `json:"send_wait_p50_ms"`
+	SendWaitP99Ms float64 `json:"send_wait_p99_ms"`
 }
 
 // ClientResult is what the simulated participants counted.
@@ -277,6 +282,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	fs, fe := promBuckets(start.server.metrics, fwdDelayMetric), promBuckets(end.server.metrics, fwdDelayMetric)
 	sv.ForwardDelayP50Ms, sv.ForwardDelayP99Ms = windowQuantile(fs, fe, 0.5), windowQuantile(fs, fe, 0.99)
 	sv.ForwardDelayUnmeasured = m("ducha_sfu_forward_delay_unmeasured_total")
+	ws, we := promBuckets(start.server.metrics, sendWaitMetric), promBuckets(end.server.metrics, sendWaitMetric)
+	sv.SendWaitP50Ms, sv.SendWaitP99Ms = windowQuantile(ws, we, 0.5), windowQuantile(ws, we, 0.99)
 
 	cl := &res.Clients
 	cl.PacketsSent, cl.BytesSent = end.sentPackets-start.sentPackets, end.sentBytes-start.sentBytes

@@ -23,6 +23,10 @@ const schedMetric = "go_sched_latencies_seconds"
 // the end-to-end delay that is the server's alone.
 const fwdDelayMetric = "ducha_sfu_forward_delay_seconds"
 
+// sendWaitMetric is the rest of the server's own delay: a forwarded
+// packet's wait in the send batch for the system call.
+const sendWaitMetric = "ducha_sfu_send_wait_seconds"
+
 // cumBuckets is a cumulative histogram: count of observations <= le,
 // sorted by le.
 type cumBuckets []bucket

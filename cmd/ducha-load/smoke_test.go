@@ -122,8 +122,8 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 		// The server exports Go's scheduling latency, and both processes
 		// had goroutines waiting for a thread at some point.
 		"server.sched_latency_p99_ms", "clients.load_tool_sched_latency_p99_ms",
-		// and times its own forwarding.
-		"server.forward_delay_p99_ms",
+		// and times its own forwarding, and the send batch's wait.
+		"server.forward_delay_p99_ms", "server.send_wait_p99_ms",
 		// The receivers timed arrivals at their sockets and sent
 		// congestion feedback built from them.
 		"clients.twcc_feedback_sent", "clients.twcc_packets_timed"} {

@@ -121,6 +121,8 @@ func printResult(w io.Writer, r *Result) {
 	row("load tool CPU / peak RSS", "%.2f cores / %.0f MiB", c.LoadToolCPUCores, float64(c.LoadToolPeakRSSBytes)/mib)
 	row("SFU's own forwarding delay p50 / p99", "%s / %s ms (arrival at the server's socket to the last copy handed on; %d unmeasured)",
 		msText(r.Server.ForwardDelayP50Ms), msText(r.Server.ForwardDelayP99Ms), r.Server.ForwardDelayUnmeasured)
+	row("server's send batch wait p50 / p99", "%s / %s ms (handed on to the system call)",
+		msText(r.Server.SendWaitP50Ms), msText(r.Server.SendWaitP99Ms))
 	row("scheduling latency p50 / p99: server, load tool", "%s / %s, %s / %s ms (runnable goroutines waiting for a thread)",
 		msText(r.Server.SchedLatencyP50Ms), msText(r.Server.SchedLatencyP99Ms),
 		msText(c.LoadToolSchedLatencyP50Ms), msText(c.LoadToolSchedLatencyP99Ms))

@@ -15,6 +15,8 @@ type metrics struct {
 	store interface{ Healthy() bool }
 	descs map[string]*prometheus.Desc
 	fwd   *prometheus.Desc
+	// sendWait: a sent packet's wait in the batch for the system call.
+	sendWait *prometheus.Desc
 }
 
 type metricDef struct {
@@ -56,6 +58,9 @@ func newMetrics(media *sfu.SFU, sig *signaling.Handler, store interface{ Healthy
 	m := &metrics{media: media, sig: sig, store: store, descs: map[string]*prometheus.Desc{},
 		fwd: prometheus.NewDesc("ducha_sfu_forward_delay_seconds",
 			"The server's own delay per forwarded packet: from its arrival at the media socket (the kernel's receive timestamp, before Pion's receive chain) to the last copy handed to the subscribers' connections (encrypted, into the send batch).",
+			nil, nil),
+		sendWait: prometheus.NewDesc("ducha_sfu_send_wait_seconds",
+			"How long a sent packet waited in the send batch for its system call (each counted with its batch's longest wait; batched sends only): with ducha_sfu_forward_delay_seconds, the server's socket to socket.",
 			nil, nil)}
 	for _, d := range metricDefs {
 		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)
@@ -109,22 +114,23 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.descs[d.name], t, values[d.name])
 	}
-	ch <- forwardDelay(m.fwd, s)
+	ch <- delayHistogram(m.fwd, s.ForwardDelayCounts, s.ForwardDelaySum)
+	ch <- delayHistogram(m.sendWait, s.SendWaitCounts, s.SendWaitSum)
 }
 
-// forwardDelay turns the SFU's bucket counts into a Prometheus histogram
-// (cumulative counts per upper bound).
-func forwardDelay(desc *prometheus.Desc, s sfu.Stats) prometheus.Metric {
+// delayHistogram turns the SFU's bucket counts (per ForwardDelayBounds)
+// into a Prometheus histogram (cumulative counts per upper bound).
+func delayHistogram(desc *prometheus.Desc, counts []uint64, sum float64) prometheus.Metric {
 	bounds := sfu.ForwardDelayBounds()
 	buckets := make(map[float64]uint64, len(bounds))
 	var cum uint64
-	for i, c := range s.ForwardDelayCounts {
+	for i, c := range counts {
 		cum += c
 		if i < len(bounds) {
 			buckets[bounds[i]] = cum
 		}
 	}
-	return prometheus.MustNewConstHistogram(desc, cum, s.ForwardDelaySum, buckets)
+	return prometheus.MustNewConstHistogram(desc, cum, sum, buckets)
 }
 
 func b2f(b bool) float64 {

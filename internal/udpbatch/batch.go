@@ -1,14 +1,18 @@
 package udpbatch
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // batch is up to MaxBatch packets with their destinations. The buffers are
 // kept between uses, so a warmed-up Conn allocates nothing per packet.
 type batch struct {
-	n     int
-	bufs  [MaxBatch][]byte
-	addrs [MaxBatch]netip.AddrPort
-	sys   sysBatch // the platform's system-call scratch space
+	n       int
+	firstAt time.Time // when the first packet queued
+	bufs    [MaxBatch][]byte
+	addrs   [MaxBatch]netip.AddrPort
+	sys     sysBatch // the platform's system-call scratch space
 }
 
 // packetCap fits any media packet on a 1500-byte MTU; larger writes grow

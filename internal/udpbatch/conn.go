@@ -53,6 +53,19 @@ type Conn struct {
 	stopped chan struct{}
 
 	packets, batches, errs atomic.Uint64
+
+	waited func(wait time.Duration, packets int) // WithWaited
+}
+
+// Option configures a Conn.
+type Option func(*Conn)
+
+// WithWaited has f hear after each system call how long its batch's
+// first packet waited in the queue (the longest of the batch) and how
+// many packets went out: a sender's last hop before the kernel. f runs on
+// the writing goroutine and must not block.
+func WithWaited(f func(wait time.Duration, packets int)) Option {
+	return func(c *Conn) { c.waited = f }
 }
 
 // sender writes a batch and reports how many packets the kernel refused.
@@ -61,7 +74,7 @@ type sender interface {
 }
 
 // New starts the sender goroutine. The Conn owns udp from now on.
-func New(udp *net.UDPConn) (*Conn, error) {
+func New(udp *net.UDPConn, opts ...Option) (*Conn, error) {
 	out, err := newSender(udp)
 	if err != nil {
 		return nil, err
@@ -72,6 +85,9 @@ func New(udp *net.UDPConn) (*Conn, error) {
 	}
 	c := &Conn{udp: udp, out: out, in: in, cur: newBatch(), wake: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
+	for _, o := range opts {
+		o(c)
+	}
 	go c.run()
 	return c, nil
 }
@@ -85,6 +101,9 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		return 0, ErrClosed
 	}
 	q := c.cur
+	if q.n == 0 && c.waited != nil {
+		q.firstAt = time.Now()
+	}
 	q.add(b, addr)
 	var full *batch
 	if q.n == MaxBatch {
@@ -162,6 +181,9 @@ func (c *Conn) write(q *batch) {
 	c.batches.Add(1)
 	if refused > 0 {
 		c.errs.Add(uint64(refused))
+	}
+	if c.waited != nil && q.n > refused {
+		c.waited(time.Since(q.firstAt), q.n-refused)
 	}
 	q.reset()
 }

@@ -389,3 +389,36 @@ func TestReadTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// WithWaited hears of every packet that went out, with its batch's wait.
+func TestWaitedCountsEveryPacket(t *testing.T) {
+	var mu sync.Mutex
+	var packets, calls int
+	var longest time.Duration
+	c, err := New(listen(t, "udp4", "127.0.0.1:0"), WithWaited(func(wait time.Duration, n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		packets += n
+		calls++
+		longest = max(longest, wait)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	const total = 3*MaxBatch + 5 // full batches written by the writer, and a rest by the sender
+	for i := range uint32(total) {
+		if _, err := c.WriteToAddrPort(packet(i, 100), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if packets != total || calls == 0 || longest < 0 || longest > 10*time.Second {
+		t.Fatalf("waited heard of %d packets in %d calls (longest wait %v), want %d", packets, calls, longest, total)
+	}
+}
