@@ -315,9 +315,17 @@ func (c *Client) refreshSenders() {
 	for _, s := range sims {
 		s.refreshIDs()
 	}
+	// Parse a copy of the text: Unmarshal on the description Pion hands
+	// out caches the parse in Pion's own struct, which its transport
+	// start reads the DTLS role from on another goroutine. That race let
+	// both ends wait as DTLS servers now and then (a first publish that
+	// never connected: "ice connected, peer connecting").
 	var rd *sdp.SessionDescription
 	if d := c.pc.RemoteDescription(); d != nil && len(audios) > 0 {
-		rd, _ = d.Unmarshal()
+		var parsed sdp.SessionDescription
+		if parsed.UnmarshalString(d.SDP) == nil {
+			rd = &parsed
+		}
 	}
 	for _, a := range audios {
 		a.refreshID()
