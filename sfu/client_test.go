@@ -71,6 +71,7 @@ type recvTrack struct {
 type lossyConn struct {
 	net.PacketConn
 	dropIn, dropOut int
+	dropDTLSOut     bool // no DTLS record leaves: a handshake that never completes
 	inCount, outCnt atomic.Int64
 	dropped         atomic.Int64
 }
@@ -95,6 +96,9 @@ func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *lossyConn) WriteTo(b []byte, a net.Addr) (int, error) {
+	if c.dropDTLSOut && len(b) > 0 && b[0] >= 20 && b[0] <= 63 {
+		return len(b), nil
+	}
 	if c.dropOut > 0 && isRTP(b) && c.outCnt.Add(1)%int64(c.dropOut) == 0 {
 		c.dropped.Add(1)
 		return len(b), nil
@@ -104,6 +108,7 @@ func (c *lossyConn) WriteTo(b []byte, a net.Addr) (int, error) {
 
 type clientOpts struct {
 	dropIn, dropOut int
+	dropDTLSOut     bool
 	tcpOnly         bool // ICE over TCP only, as behind a firewall that blocks UDP
 	// shape makes the client's downlink a slow link (a county office line).
 	shape *netshape.LinkShape
@@ -120,7 +125,7 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 		shaped = netshape.New(conn, *o.shape, nil, nil, 1)
 		conn = shaped
 	}
-	lc := &lossyConn{PacketConn: conn, dropIn: o.dropIn, dropOut: o.dropOut}
+	lc := &lossyConn{PacketConn: conn, dropIn: o.dropIn, dropOut: o.dropOut, dropDTLSOut: o.dropDTLSOut}
 	se := webrtc.SettingEngine{}
 	mux := webrtc.NewICEUDPMux(nil, lc)
 	se.SetIncludeLoopbackCandidate(true)

@@ -18,12 +18,20 @@ import (
 
 func newTestSFU(t *testing.T) *SFU {
 	t.Helper()
+	return newTestSFUConfig(t, Config{})
+}
+
+// newTestSFUConfig is newTestSFU with cfg's settings (listen address and
+// loopback candidates are the test's).
+func newTestSFUConfig(t *testing.T, cfg Config) *SFU {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("DUCHA_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
 	var w io.Writer = os.Stderr
-	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true},
+	cfg.ListenIP, cfg.IncludeLoopback = "127.0.0.1", true
+	s, err := New(cfg,
 		slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		t.Fatal(err)
@@ -659,5 +667,25 @@ func TestLargeRoomSubscriptionPolicy(t *testing.T) {
 	b.mu.Unlock()
 	if !told {
 		t.Fatal("county B was not told county A's track exists")
+	}
+}
+
+// A peer that connects ICE but never finishes its DTLS handshake (here its
+// DTLS records never leave) is closed as connection_failed when the
+// handshake times out, instead of holding its participant in silence:
+// Pion alone would wait forever.
+func TestStalledDTLSHandshakeFails(t *testing.T) {
+	s := newTestSFUConfig(t, Config{DTLSHandshakeTimeout: 2 * time.Second})
+	defer s.Close()
+	c, _ := newTestClient(t, s, "r", "mute", RoleCounty, clientOpts{dropDTLSOut: true})
+	defer c.close()
+	c.publish("audio")
+	eventually(t, 30*time.Second, "the participant closed as connection_failed", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.closedWhy == "connection_failed"
+	})
+	if st := s.Stats(); st.Participants != 0 {
+		t.Fatalf("participants = %d after the failed handshake, want 0", st.Participants)
 	}
 }

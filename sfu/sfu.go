@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,12 @@ type Config struct {
 	MaxWritersPerTrack int
 	// KeyframeMinSpacing throttles keyframe requests to a publisher.
 	KeyframeMinSpacing time.Duration
+	// DTLSHandshakeTimeout ends a DTLS handshake that has not completed
+	// (default 30 s): Pion waits forever by default, so a peer that
+	// connected ICE and then never finished its handshake held its
+	// participant, silently, until the signaling closed. It now fails as
+	// connection_failed, which is logged and told to the client.
+	DTLSHandshakeTimeout time.Duration
 	// Clock is injected by tests; default the system clock.
 	Clock Clock
 	// Observer, if set, is told of every published track (the recorder).
@@ -106,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyframeMinSpacing == 0 {
 		c.KeyframeMinSpacing = 100 * time.Millisecond
+	}
+	if c.DTLSHandshakeTimeout == 0 {
+		c.DTLSHandshakeTimeout = 30 * time.Second
 	}
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
@@ -212,6 +222,10 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		return nil, err
 	}
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	hs := cfg.DTLSHandshakeTimeout
+	se.SetDTLSConnectContextMaker(func() (context.Context, func()) {
+		return context.WithTimeout(context.Background(), hs)
+	})
 
 	me, ir, err := buildMedia()
 	if err != nil {
