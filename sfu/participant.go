@@ -48,6 +48,7 @@ type Participant struct {
 	// a large room (slots.go); it then subscribes to no audio track itself.
 	slots     []*speakerSlot
 	leaveOnce sync.Once
+	leaving   atomic.Bool // Leave began: a closed connection is ours
 
 	// Layer allocation: the bandwidth estimator toward this client (set at
 	// creation) and the allocator state (allocMu: the room tick and
@@ -97,6 +98,13 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 			}
 		case webrtc.PeerConnectionStateFailed:
 			p.closeWith("connection_failed")
+		case webrtc.PeerConnectionStateClosed:
+			// Closed, and not by Leave: Pion closes the connection itself
+			// when the DTLS connection closes, which a failed handshake
+			// (its timeout) sometimes does before the failed state shows.
+			if !p.leaving.Load() {
+				p.closeWith("connection_failed")
+			}
 		}
 	})
 	return p, nil
@@ -286,6 +294,7 @@ const maxSizes = 1024
 // Leave ends the participation; idempotent.
 func (p *Participant) Leave(reason string) {
 	p.leaveOnce.Do(func() {
+		p.leaving.Store(true)
 		p.room.leave(p, reason)
 		p.mu.Lock()
 		p.closed = true
