@@ -50,7 +50,14 @@ func (r *runner) lateJoin(ctx context.Context, spec agentSpec, index int) (time.
 	for {
 		for _, t := range a.receiving() {
 			if at := t.firstFrameAt.Load(); t.video && at != 0 {
-				return time.Unix(0, at).Sub(a.joinStart), nil
+				d := time.Unix(0, at).Sub(a.joinStart)
+				// Where the time went, for the slow ones: the join, and
+				// whether the video had to ask for a keyframe (it did not
+				// start with one).
+				r.log.Info("late joiner's first frame", "identity", spec.Identity, "took", d.Round(time.Millisecond),
+					"joined_after", a.joined.Sub(a.joinStart).Round(time.Millisecond), "keyframe_requests", t.plis.Load(),
+					"layer", layerName(t.layer.Load()))
+				return d, nil
 			}
 		}
 		select {
