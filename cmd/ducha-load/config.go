@@ -76,6 +76,7 @@ type config struct {
 
 	LocalIP  string `json:"local_ip"`
 	Seed     uint64 `json:"seed"`
+	Nice     int    `json:"nice"`
 	JSONPath string `json:"-"`
 	LogLevel string `json:"-"`
 	PProf    string `json:"-"`
@@ -142,6 +143,8 @@ func (c *config) register(fs *flag.FlagSet) {
 
 	fs.StringVar(&c.LocalIP, "local-ip", "127.0.0.1", "address the simulated participants bind their media sockets to")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the random downlink loss")
+	fs.IntVar(&c.Nice, "nice", 0, "once the server is up, lower the load tool's own scheduling priority to this nice value "+
+		"(1..19), so that the simulated clients, which share the machine with the server, yield the CPU to it")
 	fs.StringVar(&c.JSONPath, "json", "", "write the JSON report to this file")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.PProf, "pprof", "", "serve the load tool's own pprof on this loopback address (e.g. 127.0.0.1:6061)")
@@ -262,6 +265,7 @@ func (c *config) validate() error {
 	check(c.MaxLoss <= 0 || c.MaxP99Delay <= 0, "--max-loss and --max-p99-delay must be positive")
 	check(c.DownKbps < 0 || c.DownDelay < 0 || c.DownQueue < 0, "downlink settings must not be negative")
 	check(c.DownLoss < 0 || c.DownLoss >= 100, "--down-loss %g: want 0..100 (percent)", c.DownLoss)
+	check(c.Nice < 0 || c.Nice > 19, "--nice %d: want 0..19", c.Nice)
 	check(c.DownWho != "all" && c.DownWho != "counties" && c.DownWho != "supervisors",
 		"--down-who %q: want all, counties or supervisors", c.DownWho)
 	check(net.ParseIP(c.LocalIP) == nil || net.ParseIP(c.LocalIP).To4() == nil, "--local-ip %q: want an IPv4 address", c.LocalIP)

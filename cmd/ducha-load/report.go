@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"runtime"
 	"slices"
 	"time"
@@ -84,6 +85,10 @@ type MachineResult struct {
 	OtherCores     float64 `json:"other_cores"`
 	LoadAvgAtStart float64 `json:"load_average_start"`
 	LoadAvgAtEnd   float64 `json:"load_average_end"`
+	// The scheduling priorities (nice) of the load tool and of the
+	// server, when known (--nice; -1000: unknown).
+	LoadToolNice int `json:"load_tool_nice"`
+	ServerNice   int `json:"server_nice"`
 }
 
 // ServerResult is what the server's /metrics and /proc said over the window.
@@ -404,7 +409,13 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	busy := ratio(float64(end.cpuBusy-start.cpuBusy), float64(end.cpuTotal-start.cpuTotal)) * float64(ncpu)
 	res.Machine = MachineResult{CPUs: ncpu, BusyCores: busy,
 		OtherCores:     max(busy-sv.CPUCores-cl.LoadToolCPUCores, 0),
-		LoadAvgAtStart: start.loadAvg, LoadAvgAtEnd: end.loadAvg}
+		LoadAvgAtStart: start.loadAvg, LoadAvgAtEnd: end.loadAvg, LoadToolNice: -1000, ServerNice: -1000}
+	if n, ok := niceOf(os.Getpid()); ok {
+		res.Machine.LoadToolNice = n
+	}
+	if n, ok := niceOf(r.srv.pid); ok && r.srv.pid > 0 {
+		res.Machine.ServerNice = n
+	}
 	res.Derived = Derived{
 		ServerCPUUsPerForwardedPacket: ratio(sv.CPUSeconds*1e6, float64(sv.PacketsOut)),
 		MCPUPerForwardedTrack:         ratio(sv.CPUCores*1000, float64(res.StreamsForwarded+sl.SlotsReceiving)),

@@ -30,6 +30,13 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) (rep 
 		return rep, err
 	}
 	defer func() { srv.stop(err != nil) }()
+	if cfg.Nice != 0 {
+		if err := reniceSelf(cfg.Nice); err != nil {
+			return rep, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The load tool ran at nice %d: the simulated clients yield the CPU to the server, "+
+			"as they would on their own machines (--nice).", cfg.Nice))
+	}
 	r := newRunner(cfg, srv, now, log)
 	defer r.closeAll()
 	base, err := srv.sample(ctx)

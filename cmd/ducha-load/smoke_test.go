@@ -201,8 +201,20 @@ func TestSmoke(t *testing.T) {
 		"--settle-timeout", "20s", "--join-timeout", "20s", "--video-kbps", "200", "--small-video-kbps", "100"}
 
 	t.Run("s1", func(t *testing.T) {
-		// One stream per camera, as before simulcast: the comparison run.
-		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2", "--simulcast=false")...)
+		// One stream per camera, as before simulcast: the comparison run;
+		// and the load tool yields the CPU to the server it spawned. (It
+		// runs in this process: the test's own priority is put back after,
+		// where it may be.)
+		mine, known := niceOf(os.Getpid())
+		rep, out := runLoad(t, append(common, "--scenario", "s1", "--rooms", "1", "--size", "2", "--simulcast=false",
+			"--nice", "7")...)
+		if known {
+			_ = reniceSelf(mine)
+			if n, s := field(t, rep["result"], "machine.load_tool_nice"), field(t, rep["result"], "machine.server_nice"); n != 7 ||
+				int(s) != mine {
+				t.Errorf("nice: load tool %v, server %v; want 7 and this test's %d", n, s, mine)
+			}
+		}
 		// 3 participants, each receives the other two's video and audio.
 		checkMediaFlowed(t, rep, out, 3, 3*2*2, 3*2)
 		// The server asks every microphone for DTX (everyone speaks in s1,
@@ -368,6 +380,7 @@ func TestConfigRejects(t *testing.T) {
 		{"--spawn", "--scenario", "s3"},
 		{"--spawn", "--rooms", "0"},
 		{"--spawn", "--down-loss", "100"},
+		{"--spawn", "--nice", "20"},
 		{"--spawn", "--down-who", "mayors"},
 		{"--spawn", "--server-pid", "12"},
 		{"--data-dir", "x", "--server-bin", "ducha"},

@@ -127,8 +127,8 @@ func printResult(w io.Writer, r *Result) {
 		msText(r.Server.SchedLatencyP50Ms), msText(r.Server.SchedLatencyP99Ms),
 		msText(c.LoadToolSchedLatencyP50Ms), msText(c.LoadToolSchedLatencyP99Ms))
 	m := r.Machine
-	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f)",
-		m.BusyCores, m.OtherCores, m.CPUs, m.LoadAvgAtStart, m.LoadAvgAtEnd)
+	row("machine: busy / used by others", "%.2f / %.2f of %d cores (load average %.1f -> %.1f; nice: load tool %d, server %d)",
+		m.BusyCores, m.OtherCores, m.CPUs, m.LoadAvgAtStart, m.LoadAvgAtEnd, m.LoadToolNice, m.ServerNice)
 	fmt.Fprintln(tw, "derived\t")
 	d := r.Derived
 	row("server CPU us per forwarded packet", "%.2f", d.ServerCPUUsPerForwardedPacket)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -288,5 +289,14 @@ go_sched_latencies_seconds_sum 1
 	b := selfSchedBuckets()
 	if len(a) == 0 || len(a) != len(b) || b[len(b)-1].count < a[len(a)-1].count {
 		t.Errorf("own scheduling histogram: %d then %d buckets", len(a), len(b))
+	}
+}
+
+func TestNiceOf(t *testing.T) {
+	if _, ok := niceOf(os.Getpid()); !ok && runtime.GOOS == "linux" {
+		t.Fatal("no nice value read for this process")
+	}
+	if _, ok := niceOf(-1); ok {
+		t.Error("a nice value for no process")
 	}
 }
