@@ -189,9 +189,17 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	return codec, nil
 }
 
-// mediaReady implements mediaReadier: media written before the connection
-// is up is dropped by Pion.
-func (d *downTrack) mediaReady() bool { return d.ready.Load() }
+// mediaReady implements mediaReadier: what is written now reaches the
+// subscriber. Before the connection is up Pion drops it, and before the
+// track is bound (or once it is closed) WriteRTP does.
+func (d *downTrack) mediaReady() bool {
+	if !d.ready.Load() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bound && !d.closed
+}
 
 // Unbind stops writing.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {

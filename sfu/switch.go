@@ -124,6 +124,13 @@ func (s *layerSwitch) write(idx int, p *rtp.Packet) error {
 		}
 		return nil
 	}
+	if !s.sink.mediaReady() {
+		// A keyframe someone else asked for, before this subscriber can
+		// take media: cutting over now would spend it on nothing (the
+		// sink drops it) and leave the subscriber waiting for the next
+		// one, a keyframeRetry or more. It asks when it is up.
+		return nil
+	}
 	s.cur = idx
 	s.u.ctr.layerSwitches.Add(1)
 	s.sink.switchLayer(s.tapLayer[idx])

@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,11 +126,37 @@ func TestSwitchWaitsForKeyframe(t *testing.T) {
 	}
 }
 
+// A keyframe that comes while the subscriber cannot take media yet does
+// not cut the switch over (the sink would drop it, and the subscriber wait
+// for the next one); the first one after it is up does.
+func TestSwitchWaitsForReadySink(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	u, ls := newSimulcastTrack(t, clk)
+	sink := &sinkRecorder{}
+	sink.notReady.Store(true)
+	sw := u.addSwitch(sink)
+	sw.setTarget(2)
+	ls[2].ingest(vp8LayerPacket(2, 0, true))
+	ls[2].ingest(vp8LayerPacket(2, 1, false))
+	time.Sleep(50 * time.Millisecond) // the fan-out writer's goroutine
+	if sw.current() != -1 || sink.count(2) != 0 {
+		t.Fatalf("cut over to layer %d (%d packets) before the sink was ready", sw.current(), sink.count(2))
+	}
+	sink.notReady.Store(false)
+	ls[2].ingest(vp8LayerPacket(2, 2, false))
+	ls[2].ingest(vp8LayerPacket(2, 3, true))
+	eventually(t, 2*time.Second, "cut over at the first keyframe once ready", func() bool { return sink.count(2) == 1 })
+	if sw.current() != 2 {
+		t.Fatalf("current layer %d, want 2", sw.current())
+	}
+}
+
 // sinkRecorder is a switchSink that counts packets per layer (by SSRC).
 type sinkRecorder struct {
 	mu       sync.Mutex
 	perLayer [maxLayers]int
 	switches int
+	notReady atomic.Bool // its connection is still coming up
 }
 
 func (s *sinkRecorder) WriteRTP(p *rtp.Packet) error {
@@ -139,7 +166,7 @@ func (s *sinkRecorder) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 func (s *sinkRecorder) Resync()              {}
-func (s *sinkRecorder) mediaReady() bool     { return true }
+func (s *sinkRecorder) mediaReady() bool     { return !s.notReady.Load() }
 func (s *sinkRecorder) switchLayer(*upLayer) { s.mu.Lock(); s.switches++; s.mu.Unlock() }
 func (s *sinkRecorder) count(i int) int      { s.mu.Lock(); defer s.mu.Unlock(); return s.perLayer[i] }
 
