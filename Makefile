@@ -15,7 +15,7 @@ FUZZ_TIME ?= 20s
 # Go files we own: node_modules may ship .go files of its own, and .git never holds ours.
 GO_FILES = $(shell find . -path ./.git -prune -o -path ./web/e2e/node_modules -prune -o -name '*.go' -print)
 
-.PHONY: all run build deps test test-race fuzz bench lint fmt vet check-deploy clean
+.PHONY: all run build deps test test-race race-smoke fuzz bench lint fmt vet check-deploy clean
 
 all: build
 
@@ -36,7 +36,16 @@ test: deps
 	@$(GO) vet ./...
 	@echo "==> go test $(TEST_FLAGS) ./... (DUCHA_MINIO_BIN=$(DUCHA_MINIO_BIN))"
 	@$(GO) test $(TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory race-smoke
 	@$(MAKE) --no-print-directory fuzz
+
+# The load tool's smoke test under the race detector: real Pion clients, our
+# signaling client and a spawned server, a few seconds. A data race in the
+# client once let both ends of a call wait as DTLS servers (sixth session);
+# only a -race build showed it. The whole suite under -race is test-race.
+race-smoke:
+	@echo "==> go test -race -run TestSmoke ./cmd/ducha-load/"
+	@CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -run '^TestSmoke$$' ./cmd/ducha-load/
 
 # A short fuzz run of the signaling decoder (the corpus in signaling/testdata/fuzz is replayed by go test too).
 fuzz:

@@ -50,6 +50,8 @@ need_binary chromium chromium
 need_binary ffprobe ffmpeg
 need_binary mkvinfo mkvtoolnix
 need_binary redis-server redis-server
+# The race detector needs cgo, hence a C compiler (make test runs the load tool's smoke test under -race).
+need_binary gcc gcc
 
 if ((${#apt_missing[@]} > 0)); then
 	if [[ "$(id -u)" -ne 0 && -z "$SUDO" ]]; then

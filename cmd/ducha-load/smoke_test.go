@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,8 +151,10 @@ func checkMediaFlowed(t *testing.T, rep map[string]any, stdout string, participa
 	// stack, which comes after the socket: never sooner. Almost all were
 	// timed at the socket (a reader lagging its socket by a whole ring
 	// would be a load tool far behind).
+	// (The two histograms are read one after the other while packets
+	// flow, so their counts may differ by a packet per track.)
 	if all, stack := field(t, res, "forwarding_delay.samples"),
-		field(t, res, "forwarding_delay_after_client_stack.samples"); stack != all {
+		field(t, res, "forwarding_delay_after_client_stack.samples"); math.Abs(stack-all) > max(20, all/100) {
 		t.Errorf("%v delay samples at the read, %v at the socket", stack, all)
 	}
 	if sock, stack := field(t, res, "forwarding_delay.p50_ms"), field(t, res, "forwarding_delay_after_client_stack.p50_ms"); stack < sock {
