@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
+	"github.com/ducha-dev/ducha/internal/rtpraw"
 )
 
 // maxLayers is the number of simulcast layers a track can have (rids q, h, f).
@@ -116,7 +117,7 @@ func (l *upLayer) ingest(pkt []byte) {
 	}
 	now := u.clock.Now().UnixNano()
 	if u.levelExt != 0 {
-		if ext := rtpExtension(pkt, u.levelExt); len(ext) > 0 {
+		if ext := rtpraw.Extension(pkt, u.levelExt); len(ext) > 0 {
 			u.loudness.Store((3*u.loudness.Load() + levelLoudness(ext[0])) / 4)
 			u.levelAt.Store(now)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
+	"github.com/ducha-dev/ducha/internal/rtpraw"
 )
 
 // A browser takes a packet's arrival time on its network thread, as the
@@ -60,62 +61,14 @@ func (o *socketObserver) observe(b []byte, at time.Time) {
 	}
 }
 
-// headerExtension16 reads the 16-bit value of RTP header extension id (one-
-// or two-byte form, RFC 8285) without allocating: the transport-wide
-// sequence number.
+// headerExtension16 reads the 16-bit value of RTP header extension id
+// without allocating: the transport-wide sequence number.
 func headerExtension16(b []byte, id uint8) (uint16, bool) {
-	if b[0]&0x10 == 0 {
+	v := rtpraw.Extension(b, id)
+	if len(v) < 2 {
 		return 0, false
 	}
-	off := 12 + 4*int(b[0]&0x0f)
-	if len(b) < off+4 {
-		return 0, false
-	}
-	profile := binary.BigEndian.Uint16(b[off : off+2])
-	end := off + 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
-	if end > len(b) {
-		return 0, false
-	}
-	oneByte := profile == 0xbede
-	if !oneByte && profile&0xfff0 != 0x1000 {
-		return 0, false
-	}
-	for i := off + 4; i < end; {
-		var eid uint8
-		var n int
-		if oneByte {
-			if b[i] == 0 { // padding
-				i++
-				continue
-			}
-			eid, n = b[i]>>4, int(b[i]&0x0f)+1
-			if eid == 15 { // reserved: stop
-				return 0, false
-			}
-			i++
-		} else {
-			if b[i] == 0 {
-				i++
-				continue
-			}
-			if i+1 >= end {
-				return 0, false
-			}
-			eid, n = b[i], int(b[i+1])
-			i += 2
-		}
-		if i+n > end {
-			return 0, false
-		}
-		if eid == id {
-			if n < 2 {
-				return 0, false
-			}
-			return binary.BigEndian.Uint16(b[i : i+2]), true
-		}
-		i += n
-	}
-	return 0, false
+	return binary.BigEndian.Uint16(v), true
 }
 
 // arrivals holds one ring per SSRC the agent receives. The socket's
