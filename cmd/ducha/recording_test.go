@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,27 @@ func ffprobeFile(t *testing.T, path string) probeResult {
 
 // readManifest fetches and decodes a session's manifest.json: the audio
 // counts live only there (the verify report only sums them).
+// archivedFile copies an archived object (a segment) to a file of the
+// test's, for ffprobe.
+func archivedFile(t *testing.T, src evidence.Source, key, version string) string {
+	t.Helper()
+	rc, _, err := src.Get(context.Background(), key, version)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	defer rc.Close()
+	tmp := filepath.Join(t.TempDir(), "seg.webm")
+	f, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return tmp
+}
+
 func readManifest(t *testing.T, src evidence.Source, recID string) evidence.Manifest {
 	t.Helper()
 	key, err := archive.ManifestKey(recID)
@@ -188,18 +210,7 @@ func TestRecordedCallVerifies(t *testing.T) {
 	objs, _ := arch.List(ctx, "sessions/"+recID+"/segments/")
 	var total float64
 	for _, o := range objs {
-		rc, _, err := arch.Get(ctx, o.Key, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		_, _ = buf.ReadFrom(rc)
-		rc.Close()
-		tmp := filepath.Join(t.TempDir(), "seg.webm")
-		if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p := ffprobeFile(t, tmp)
+		p := ffprobeFile(t, archivedFile(t, arch, o.Key, ""))
 		codecs := map[string]bool{}
 		for _, st := range p.Streams {
 			codecs[st.CodecName] = true
@@ -385,18 +396,7 @@ func TestRecordedDTXSilenceIsConcealed(t *testing.T) {
 
 		// The file holds exactly the counted blocks: a filler is a real
 		// block a player decodes (and conceals), not just a number.
-		rc, _, err := arch.Get(ctx, e.Key, e.VersionID)
-		if err != nil {
-			t.Fatalf("segment %d: %v", e.Index, err)
-		}
-		var buf bytes.Buffer
-		_, _ = buf.ReadFrom(rc)
-		rc.Close()
-		tmp := filepath.Join(t.TempDir(), "seg.webm")
-		if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if n := audioPackets(t, tmp); n != *e.AudioFrames+*e.AudioFramesFilled {
+		if n := audioPackets(t, archivedFile(t, arch, e.Key, e.VersionID)); n != *e.AudioFrames+*e.AudioFramesFilled {
 			t.Errorf("segment %d: %d audio blocks in the file, the manifest counts %s", e.Index, n, countsString(e))
 		}
 	}
