@@ -317,8 +317,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 			cl.AudioDTXTracks++
 		}
 		if a.twcc != nil {
-			cl.TWCCFeedbackSent += a.twcc.sent.Load()
-			cl.TWCCPacketsTimed += a.twcc.recorded.Load()
+			cl.TWCCFeedbackSent += a.twcc.Sent()
+			cl.TWCCPacketsTimed += a.twcc.Recorded()
 		}
 		largeAudio := a.largeRoomAudio(r.cfg.LargeRoom)
 		for _, t := range a.receiving() {

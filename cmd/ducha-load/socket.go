@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/binary"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
-	"github.com/ducha-dev/ducha/internal/rtpraw"
 )
 
 // A browser takes a packet's arrival time on its network thread, as the
@@ -55,20 +53,8 @@ func (o *socketObserver) observe(b []byte, at time.Time) {
 		return
 	}
 	if id := o.twcc.id.Load(); id != 0 {
-		if tseq, ok := headerExtension16(b, uint8(id)); ok {
-			o.twcc.record(ssrc, tseq, at)
-		}
+		o.twcc.RecordPacket(b, uint8(id), at)
 	}
-}
-
-// headerExtension16 reads the 16-bit value of RTP header extension id
-// without allocating: the transport-wide sequence number.
-func headerExtension16(b []byte, id uint8) (uint16, bool) {
-	v := rtpraw.Extension(b, id)
-	if len(v) < 2 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint16(v), true
 }
 
 // arrivals holds one ring per SSRC the agent receives. The socket's

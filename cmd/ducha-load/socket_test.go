@@ -44,34 +44,6 @@ func extPacket(t *testing.T, seq uint16, twoByte bool, exts map[uint8][]byte) []
 	return b
 }
 
-func TestHeaderExtension16(t *testing.T) {
-	other := []byte{9} // a one-byte extension (an audio level, say) before the one wanted
-	for _, c := range []struct {
-		name    string
-		pkt     []byte
-		id      uint8
-		want    uint16
-		wantOK  bool
-		comment string
-	}{
-		{"one-byte", extPacket(t, 1, false, map[uint8][]byte{1: other, 5: {0x12, 0x34}}), 5, 0x1234, true, ""},
-		{"two-byte", extPacket(t, 1, true, map[uint8][]byte{1: other, 20: {0xbe, 0xef}}), 20, 0xbeef, true, ""},
-		{"absent", extPacket(t, 1, false, map[uint8][]byte{1: other}), 5, 0, false, ""},
-		{"no extensions", extPacket(t, 1, false, nil), 5, 0, false, ""},
-		{"too short a value", extPacket(t, 1, false, map[uint8][]byte{5: {7}}), 5, 0, false, ""},
-	} {
-		got, ok := headerExtension16(c.pkt, c.id)
-		if got != c.want || ok != c.wantOK {
-			t.Errorf("%s: %#x %v, want %#x %v", c.name, got, ok, c.want, c.wantOK)
-		}
-	}
-	// A length that runs past the datagram is refused, not read.
-	b := extPacket(t, 1, false, map[uint8][]byte{5: {0x12, 0x34}})
-	if _, ok := headerExtension16(b[:15], 5); ok {
-		t.Error("a truncated extension block was read")
-	}
-}
-
 // Only RTP is timed: STUN, DTLS and RTCP datagrams pass untouched.
 func TestObserverTimesRTPOnly(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
@@ -85,11 +57,11 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	for _, b := range [][]byte{stun, dtls, rtcpRR} {
 		o.observe(b, t0)
 	}
-	if n := f.recorded.Load(); n != 0 || len(o.arrivals.m) != 0 {
+	if n := f.Recorded(); n != 0 || len(o.arrivals.m) != 0 {
 		t.Fatalf("non-RTP datagrams timed: %d recorded, %d rings", n, len(o.arrivals.m))
 	}
 	o.observe(extPacket(t, 77, false, map[uint8][]byte{5: {0, 9}}), t0)
-	if n := f.recorded.Load(); n != 1 {
+	if n := f.Recorded(); n != 1 {
 		t.Errorf("%d packets recorded for feedback, want 1", n)
 	}
 	if d, ok := o.arrivals.ring(0xabcd).Since(77, t0.Add(3*time.Millisecond)); !ok || d != 3*time.Millisecond {
@@ -98,8 +70,8 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	// Without the id known, the arrival is still timed for the delay.
 	f.id.Store(0)
 	o.observe(extPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}), t0)
-	if _, ok := o.arrivals.ring(0xabcd).Since(78, t0); !ok || f.recorded.Load() != 1 {
-		t.Errorf("78: timed %v, %d recorded for feedback (want 1: no id yet)", ok, f.recorded.Load())
+	if _, ok := o.arrivals.ring(0xabcd).Since(78, t0); !ok || f.Recorded() != 1 {
+		t.Errorf("78: timed %v, %d recorded for feedback (want 1: no id yet)", ok, f.Recorded())
 	}
 }
 
@@ -275,7 +247,7 @@ func TestTWCCFeedbackPionLoopback(t *testing.T) {
 		case k := <-reported:
 			got += k
 		case <-deadline:
-			t.Fatalf("feedback on %d of %d packets (%d timed)", got, n, fb.recorded.Load())
+			t.Fatalf("feedback on %d of %d packets (%d timed)", got, n, fb.Recorded())
 		}
 	}
 	if got != n {
