@@ -47,7 +47,6 @@ type testClient struct {
 	speakers   []string
 	layers     []layersMsg
 	pliCount   atomic.Int64
-	twccAcked  atomic.Int64  // packets the server's transport-wide feedback reported received
 	audioLevel atomic.Uint32 // RFC 6464 level stamped on audio (0 loudest, 127 silence); set before publishing
 	levelIDs   sync.Map      // track -> negotiated audio-level extension id
 	closing    atomic.Bool
@@ -113,9 +112,6 @@ type clientOpts struct {
 	tcpOnly         bool // ICE over TCP only, as behind a firewall that blocks UDP
 	// shape makes the client's downlink a slow link (a county office line).
 	shape *netshape.LinkShape
-	// stampTWCC numbers the client's outgoing packets for transport-wide
-	// feedback, as browsers do.
-	stampTWCC bool
 }
 
 func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) (*testClient, *lossyConn) {
@@ -150,11 +146,6 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		t.Fatal(err)
-	}
-	if o.stampTWCC {
-		if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
-			t.Fatal(err)
-		}
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -271,8 +262,7 @@ func (c *testClient) publishCodec(kind string, codec webrtc.RTPCodecCapability) 
 }
 
 // countPLIs reads a sender's RTCP until it closes and counts the keyframe
-// requests (the synthetic senders answer each with a keyframe) and the
-// packets transport-wide feedback acknowledged.
+// requests; the synthetic senders answer each with a keyframe.
 func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -280,11 +270,8 @@ func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
 			return
 		}
 		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication:
+			if _, ok := p.(*rtcp.PictureLossIndication); ok {
 				c.pliCount.Add(1)
-			case *rtcp.TransportLayerCC:
-				c.twccAcked.Add(int64(len(p.RecvDeltas)))
 			}
 		}
 	}

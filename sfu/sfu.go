@@ -16,12 +16,12 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
-	"github.com/ducha-dev/ducha/internal/twccfb"
 	"github.com/ducha-dev/ducha/internal/udpbatch"
 )
 
@@ -227,7 +227,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		return context.WithTimeout(context.Background(), hs)
 	})
 
-	me, ir, err := buildMedia(feedbackFactory{now: cfg.Clock.Now, socket: s.socket, interval: twccfb.Interval})
+	me, ir, err := buildMedia()
 	if err != nil {
 		s.closeSockets()
 		return nil, err
@@ -248,7 +248,7 @@ const (
 
 // buildMedia registers the codecs and RTP machinery. No RTX: browsers then
 // retransmit on the original SSRC, which our cache stores and forwards.
-func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -300,8 +300,7 @@ func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry,
 
 	ir := &interceptor.Registry{}
 	ir.Add(newRecvAttrsFactory()) // first added reads first: see attrs.go
-	// Publisher side: NACK what we miss, report what we receive, and send
-	// transport-wide feedback (ours: feedback.go).
+	// Publisher side: NACK what we miss, report what we receive, TWCC feedback.
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return nil, nil, err
@@ -312,7 +311,11 @@ func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry,
 		return nil, nil, err
 	}
 	ir.Add(rr)
-	ir.Add(fb)
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(tw)
 	// Subscriber side: sender reports only. NACKs are answered by downTrack
 	// from the shared cache, so Pion's per-subscriber responder is not
 	// registered; transport-wide sequence numbers are stamped, and their
