@@ -49,6 +49,12 @@ for n in 10 30 60 117; do
 	run "s2-$n-norec" --scenario s2 --counties "$n" --duration 20s --server-arg=--record-adhoc=false
 	run "s2-$n" --scenario s2 --counties "$n" --duration 20s
 done
+# The reference shape (the figures it quotes for another SFU): one
+# 720p video at 1.75 Mbit/s, single stream, to 40 viewers that send nothing.
+for i in 1 2; do
+	run "fanout-1to40-$i" --scenario s2 --counties 40 --duration 30s --late-joiners 0 --simulcast=false \
+		--video-kbps 1750 --audio=false --small-video-kbps 0 --server-arg=--record-adhoc=false
+done
 run ramp-norec --scenario ramp --size 4 --ramp-step 1 --ramp-max 12 --duration 10s --server-arg=--record-adhoc=false
 run ramp-single-norec --scenario ramp --size 4 --ramp-step 1 --ramp-max 12 --duration 10s --simulcast=false \
 	--server-arg=--record-adhoc=false
