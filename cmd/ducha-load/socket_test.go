@@ -20,30 +20,6 @@ import (
 	"github.com/ducha-dev/ducha/signaling/client"
 )
 
-// extPacket marshals an RTP packet with the given one-byte (or, with
-// twoByte, two-byte) header extensions.
-func extPacket(t *testing.T, seq uint16, twoByte bool, exts map[uint8][]byte) []byte {
-	t.Helper()
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 0xabcd}, Payload: []byte{1, 2, 3}}
-	if len(exts) > 0 {
-		p.Extension = true
-		p.ExtensionProfile = 0xbede
-		if twoByte {
-			p.ExtensionProfile = 0x1000
-		}
-		for id, v := range exts {
-			if err := p.SetExtension(id, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	b, err := p.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Only RTP is timed: STUN, DTLS and RTCP datagrams pass untouched.
 func TestObserverTimesRTPOnly(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
@@ -60,7 +36,7 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	if n := f.Recorded(); n != 0 || len(o.arrivals.m) != 0 {
 		t.Fatalf("non-RTP datagrams timed: %d recorded, %d rings", n, len(o.arrivals.m))
 	}
-	o.observe(extPacket(t, 77, false, map[uint8][]byte{5: {0, 9}}), t0)
+	o.observe(peertest.ExtPacket(t, 77, false, map[uint8][]byte{5: {0, 9}}), t0)
 	if n := f.Recorded(); n != 1 {
 		t.Errorf("%d packets recorded for feedback, want 1", n)
 	}
@@ -69,7 +45,7 @@ func TestObserverTimesRTPOnly(t *testing.T) {
 	}
 	// Without the id known, the arrival is still timed for the delay.
 	f.id.Store(0)
-	o.observe(extPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}), t0)
+	o.observe(peertest.ExtPacket(t, 78, false, map[uint8][]byte{5: {0, 10}}), t0)
 	if _, ok := o.arrivals.ring(0xabcd).Since(78, t0); !ok || f.Recorded() != 1 {
 		t.Errorf("78: timed %v, %d recorded for feedback (want 1: no id yet)", ok, f.Recorded())
 	}

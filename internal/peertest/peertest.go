@@ -1,6 +1,7 @@
-// Package peertest connects two Pion PeerConnections in a test without a
-// signaling server: the offer/answer exchange that the package tests of
-// the client, the link shaper and the load tool each need.
+// Package peertest holds what several packages' tests need: connecting two
+// Pion PeerConnections without a signaling server (the offer/answer
+// exchange of the client's, the link shaper's and the load tool's tests),
+// and RTP packets with header extensions as they are on the wire.
 package peertest
 
 import (

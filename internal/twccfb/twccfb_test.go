@@ -6,32 +6,9 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
-)
 
-// extPacket marshals an RTP packet of SSRC 0xabcd with the given one-byte
-// (or, with twoByte, two-byte) header extensions.
-func extPacket(t *testing.T, seq uint16, twoByte bool, exts map[uint8][]byte) []byte {
-	t.Helper()
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 0xabcd}, Payload: []byte{1, 2, 3}}
-	if len(exts) > 0 {
-		p.Extension = true
-		p.ExtensionProfile = 0xbede
-		if twoByte {
-			p.ExtensionProfile = 0x1000
-		}
-		for id, v := range exts {
-			if err := p.SetExtension(id, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	b, err := p.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+	"github.com/ducha-dev/ducha/internal/peertest"
+)
 
 func TestSequence(t *testing.T) {
 	other := []byte{9} // a one-byte extension (an audio level, say) before the one wanted
@@ -42,11 +19,11 @@ func TestSequence(t *testing.T) {
 		want   uint16
 		wantOK bool
 	}{
-		{"one-byte", extPacket(t, 1, false, map[uint8][]byte{1: other, 5: {0x12, 0x34}}), 5, 0x1234, true},
-		{"two-byte", extPacket(t, 1, true, map[uint8][]byte{1: other, 20: {0xbe, 0xef}}), 20, 0xbeef, true},
-		{"absent", extPacket(t, 1, false, map[uint8][]byte{1: other}), 5, 0, false},
-		{"no extensions", extPacket(t, 1, false, nil), 5, 0, false},
-		{"too short a value", extPacket(t, 1, false, map[uint8][]byte{5: {7}}), 5, 0, false},
+		{"one-byte", peertest.ExtPacket(t, 1, false, map[uint8][]byte{1: other, 5: {0x12, 0x34}}), 5, 0x1234, true},
+		{"two-byte", peertest.ExtPacket(t, 1, true, map[uint8][]byte{1: other, 20: {0xbe, 0xef}}), 20, 0xbeef, true},
+		{"absent", peertest.ExtPacket(t, 1, false, map[uint8][]byte{1: other}), 5, 0, false},
+		{"no extensions", peertest.ExtPacket(t, 1, false, nil), 5, 0, false},
+		{"too short a value", peertest.ExtPacket(t, 1, false, map[uint8][]byte{5: {7}}), 5, 0, false},
 	} {
 		got, ok := Sequence(c.pkt, c.id)
 		if got != c.want || ok != c.wantOK {
@@ -54,7 +31,7 @@ func TestSequence(t *testing.T) {
 		}
 	}
 	// A length that runs past the datagram is refused, not read.
-	b := extPacket(t, 1, false, map[uint8][]byte{5: {0x12, 0x34}})
+	b := peertest.ExtPacket(t, 1, false, map[uint8][]byte{5: {0x12, 0x34}})
 	if _, ok := Sequence(b[:15], 5); ok {
 		t.Error("a truncated extension block was read")
 	}
@@ -67,11 +44,11 @@ func TestFeedbackReportsGivenTimes(t *testing.T) {
 	f := New(t0)
 	arrive := map[uint16]time.Duration{100: 10 * time.Millisecond, 101: 12 * time.Millisecond, 103: 30 * time.Millisecond}
 	for _, seq := range []uint16{100, 101, 103} {
-		if !f.RecordPacket(extPacket(t, seq, false, map[uint8][]byte{3: {byte(seq >> 8), byte(seq)}}), 3, t0.Add(arrive[seq])) {
+		if !f.RecordPacket(peertest.ExtPacket(t, seq, false, map[uint8][]byte{3: {byte(seq >> 8), byte(seq)}}), 3, t0.Add(arrive[seq])) {
 			t.Fatalf("packet %d not recorded", seq)
 		}
 	}
-	if f.RecordPacket(extPacket(t, 104, false, nil), 3, t0) {
+	if f.RecordPacket(peertest.ExtPacket(t, 104, false, nil), 3, t0) {
 		t.Error("a packet without the extension was recorded")
 	}
 	pkts := f.Build()
@@ -112,7 +89,7 @@ func TestRecordPacketAllocatesNothing(t *testing.T) {
 	f := New(time.Now())
 	pkts := make([][]byte, 1200)
 	for i := range pkts {
-		pkts[i] = extPacket(t, uint16(i), false, map[uint8][]byte{1: {9}, 3: {byte(i >> 8), byte(i)}})
+		pkts[i] = peertest.ExtPacket(t, uint16(i), false, map[uint8][]byte{1: {9}, 3: {byte(i >> 8), byte(i)}})
 	}
 	at := time.Now()
 	// Pion's recorder grows its arrival map in steps; warm it first.
