@@ -23,6 +23,15 @@ type switchSink interface {
 // the layer it wants (target): the current layer keeps flowing until the
 // target's first keyframe arrives, so a switch never freezes the picture.
 // Target -1 means nothing is forwarded (the subscriber does not show it).
+//
+// Before anything is forwarded, a change of target keeps the previous
+// target subscribed as well (first): the subscription starts on the top
+// layer and the page's tile size, which comes a moment later, usually
+// moves it down, after the top layer's keyframe was asked for. Whichever
+// keyframe comes first is the subscriber's first picture; the switch then
+// goes on to the target at the target's keyframe. Dropping the first ask
+// cost a browser joining a call about 400 ms before its first frame
+// (docs/benchmarks.md, seventh session).
 type layerSwitch struct {
 	u    *UpTrack
 	sink switchSink
@@ -32,6 +41,7 @@ type layerSwitch struct {
 	tapLayer [maxLayers]*upLayer
 	cur      int
 	target   int
+	first    int // while cur is -1: a previous target whose keyframe may come first (-1: none)
 	kfAsk    time.Time
 	closed   bool
 }
@@ -47,7 +57,7 @@ func (t *layerTap) Resync()                      { t.sw.resync(t.idx) }
 func (t *layerTap) mediaReady() bool             { return t.sw.sink.mediaReady() }
 
 func newLayerSwitch(u *UpTrack, sink switchSink) *layerSwitch {
-	return &layerSwitch{u: u, sink: sink, cur: -1, target: -1}
+	return &layerSwitch{u: u, sink: sink, cur: -1, target: -1, first: -1}
 }
 
 // setTarget chooses the layer to forward (-1: none). The change happens at
@@ -62,10 +72,13 @@ func (s *layerSwitch) setTarget(t int) {
 		s.mu.Unlock()
 		return
 	}
-	s.target = t
-	if t < 0 {
-		s.cur = -1
+	switch {
+	case t < 0:
+		s.cur, s.first = -1, -1
+	case s.cur < 0 && s.target >= 0:
+		s.first = s.target
 	}
+	s.target = t
 	var sub *upLayer
 	var subTap *layerTap
 	if t >= 0 && s.taps[t] == nil && layers[t] != nil {
@@ -88,12 +101,13 @@ type tapRef struct {
 	tap *layerTap
 }
 
-// dropTapsLocked detaches taps that are neither the current nor the target
-// layer; the caller unsubscribes them after unlocking.
+// dropTapsLocked detaches taps that are neither the current, the target
+// nor the first-picture layer; the caller unsubscribes them after
+// unlocking.
 func (s *layerSwitch) dropTapsLocked() []tapRef {
 	var out []tapRef
 	for i, tap := range s.taps {
-		if tap != nil && i != s.cur && i != s.target {
+		if tap != nil && i != s.cur && i != s.target && i != s.first {
 			out = append(out, tapRef{l: s.tapLayer[i], tap: tap})
 			s.taps[i], s.tapLayer[i] = nil, nil
 		}
@@ -111,10 +125,14 @@ func (s *layerSwitch) write(idx int, p *rtp.Packet) error {
 	if idx == s.cur {
 		return s.sink.WriteRTP(p)
 	}
-	if idx != s.target || s.taps[idx] == nil {
+	fallback := s.cur < 0 && idx == s.first && idx != s.target
+	if (idx != s.target && !fallback) || s.taps[idx] == nil {
 		return nil // a packet in flight from a layer just left
 	}
 	if !isKeyframeStart(s.u.codec, p.Payload) {
+		if fallback {
+			return nil // the target is the layer asked for again
+		}
 		// Ask again now and then: the first keyframe may have gone by
 		// before this tap was subscribed. Not while the subscriber's
 		// connection is coming up: it asks once it is (requestKeyframes).
@@ -131,7 +149,7 @@ func (s *layerSwitch) write(idx int, p *rtp.Packet) error {
 		// one, a keyframeRetry or more. It asks when it is up.
 		return nil
 	}
-	s.cur = idx
+	s.cur, s.first = idx, -1
 	s.u.ctr.layerSwitches.Add(1)
 	s.sink.switchLayer(s.tapLayer[idx])
 	for _, d := range s.dropTapsLocked() {

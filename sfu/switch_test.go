@@ -151,6 +151,43 @@ func TestSwitchWaitsForReadySink(t *testing.T) {
 	}
 }
 
+// A subscription starts on one layer and is moved to another before its
+// first picture (the page's tile size comes a moment after the track): the
+// keyframe of the layer asked for first is the first picture, and the
+// switch then goes on to the new target at its keyframe.
+func TestSwitchFirstPictureFromEarlierTarget(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	u, ls := newSimulcastTrack(t, clk)
+	sink := &sinkRecorder{}
+	sw := u.addSwitch(sink)
+	sw.setTarget(2)
+	sw.setTarget(1) // before anything was forwarded
+	ls[2].ingest(vp8LayerPacket(2, 0, false))
+	ls[2].ingest(vp8LayerPacket(2, 1, true))
+	eventually(t, 2*time.Second, "the top layer's keyframe shown first", func() bool { return sink.count(2) == 1 })
+	if sw.current() != 2 || sw.wanted() != 1 {
+		t.Fatalf("current %d, wanted %d; want 2 and 1", sw.current(), sw.wanted())
+	}
+	ls[2].ingest(vp8LayerPacket(2, 2, false))
+	ls[1].ingest(vp8LayerPacket(1, 0, false)) // not a keyframe: the top layer flows on
+	eventually(t, 2*time.Second, "the top layer flows until the target's keyframe", func() bool { return sink.count(2) == 2 })
+	ls[1].ingest(vp8LayerPacket(1, 1, true))
+	eventually(t, 2*time.Second, "switched to the target at its keyframe", func() bool { return sink.count(1) == 1 })
+	ls[2].ingest(vp8LayerPacket(2, 3, false))
+	ls[1].ingest(vp8LayerPacket(1, 2, false))
+	eventually(t, 2*time.Second, "the target flows", func() bool { return sink.count(1) == 2 })
+	if sink.count(2) != 2 || ls[2].subscriberCount() != 0 || sw.current() != 1 {
+		t.Fatalf("after the switch: %d top-layer packets (want 2), %d top-layer subscribers (want 0), current %d",
+			sink.count(2), ls[2].subscriberCount(), sw.current())
+	}
+	// Once a picture was shown, a change of target keeps no earlier layer.
+	sw.setTarget(0)
+	sw.setTarget(2)
+	if ls[0].subscriberCount() != 0 {
+		t.Errorf("a target left after the first picture is still subscribed")
+	}
+}
+
 // sinkRecorder is a switchSink that counts packets per layer (by SSRC).
 type sinkRecorder struct {
 	mu       sync.Mutex
