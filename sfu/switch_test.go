@@ -93,13 +93,21 @@ func TestSwitchContinuousForRecorder(t *testing.T) {
 	}
 }
 
-// A subscriber switching up keeps receiving the old layer until the new
-// layer's keyframe, then only the new one.
-func TestSwitchWaitsForKeyframe(t *testing.T) {
+// switchUnderTest is a simulcast track with one switch, whose sink counts
+// what it gets; notReady makes the sink's connection still coming up.
+func switchUnderTest(t *testing.T, notReady bool) (*layerSwitch, *sinkRecorder, [maxLayers]*upLayer) {
+	t.Helper()
 	clk := &manualClock{now: time.Unix(100, 0)}
 	u, ls := newSimulcastTrack(t, clk)
 	sink := &sinkRecorder{}
-	sw := u.addSwitch(sink)
+	sink.notReady.Store(notReady)
+	return u.addSwitch(sink), sink, ls
+}
+
+// A subscriber switching up keeps receiving the old layer until the new
+// layer's keyframe, then only the new one.
+func TestSwitchWaitsForKeyframe(t *testing.T) {
+	sw, sink, ls := switchUnderTest(t, false)
 	sw.setTarget(0)
 	ls[0].ingest(vp8LayerPacket(0, 0, true))
 	eventually(t, 2*time.Second, "low layer", func() bool { return sink.count(0) == 1 })
@@ -130,11 +138,7 @@ func TestSwitchWaitsForKeyframe(t *testing.T) {
 // not cut the switch over (the sink would drop it, and the subscriber wait
 // for the next one); the first one after it is up does.
 func TestSwitchWaitsForReadySink(t *testing.T) {
-	clk := &manualClock{now: time.Unix(100, 0)}
-	u, ls := newSimulcastTrack(t, clk)
-	sink := &sinkRecorder{}
-	sink.notReady.Store(true)
-	sw := u.addSwitch(sink)
+	sw, sink, ls := switchUnderTest(t, true)
 	sw.setTarget(2)
 	ls[2].ingest(vp8LayerPacket(2, 0, true))
 	ls[2].ingest(vp8LayerPacket(2, 1, false))
@@ -156,10 +160,7 @@ func TestSwitchWaitsForReadySink(t *testing.T) {
 // keyframe of the layer asked for first is the first picture, and the
 // switch then goes on to the new target at its keyframe.
 func TestSwitchFirstPictureFromEarlierTarget(t *testing.T) {
-	clk := &manualClock{now: time.Unix(100, 0)}
-	u, ls := newSimulcastTrack(t, clk)
-	sink := &sinkRecorder{}
-	sw := u.addSwitch(sink)
+	sw, sink, ls := switchUnderTest(t, false)
 	sw.setTarget(2)
 	sw.setTarget(1) // before anything was forwarded
 	ls[2].ingest(vp8LayerPacket(2, 0, false))
