@@ -29,8 +29,8 @@ type switchSink interface {
 // layer and the page's tile size, which comes a moment later, usually
 // moves it down, after the top layer's keyframe was asked for. Whichever
 // keyframe comes first is the subscriber's first picture; the switch then
-// goes on to the target at the target's keyframe. Dropping the first ask
-// cost a browser joining a call about 400 ms before its first frame
+// goes on to the target at the target's keyframe. Dropping the earlier
+// layer made a browser joining a call wait for a second keyframe
 // (docs/benchmarks.md, seventh session).
 type layerSwitch struct {
 	u    *UpTrack
