@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 func TestWithDTX(t *testing.T) {
@@ -55,10 +57,13 @@ func TestAnswerAsksForDTX(t *testing.T) {
 		}
 		pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
 		pub.publish("audio")
-		remote := pub.pc.RemoteDescription()
-		if remote == nil || remote.Type.String() != "answer" {
-			t.Fatalf("no answer applied: %v", remote)
-		}
+		// The answer comes back through the client's event queue, after
+		// publish returns.
+		var remote *webrtc.SessionDescription
+		eventually(t, 10*time.Second, "the server's answer applied", func() bool {
+			remote = pub.pc.RemoteDescription()
+			return remote != nil && remote.Type == webrtc.SDPTypeAnswer
+		})
 		if got := strings.Contains(remote.SDP, "usedtx=1"); got == noDTX {
 			t.Fatalf("NoDTX=%v: answer says usedtx=1: %v\n%s", noDTX, got, remote.SDP)
 		}
