@@ -94,6 +94,9 @@ func (s *layerSwitch) setTarget(t int) {
 	if sub != nil {
 		sub.subscribe(subTap) // also asks for a keyframe
 	}
+	if t >= 0 {
+		s.u.resume(t)
+	}
 }
 
 type tapRef struct {

@@ -268,15 +268,56 @@ func TestLayersListsLayersNotYetReceived(t *testing.T) {
 		fanoutOptions{queueLen: 64, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond}, nil)
 	u.simulcast = true
 	t.Cleanup(u.close)
-	var told [][]string
-	u.notifyLayers = func(active []string) { told = append(told, active) }
+	told := &layersTold{}
+	u.notifyLayers = told.add
 	u.addLayer("q", 0, 10, 64) // only q has arrived
 	u.updateLayers(clk.Now())  // nobody watches q
 	sw := u.addSwitch(&sinkRecorder{})
 	sw.setTarget(0)
 	u.updateLayers(clk.Now()) // somebody watches q
-	want := [][]string{{"h", "f"}, {"q", "h", "f"}}
-	if fmt.Sprint(told) != fmt.Sprint(want) {
-		t.Fatalf("told %v, want %v", told, want)
+	want := "[[h f] [q h f]]"
+	eventually(t, 5*time.Second, "q resumed", func() bool { return told.String() == want })
+}
+
+// layersTold records what a track tells its publisher with `layers`; a
+// resume announces from its own goroutine.
+type layersTold struct {
+	mu   sync.Mutex
+	told [][]string
+}
+
+func (l *layersTold) add(active []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.told = append(l.told, active)
+}
+
+func (l *layersTold) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprint(l.told)
+}
+
+// A layer paused because nobody watched it is resumed as soon as a
+// subscriber chooses it, not at the next room tick: the subscriber waits
+// for its keyframe, and a browser ignores keyframe requests for a layer it
+// does not encode. Resuming never pauses anything; that is the tick's job.
+func TestLayerResumedWhenChosen(t *testing.T) {
+	clk := &manualClock{now: time.Unix(100, 0)}
+	u, _ := newSimulcastTrack(t, clk)
+	told := &layersTold{}
+	u.notifyLayers = told.add
+	a, b := u.addSwitch(&sinkRecorder{}), u.addSwitch(&sinkRecorder{})
+	u.updateLayers(clk.Now()) // nobody watches anything yet
+	a.setTarget(1)
+	eventually(t, 5*time.Second, "h resumed without a tick", func() bool { return told.String() == "[[] [h]]" })
+	b.setTarget(2)
+	eventually(t, 5*time.Second, "f resumed, h kept", func() bool { return told.String() == "[[] [h] [h f]]" })
+	a.setTarget(0) // h is unwatched now, but only the tick pauses it
+	eventually(t, 5*time.Second, "q resumed, h kept", func() bool { return told.String() == "[[] [h] [h f] [q h f]]" })
+	a.setTarget(2) // f is announced already: nothing to say
+	u.updateLayers(clk.Now())
+	if got, want := told.String(), "[[] [h] [h f] [q h f] [f]]"; got != want {
+		t.Fatalf("told %s, want %s (the tick pauses what nobody watches)", got, want)
 	}
 }

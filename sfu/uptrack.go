@@ -62,6 +62,12 @@ type UpTrack struct {
 	announced    uint8 // bit per layer index
 	announcedSet bool  // a `layers` was sent at all
 	resumedAt    [maxLayers]time.Time
+
+	// layersMu runs one announce at a time, notification included, so the
+	// publisher hears the announcements in the order they were decided.
+	layersMu sync.Mutex
+	// layersDue: an announce outside the room tick is on its way (resume).
+	layersDue atomic.Bool
 }
 
 type fanoutOptions struct {
@@ -297,6 +303,29 @@ func (u *UpTrack) availableLocked(l *upLayer, now time.Time) bool {
 // carry them).
 const layerIdle = 1500 * time.Millisecond
 
+// resume has the publisher send layer i again now, if it was told to pause
+// it, rather than at the next room tick (up to AllocInterval later): a
+// subscriber just chose the layer and waits for its keyframe, and a browser
+// ignores keyframe requests for a layer it does not encode. The first
+// county to join a waiting supervisor waited up to half a second for this.
+// Asynchronous: the caller may hold locks that announcing must not wait on,
+// or be updateLayers itself.
+func (u *UpTrack) resume(i int) {
+	if !u.simulcast || i < 0 || i >= maxLayers {
+		return
+	}
+	u.mu.Lock()
+	paused := u.announcedSet && u.announced&(1<<i) == 0 && u.layers[i] != nil && !u.closed
+	u.mu.Unlock()
+	if !paused || !u.layersDue.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		u.layersDue.Store(false)
+		u.announce(u.clock.Now(), true)
+	}()
+}
+
 // topAvailable is the highest layer that can be chosen, or -1.
 func (u *UpTrack) topAvailable(now time.Time) int {
 	u.mu.Lock()
@@ -326,7 +355,16 @@ func (u *UpTrack) updateLayers(now time.Time) {
 	for _, sw := range generic {
 		sw.setTarget(top)
 	}
+	u.announce(now, false)
+}
 
+// announce tells the publisher which layers the switches want. With
+// resumeOnly it only adds layers: between ticks one subscriber's choice
+// must not pause a layer that another is about to choose in the same
+// tick, which would cost the publisher a restart and a keyframe.
+func (u *UpTrack) announce(now time.Time, resumeOnly bool) {
+	u.layersMu.Lock()
+	defer u.layersMu.Unlock()
 	// The switches' wishes are read without holding u.mu: a switch calls
 	// into the track (LastSenderReport via the recorder) while holding its
 	// own lock.
@@ -343,6 +381,9 @@ func (u *UpTrack) updateLayers(now time.Time) {
 		}
 	}
 	u.mu.Lock()
+	if resumeOnly {
+		watched |= u.announced
+	}
 	if (u.announcedSet && watched == u.announced) || u.closed {
 		u.mu.Unlock()
 		return
