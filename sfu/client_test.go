@@ -112,6 +112,12 @@ type clientOpts struct {
 	tcpOnly         bool // ICE over TCP only, as behind a firewall that blocks UDP
 	// shape makes the client's downlink a slow link (a county office line).
 	shape *netshape.LinkShape
+	// hideCandidates keeps the client's ICE candidates from the server, as
+	// a county behind NAT whose private addresses are of no use: the
+	// server learns its address from its checks (peer-reflexive).
+	hideCandidates bool
+	// onICEState hears the client's ICE connection states from the start.
+	onICEState func(webrtc.ICEConnectionState)
 }
 
 func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) (*testClient, *lossyConn) {
@@ -158,8 +164,11 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 		removed: map[string]bool{}, left: map[string]string{}, mux: mux, conn: conn, shaped: shaped,
 	}
 	c.audioLevel.Store(127) // silent unless a test makes it speak
+	if o.onICEState != nil {
+		pc.OnICEConnectionStateChange(o.onICEState)
+	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand != nil {
+		if cand != nil && !o.hideCandidates {
 			init := cand.ToJSON()
 			c.post(func() { _ = c.part.AddCandidate(init) })
 		}

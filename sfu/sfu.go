@@ -215,6 +215,19 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// When the server offers (to a county that only receives, and for every
+	// later change) its ICE agent is the controlling one, and Pion's waits
+	// before nominating a pair whose remote candidate is server-reflexive
+	// (500 ms) or peer-reflexive (1 s), in case a better pair turns up.
+	// Behind NAT that is every county: its private addresses are of no use,
+	// and the server learns its address from its checks; a browser that
+	// gathers before the camera is allowed hides its addresses behind mDNS
+	// names, which we do not resolve, with the same result. Every pair ends
+	// at the server's one address, so the wait only delays the first frame.
+	// Relayed pairs keep Pion's wait (2 s): nominating one at once would
+	// carry a whole call through TURN that a direct pair could have carried.
+	se.SetSrflxAcceptanceMinWait(0)
+	se.SetPrflxAcceptanceMinWait(0)
 	// The DTLS server picks the SRTP profile: answering as server lets us
 	// choose AES-GCM, about 7x cheaper per packet than AES-CM+HMAC-SHA1.
 	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
