@@ -67,6 +67,7 @@ type agentEnv struct {
 	seed    uint64
 	// pionLogs lets Pion's own warnings through (--log-level debug).
 	pionLogs bool
+	nat      bool // --nat
 }
 
 // agent is one simulated participant: its own UDP socket (shaped when its
@@ -215,7 +216,7 @@ func startAgent(ctx context.Context, spec agentSpec, env agentEnv, index int) (a
 	a.joinStart = env.now()
 	a.c, err = client.Dial(ctx, client.Config{
 		URL: env.wsURL, Room: spec.Room, Token: tok, API: api, OnTrack: a.onTrack, OnMessage: a.onMessage,
-		Logger: env.log.With("identity", spec.Identity),
+		Logger: env.log.With("identity", spec.Identity), HideCandidates: env.nat,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrJoin, spec.Identity, err)

@@ -75,6 +75,7 @@ type config struct {
 	DownWho   string        `json:"down_who"`
 
 	LocalIP  string `json:"local_ip"`
+	NAT      bool   `json:"nat"`
 	Seed     uint64 `json:"seed"`
 	Nice     int    `json:"nice"`
 	JSONPath string `json:"-"`
@@ -142,6 +143,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DownWho, "down-who", "all", "who gets the throttled downlink: all, counties or supervisors")
 
 	fs.StringVar(&c.LocalIP, "local-ip", "127.0.0.1", "address the simulated participants bind their media sockets to")
+	fs.BoolVar(&c.NAT, "nat", false, "the simulated participants keep their ICE candidates to themselves, as behind NAT: "+
+		"the server learns their addresses from their connectivity checks (peer-reflexive candidates)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the random downlink loss")
 	fs.IntVar(&c.Nice, "nice", 0, "once the server is up, lower the load tool's own scheduling priority to this nice value "+
 		"(1..19), so that the simulated clients, which share the machine with the server, yield the CPU to it")

@@ -39,7 +39,7 @@ func newRunner(cfg config, srv *serverHandle, now func() time.Time, log *slog.Lo
 	clientLog := log.With("component", "client")
 	r := &runner{cfg: cfg, srv: srv, log: log, now: now, runID: hex.EncodeToString(b[:]), byID: map[string]*agent{}}
 	r.env = agentEnv{wsURL: srv.wsURL, localIP: cfg.LocalIP, token: srv.token, now: now, log: clientLog, seed: cfg.Seed,
-		pionLogs: cfg.LogLevel == "debug"}
+		pionLogs: cfg.LogLevel == "debug", nat: cfg.NAT}
 	return r
 }
 

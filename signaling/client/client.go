@@ -51,6 +51,10 @@ type Config struct {
 	// OnMessage sees every server message after the client handled it.
 	OnMessage func(typ string, data json.RawMessage)
 	Logger    *slog.Logger
+	// HideCandidates keeps the client's ICE candidates from the server, as
+	// for a participant behind NAT whose private addresses are of no use:
+	// the server learns its address from its connectivity checks.
+	HideCandidates bool
 }
 
 // BrowserConfiguration is the PeerConnection configuration a browser
@@ -159,7 +163,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		simulcasts: map[string]*Simulcast{}, admitted: make(chan struct{}),
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand != nil {
+		if cand != nil && !cfg.HideCandidates {
 			_ = c.send(signaling.TypeCandidate, cand.ToJSON())
 		}
 	})
