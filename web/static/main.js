@@ -52,6 +52,8 @@ class Call {
     this.session = null; // the supervision session; null in ad-hoc rooms
     this.waiting = []; // the lobby, as told to supervisors (lobby-updated)
     this.modMuted = false; // muted by the supervisor
+    this.renderTimer = undefined; // set while a render is scheduled (render)
+    this.renderFrame = 0;
     // How large we show each received video (video-size), so the server
     // sends a fitting simulcast layer; only while in the call.
     this.sizes = new VideoSizes({
@@ -554,7 +556,25 @@ class Call {
     return '';
   }
 
+  // render draws the call soon, once for a burst of changes. Joining a
+  // province-wide session brings a burst of messages (joined, then a track
+  // and a participant change after another), and drawing 100 tiles for each
+  // kept the page from answering the server's offer: the first picture came
+  // hundreds of milliseconds later. A frame, or 100 ms where there are no
+  // frames (a hidden tab), batches them.
   render() {
+    if (this.renderTimer !== undefined) return;
+    const run = () => {
+      cancelAnimationFrame(this.renderFrame);
+      clearTimeout(this.renderTimer);
+      this.renderTimer = undefined;
+      this.renderNow();
+    };
+    this.renderFrame = requestAnimationFrame(run);
+    this.renderTimer = setTimeout(run, 100);
+  }
+
+  renderNow() {
     const media = tileMedia(this.remote, this.tracks, this.slotMode);
     const active = this.phase !== 'left' && this.phase !== 'error';
     const chair = !!this.self && this.self.role === 'supervisor';

@@ -57,6 +57,7 @@ export class UI {
     // onVideoSizes([{track, width, height}]): every remote video on screen,
     // in device pixels, whenever one of them changes size.
     this.handlers = handlers;
+    this.stage = null; // the tile area's size, from a ResizeObserver ({width, height})
     this.$ = (id) => doc.getElementById(id);
     this.tiles = new Map(); // tile key -> element
     this.tileSpec = new WeakMap(); // tile element -> the spec it shows
@@ -100,7 +101,11 @@ export class UI {
     i18n.apply();
     // The grid depends on the stage size, which changes with the window and
     // when the member list opens or closes.
-    new ResizeObserver(() => this.layout()).observe(this.$('tiles'));
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      this.stage = { width: r.width, height: r.height };
+      this.layout();
+    }).observe(this.$('tiles'));
     // How large each remote video shows decides the simulcast layer the
     // server sends us (video-size); the tiles change size with the grid.
     this.videoObserver = new ResizeObserver(() => this.reportVideoSizes());
@@ -272,7 +277,12 @@ export class UI {
 
   layout() {
     const container = this.$('tiles');
-    const g = bestGrid(this.tiles.size, container.clientWidth, container.clientHeight);
+    // The stage's size as the ResizeObserver last saw it: reading
+    // clientWidth here would make the browser lay the page out there and
+    // then, on every render, a hundred tiles of it in a province-wide
+    // session.
+    const { width, height } = this.stage || { width: container.clientWidth, height: container.clientHeight };
+    const g = bestGrid(this.tiles.size, width, height);
     const tileW = Math.max(0, Math.floor(g.tileW));
     container.style.setProperty('--cols', String(g.cols));
     container.style.setProperty('--tile-w', `${tileW}px`);
