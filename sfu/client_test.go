@@ -74,6 +74,19 @@ type lossyConn struct {
 	dropDTLSOut     bool // no DTLS record leaves: a handshake that never completes
 	inCount, outCnt atomic.Int64
 	dropped         atomic.Int64
+	// firstHandshake is the type of the first DTLS handshake message the
+	// client received (0: none yet).
+	firstHandshake atomic.Int32
+}
+
+// dtlsHandshakeType is the message type of a DTLS handshake record (RFC
+// 6347: content type 22, then a 13-byte record header), or 0. Only
+// unencrypted records (epoch 0) are read.
+func dtlsHandshakeType(b []byte) int32 {
+	if len(b) < 14 || b[0] != 22 || b[3] != 0 || b[4] != 0 {
+		return 0
+	}
+	return int32(b[13])
 }
 
 func isRTP(b []byte) bool {
@@ -87,6 +100,11 @@ func isRTP(b []byte) bool {
 func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, a, err := c.PacketConn.ReadFrom(b)
+		if err == nil {
+			if t := dtlsHandshakeType(b[:n]); t != 0 {
+				c.firstHandshake.CompareAndSwap(0, t)
+			}
+		}
 		if err == nil && c.dropIn > 0 && isRTP(b[:n]) && c.inCount.Add(1)%int64(c.dropIn) == 0 {
 			c.dropped.Add(1)
 			continue

@@ -88,3 +88,32 @@ func natedJoin(t *testing.T, s *SFU, pub *testClient, attempt int) time.Duration
 	defer mu.Unlock()
 	return connected.Sub(checking)
 }
+
+// The server answers a browser's DTLS ClientHello with its ServerHello at
+// once, not with a HelloVerifyRequest that costs a round trip: ICE has
+// proved the client's address already.
+func TestDTLSWithoutHelloVerify(t *testing.T) {
+	s := newTestSFU(t)
+	defer s.Close()
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	defer pub.close()
+	pub.publish("video")
+	stop := make(chan struct{})
+	defer close(stop)
+	pub.sendMedia(stop)
+	eventually(t, 30*time.Second, "the supervisor's video is published", func() bool {
+		return publishedBy(s, "r", pub.part.info.ID, "video") != ""
+	})
+	// The county only receives: the server offers and is the DTLS server.
+	c, conn := newTestClient(t, s, "r", "county", RoleCounty, clientOpts{})
+	defer c.close()
+	eventually(t, 30*time.Second, "the county receives the supervisor's video", func() bool {
+		r := c.track(publishedBy(s, "r", pub.part.info.ID, "video"))
+		return r != nil && r.packets.Load() > 10
+	})
+	const helloVerifyRequest, serverHello = 3, 2
+	if got := conn.firstHandshake.Load(); got != serverHello {
+		t.Fatalf("first DTLS handshake message from the server: type %d, want %d (ServerHello; %d is HelloVerifyRequest)",
+			got, serverHello, helloVerifyRequest)
+	}
+}
