@@ -13,6 +13,7 @@
 # BIN (default /tmp/bench-join/ducha) is the server binary, built from this
 # checkout unless it exists; OUT (default /tmp/bench-join/out) gets the
 # server log, one JSON line per join and the summary (last line).
+# LOAD_ARGS adds ducha-load flags in full mode (e.g. "--nice 10").
 set -eu
 MODE=${1:-quiet}
 JOINS=${2:-20}
@@ -49,13 +50,14 @@ full)
 	N=${3:-100}
 	(cd "$ROOT" && go build -o "$WORK/ducha-load" ./cmd/ducha-load)
 	"$WORK/ducha-load" --server "$URL" --data-dir "$OUT/data" --server-pid "$SERVER" --scenario s2 --counties "$N" \
-		--late-joiners 0 --duration 600s >"$OUT/load.log" 2>&1 &
+		--late-joiners 0 --duration 600s ${LOAD_ARGS:-} >"$OUT/load.log" 2>&1 &
 	LOAD=$!
+	# Everyone has joined and published, and media reached every receiver.
 	for _ in $(seq 1200); do
-		[ "$(grep -c 'participant joined' "$OUT/server.log")" -ge $((N + 1)) ] && break
+		grep -q 'msg=measuring' "$OUT/load.log" && break
+		kill -0 "$LOAD" 2>/dev/null || { echo "ducha-load ended early: $OUT/load.log" >&2; exit 1; }
 		sleep 0.5
 	done
-	sleep 5 # the last joiners' keyframes and layer choices
 	ROOM=$(grep -m1 'participant joined' "$OUT/server.log" | sed -E 's/.* room=([^ ]+).*/\1/')
 	for i in 1 2 3 4; do token "$ROOM" "bj$i" county >>"$OUT/joiners"; done
 	ARGS=()
