@@ -221,6 +221,15 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 			}
 		}
 	})
+	part, _, err := s.Join(room, ParticipantInfo{ID: "P-" + name, Identity: name, Name: name, Role: role}, (*clientNotifier)(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.part = part
+	c.mu.Unlock()
+	// The event loop starts once part is set: the server's first offer
+	// can be queued during Join, in a room with tracks already.
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -233,13 +242,6 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 			}
 		}
 	}()
-	part, _, err := s.Join(room, ParticipantInfo{ID: "P-" + name, Identity: name, Name: name, Role: role}, (*clientNotifier)(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.part = part
-	c.mu.Unlock()
 	return c, lc
 }
 
@@ -546,6 +548,24 @@ func (c *testClient) errorf(format string, args ...any) {
 		return
 	}
 	c.t.Errorf(format, args...)
+}
+
+// sendingSupervisor joins room as a supervisor who publishes video and
+// sends it until the test ends (registered with t.Cleanup, so a caller
+// that closes the server with t.Cleanup too sees it close last); it
+// returns once the track is published.
+func sendingSupervisor(t *testing.T, s *SFU, room string) *testClient {
+	t.Helper()
+	pub, _ := newTestClient(t, s, room, "pub", RoleSupervisor, clientOpts{})
+	t.Cleanup(pub.close)
+	pub.publish("video")
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) }) // before pub.close: it waits for the senders
+	pub.sendMedia(stop)
+	eventually(t, 30*time.Second, "the supervisor's video is published", func() bool {
+		return publishedBy(s, room, pub.part.info.ID, "video") != ""
+	})
+	return pub
 }
 
 func (c *testClient) close() {

@@ -25,16 +25,8 @@ const pionPrflxWait = time.Second
 // three is asked for, so that a slow test machine cannot make it fail.
 func TestNATedCountyNominatedWithoutWait(t *testing.T) {
 	s := newTestSFU(t)
-	defer s.Close()
-	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
-	defer pub.close()
-	pub.publish("video")
-	stop := make(chan struct{})
-	defer close(stop)
-	pub.sendMedia(stop)
-	eventually(t, 30*time.Second, "the supervisor's video is published", func() bool {
-		return publishedBy(s, "r", pub.part.info.ID, "video") != ""
-	})
+	t.Cleanup(func() { s.Close() })
+	pub := sendingSupervisor(t, s, "r")
 	var took []time.Duration
 	for attempt := range 3 {
 		d := natedJoin(t, s, pub, attempt)
@@ -94,16 +86,8 @@ func natedJoin(t *testing.T, s *SFU, pub *testClient, attempt int) time.Duration
 // proved the client's address already.
 func TestDTLSWithoutHelloVerify(t *testing.T) {
 	s := newTestSFU(t)
-	defer s.Close()
-	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
-	defer pub.close()
-	pub.publish("video")
-	stop := make(chan struct{})
-	defer close(stop)
-	pub.sendMedia(stop)
-	eventually(t, 30*time.Second, "the supervisor's video is published", func() bool {
-		return publishedBy(s, "r", pub.part.info.ID, "video") != ""
-	})
+	t.Cleanup(func() { s.Close() })
+	pub := sendingSupervisor(t, s, "r")
 	// The county only receives: the server offers and is the DTLS server.
 	c, conn := newTestClient(t, s, "r", "county", RoleCounty, clientOpts{})
 	defer c.close()

@@ -485,14 +485,8 @@ func (n *nopNotifier) Closed(r string)                     { n.mu.Lock(); n.clos
 // cannot roll its offer back), with a reason, and nobody else.
 func TestBadAnswerEndsOnlyThatParticipant(t *testing.T) {
 	s := newTestSFU(t)
-	defer s.Close()
-	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
-	defer pub.close()
-	pub.publish("video")
-	stop := make(chan struct{})
-	defer close(stop)
-	pub.sendMedia(stop)
-	eventually(t, 10*time.Second, "track published", func() bool { return publishedBy(s, "r", pub.part.info.ID, "video") != "" })
+	t.Cleanup(func() { s.Close() })
+	sendingSupervisor(t, s, "r")
 	n := &nopNotifier{}
 	p, _, err := s.Join("r", ParticipantInfo{ID: "Pbad", Identity: "bad", Name: "bad", Role: RoleCounty}, n)
 	if err != nil {
