@@ -1,7 +1,8 @@
 // Package e2e drives ducha's web pages in real headless Chromium against the
 // real ducha binary: two browsers in one call, bad links, a busy camera, a
 // second window, and a server restart. The browser side is call.mjs (and
-// large.mjs for a large room, large_test.go).
+// large.mjs for a large room, large_test.go; joinbench.mjs, the join
+// measurement, runs once as a smoke test, joinbench_test.go).
 package e2e
 
 import (
