@@ -334,12 +334,7 @@ func startBrowser(t *testing.T, node string, timeout time.Duration, args ...stri
 func startScript(t *testing.T, node, script string, timeout time.Duration, args ...string) *browserRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
-	// Chromium runs in node's process group; killing the group on timeout
-	// leaves no browser behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := nodeCommand(ctx, node, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "DUCHA_STEP_TIMEOUT_MS=60000")
 	if dir := os.Getenv("DUCHA_E2E_SCREENSHOTS"); dir != "" {
 		cmd.Env = append(cmd.Env, "DUCHA_SCREENSHOTS="+dir)
@@ -389,6 +384,17 @@ func startScript(t *testing.T, node, script string, timeout time.Duration, args 
 		b.res <- r
 	}()
 	return b
+}
+
+// nodeCommand runs node with args under ctx. Chromium runs in node's
+// process group, and cancelling kills the group: a test that times out
+// leaves no browser behind.
+func nodeCommand(ctx context.Context, node string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 // lockedWriter lets the test read stderr while node still writes it.
@@ -460,10 +466,7 @@ func TestPageModules(t *testing.T) {
 	node := requireBrowserTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "unit.test.mjs", "simulcast.test.mjs", "slots.test.mjs", "peer.test.mjs")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := nodeCommand(ctx, node, "--test", "unit.test.mjs", "simulcast.test.mjs", "slots.test.mjs", "peer.test.mjs")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -31,11 +29,8 @@ func TestJoinBenchSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "joinbench.mjs", "--supervisor", sup, "--joiners", joiners,
+	cmd := nodeCommand(ctx, node, "joinbench.mjs", "--supervisor", sup, "--joiners", joiners,
 		"--joins", "2", "--settle-ms", "500")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Chromium goes with node on a timeout
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

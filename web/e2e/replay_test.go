@@ -187,10 +187,7 @@ func runReplayPage(t *testing.T, node, base, user, caseNo, phase string) replayR
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "replay.mjs", "--base", base, "--username", user, "--case", caseNo, "--phase", phase)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := nodeCommand(ctx, node, "replay.mjs", "--base", base, "--username", user, "--case", caseNo, "--phase", phase)
 	cmd.Env = append(os.Environ(), "DUCHA_PASSWORD="+replayPassword, "DUCHA_STEP_TIMEOUT_MS=60000")
 	if dir := os.Getenv("DUCHA_E2E_SCREENSHOTS"); dir != "" {
 		cmd.Env = append(cmd.Env, "DUCHA_SCREENSHOTS="+dir)

@@ -135,12 +135,7 @@ func runStory(t *testing.T, node, base string) storyResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "story.mjs", "--base", base, "--username", storyUser)
-	// Chromium runs in node's process group; killing the group on timeout
-	// leaves no browser behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd := nodeCommand(ctx, node, "story.mjs", "--base", base, "--username", storyUser)
 	// The password goes through the environment, not the command line that
 	// any local user can read in ps.
 	cmd.Env = append(os.Environ(), "DUCHA_PASSWORD="+storyPassword, "DUCHA_STEP_TIMEOUT_MS=60000")
