@@ -15,21 +15,14 @@
 // result; exit 1 on failure with {"ok": false, "step": ..., "reason": ...}, 2 on bad usage.
 
 import { chromium } from 'playwright-core';
-import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
 const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
 const TOTAL_MS = Number(process.env.DUCHA_TOTAL_TIMEOUT_MS || 8 * STEP_MS);
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 const INVALID_LINK_ZH = '邀请链接无效或已过期，请联系督查人员重新获取';
 const DEVICE_BUSY_ZH = '摄像头或麦克风被其他程序占用，请关闭其他程序后重试';
 const REPLACED_ZH = '您已在其他窗口加入';

@@ -1,6 +1,18 @@
-// Shared pieces of the browser-test scripts (call, story, replay, large):
-// step errors the Go tests report by step name, argument parsing, and
-// polling a page until it shows what a step expects.
+// Shared pieces of the browser scripts (call, story, replay, large,
+// joinbench): how they start Chromium, step errors the Go tests report by
+// step name, argument parsing, and polling a page until it shows what a
+// step expects.
+
+// The system Chromium (what `make test` installs) and how every script
+// starts it: headless, fake camera and microphone allowed without a prompt,
+// loopback ICE candidates (the server runs on 127.0.0.1).
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
 
 export class StepError extends Error {
   constructor(step, reason) {

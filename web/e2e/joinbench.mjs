@@ -15,15 +15,8 @@
 
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
-import { readArgs, sleep } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, readArgs, sleep } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 // Runs in every page before its own scripts: stamps the signaling messages
 // and the connection's states with performance.now() (ms since navigation),

@@ -15,17 +15,10 @@
 // 30000) bounds each step.
 
 import { chromium } from 'playwright-core';
-import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 30000);
 const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 const log = (...a) => console.error('[large]', ...a);
 

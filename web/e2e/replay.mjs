@@ -12,20 +12,14 @@
 // last stdout line is one JSON result; exit 1 on failure.
 
 import { chromium } from 'playwright-core';
-import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
 const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe, interval: 200 });
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
-];
+const ARGS = [...CHROMIUM_ARGS, '--autoplay-policy=no-user-gesture-required'];
 // The tolerance the issue sets: every tile within 100 ms of the timeline.
 const SYNC_MS = 100;
 

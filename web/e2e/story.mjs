@@ -19,21 +19,14 @@
 // failure with {"ok": false, "step", "reason"}, 2 on bad usage.
 
 import { chromium } from 'playwright-core';
-import { StepError, sleep, readArgs, pollWithin } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, StepError, sleep, readArgs, pollWithin } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.DUCHA_STEP_TIMEOUT_MS || 60000);
 const poll = (step, probe, check, describe) => pollWithin(STEP_MS, step, probe, check, { describe });
 const TOTAL_MS = Number(process.env.DUCHA_TOTAL_TIMEOUT_MS || 12 * STEP_MS);
 const SHOTS = process.env.DUCHA_SCREENSHOTS || '';
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 const UNIT_A = { code: '140105', name: '小店区信访局' };
 const UNIT_B = { code: '140106', name: '迎泽区信访局' };
