@@ -13,7 +13,9 @@
 # BIN (default /tmp/bench-join/ducha) is the server binary, built from this
 # checkout unless it exists; OUT (default /tmp/bench-join/out) gets the
 # server log, one JSON line per join and the summary (last line).
-# LOAD_ARGS adds ducha-load flags in full mode (e.g. "--nice 10").
+# LOAD_ARGS adds ducha-load flags in full mode (e.g. "--nice 10"); SERVER_ARGS
+# adds `ducha serve` flags (e.g. "--public-ips 127.0.0.1": one announced
+# address, as a deployment has, where loopback clients reach two).
 set -eu
 MODE=${1:-quiet}
 JOINS=${2:-20}
@@ -27,7 +29,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 PORT=$((18000 + RANDOM % 1000))
 URL=http://127.0.0.1:$PORT
 "$BIN" serve --http-addr 127.0.0.1:$PORT --data-dir "$OUT/data" --udp-port $((PORT + 1000)) --tcp-port -1 \
-	--include-loopback --record-adhoc=false --log-level debug >"$OUT/server.log" 2>&1 &
+	--include-loopback --record-adhoc=false --log-level debug ${SERVER_ARGS:-} >"$OUT/server.log" 2>&1 &
 SERVER=$!
 LOAD=
 cleanup() {
