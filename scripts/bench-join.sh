@@ -15,7 +15,8 @@
 # server log, one JSON line per join and the summary (last line).
 # LOAD_ARGS adds ducha-load flags in full mode (e.g. "--nice 10"); SERVER_ARGS
 # adds `ducha serve` flags (e.g. "--public-ips 127.0.0.1": one announced
-# address, as a deployment has, where loopback clients reach two).
+# address, as a deployment has, where loopback clients reach two); JOIN_ARGS
+# adds joinbench.mjs flags (e.g. "--parallel 4": waves of joins at once).
 set -eu
 MODE=${1:-quiet}
 JOINS=${2:-20}
@@ -69,6 +70,6 @@ full)
 	exit 2
 	;;
 esac
-(cd "$ROOT/web/e2e" && node joinbench.mjs "${ARGS[@]}" --joiners "$OUT/joiners" --joins "$JOINS") \
+(cd "$ROOT/web/e2e" && node joinbench.mjs "${ARGS[@]}" --joiners "$OUT/joiners" --joins "$JOINS" ${JOIN_ARGS:-}) \
 	>"$OUT/joins.jsonl" 2>"$OUT/joinbench.log"
 tail -1 "$OUT/joins.jsonl"

@@ -2,7 +2,7 @@
 // decoded frame of the supervisor's video, split into the steps between.
 // A measurement tool, not a test: docs/benchmarks.md quotes its output.
 //
-//   node joinbench.mjs --supervisor URL --joiners FILE [--joins N] [--settle-ms MS]
+//   node joinbench.mjs --supervisor URL --joiners FILE [--joins N] [--settle-ms MS] [--parallel N]
 //
 // FILE holds one invitation link per line (county links publish their camera
 // and microphone like a county office; observer links only receive, which
@@ -81,7 +81,7 @@ function quantile(sorted, q) {
 }
 
 async function main() {
-  const opts = readArgs(process.argv.slice(2), { supervisor: '', joiners: '', joins: '20', 'settle-ms': '1500' });
+  const opts = readArgs(process.argv.slice(2), { supervisor: '', joiners: '', joins: '20', 'settle-ms': '1500', parallel: '1' });
   if (!opts.joiners) throw new Error('need --joiners FILE');
   const links = readFileSync(opts.joiners, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -103,8 +103,9 @@ async function main() {
     if (sending) break;
     await sleep(100);
   }
-  const rows = [];
-  for (let i = 0; i < Number(opts.joins); i++) {
+  // One join: open the link in a fresh context, wait for its first frame
+  // (30 s at most), report its stamps, close it.
+  const join = async (i) => {
     const ctx = await browser.newContext();
     await ctx.addInitScript(instrument);
     const page = await ctx.newPage();
@@ -119,9 +120,19 @@ async function main() {
     for (const name of ['ws-open', 'rx-joined', 'rx-offer', 'tx-answer', 'cand-host', 'cand-mdns', 'ice-checking', 'ice-connected', 'pc-connected', 'track-video', 'first-frame']) {
       row[name] = first(ev, name);
     }
-    console.log(JSON.stringify(row));
-    rows.push(row);
-    await ctx.close();
+    return { row, ctx };
+  };
+  // --parallel N opens N links at once (a wave, as when a session starts),
+  // each with its own link: the same link twice would replace the first.
+  const wave = Math.max(1, Math.min(Number(opts.parallel), links.length));
+  const rows = [];
+  for (let i = 0; i < Number(opts.joins); i += wave) {
+    const done = await Promise.all(Array.from({ length: Math.min(wave, Number(opts.joins) - i) }, (_, k) => join(i + k)));
+    for (const { row, ctx } of done) {
+      console.log(JSON.stringify(row));
+      rows.push(row);
+      await ctx.close();
+    }
     await sleep(Number(opts['settle-ms']));
   }
   const sent = sup && await sup.evaluate(async () => {
