@@ -95,6 +95,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		case webrtc.PeerConnectionStateConnected:
 			if !p.ready.Swap(true) {
 				p.requestKeyframes()
+				p.logPath()
 			}
 		case webrtc.PeerConnectionStateFailed:
 			p.closeWith("connection_failed")
@@ -108,6 +109,19 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		}
 	})
 	return p, nil
+}
+
+// logPath records how the participant's media travels: over UDP or
+// ICE-TCP, and whether the county's address was its own (host), learnt
+// from its checks behind NAT (prflx), or a TURN relay. It is what an
+// operator asks first about a county whose picture is late or poor.
+func (p *Participant) logPath() {
+	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return
+	}
+	p.log.Info("connected", "protocol", pair.Remote.Protocol.String(), "remote_type", pair.Remote.Typ.String(),
+		"remote", fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port))
 }
 
 // Info is who the participant is.
