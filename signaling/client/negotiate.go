@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/sdp/v3"
@@ -229,7 +230,7 @@ func (c *Client) makeOffer() {
 	for k, v := range c.sources {
 		src[k] = v
 	}
-	_ = c.send(signaling.TypeOffer, signaling.Offer{SDP: c.pc.LocalDescription().SDP, Sources: src})
+	_ = c.send(signaling.TypeOffer, signaling.Offer{SDP: c.localSDP(), Sources: src})
 }
 
 func (c *Client) onOffer(sdp string) {
@@ -262,7 +263,7 @@ func (c *Client) onOffer(sdp string) {
 		c.log.Warn("answer failed", "err", err)
 		return
 	}
-	_ = c.send(signaling.TypeAnswer, signaling.Answer{SDP: c.pc.LocalDescription().SDP})
+	_ = c.send(signaling.TypeAnswer, signaling.Answer{SDP: c.localSDP()})
 	if c.wantOffer {
 		c.makeOffer()
 	}
@@ -344,4 +345,30 @@ func (c *Client) midOf(s *webrtc.RTPSender) string {
 		}
 	}
 	return ""
+}
+
+// localSDP is the local description as sent to the server. With
+// HideCandidates its candidate lines are left out too: Pion puts the
+// candidates gathered by then into the description itself.
+func (c *Client) localSDP() string {
+	sdp := c.pc.LocalDescription().SDP
+	if c.cfg.HideCandidates {
+		sdp = withoutCandidates(sdp)
+	}
+	return sdp
+}
+
+// withoutCandidates drops the a=candidate and a=end-of-candidates lines of
+// a session description.
+func withoutCandidates(sdp string) string {
+	var b strings.Builder
+	b.Grow(len(sdp))
+	for line := range strings.SplitSeq(sdp, "\r\n") {
+		if line == "" || strings.HasPrefix(line, "a=candidate:") || line == "a=end-of-candidates" {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteString("\r\n")
+	}
+	return b.String()
 }
