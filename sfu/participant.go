@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,7 +123,7 @@ func (p *Participant) logPath() {
 		return
 	}
 	p.log.Info("connected", "protocol", pair.Remote.Protocol.String(), "remote_type", pair.Remote.Typ.String(),
-		"remote", fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port))
+		"remote", net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))))
 }
 
 // Info is who the participant is.
