@@ -87,6 +87,15 @@ type Config struct {
 	// lost is the room's exact background noise between words (comfort
 	// noise instead). NoDTX is for a bureau that must keep it.
 	NoDTX bool
+
+	// TCPWriteBuffer is how many bytes may wait to be written to one
+	// ICE-TCP connection before its packets are dropped (default 256 KiB,
+	// about 1.4 s of a 1.5 Mbit/s layer; see New).
+	TCPWriteBuffer int
+
+	// tcpConnHook wraps each accepted ICE-TCP connection: tests stand a
+	// stalled network in with it.
+	tcpConnHook func(net.Conn) net.Conn
 }
 
 func (c *Config) setDefaults() {
@@ -114,6 +123,9 @@ func (c *Config) setDefaults() {
 	if c.KeyframeMinSpacing == 0 {
 		c.KeyframeMinSpacing = 100 * time.Millisecond
 	}
+	if c.TCPWriteBuffer == 0 {
+		c.TCPWriteBuffer = 256 << 10
+	}
 	if c.DTLSHandshakeTimeout == 0 {
 		c.DTLSHandshakeTimeout = 30 * time.Second
 	}
@@ -132,6 +144,20 @@ func (c *Config) setDefaults() {
 	if c.AllocInterval == 0 {
 		c.AllocInterval = 500 * time.Millisecond
 	}
+}
+
+// hookedListener applies Config.tcpConnHook to accepted connections.
+type hookedListener struct {
+	net.Listener
+	hook func(net.Conn) net.Conn
+}
+
+func (l hookedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.hook(c), nil
 }
 
 // SFU owns the media sockets and the rooms of one node.
@@ -205,7 +231,20 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: ICE-TCP port: %w", err)
 		}
 		s.tcp = tcp
-		s.tmux = webrtc.NewICETCPMux(nil, tcp, 64)
+		var ln net.Listener = tcp
+		if cfg.tcpConnHook != nil {
+			ln = hookedListener{tcp, cfg.tcpConnHook}
+		}
+		// Pion queues what is written to each ICE-TCP connection and writes
+		// it from the connection's own goroutine, dropping packets once the
+		// queue is full, so a county whose TCP path stops draining never
+		// blocks a fan-out writer. webrtc.NewICETCPMux allows 4 MB a
+		// connection: at 1.5 Mbit/s that is over 20 s of video waiting
+		// behind a slow path before anything is dropped. TCPWriteBuffer
+		// bounds the wait; after that packets drop as they would over UDP,
+		// and NACKs, keyframe requests and the bandwidth estimate take over.
+		s.tmux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64,
+			WriteBufferSize: cfg.TCPWriteBuffer})
 		se.SetICETCPMux(s.tmux)
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
