@@ -70,6 +70,8 @@ func newReceiver(udp *net.UDPConn) (*receiver, error) {
 	return r, nil
 }
 
+// recvmmsg is a raw system call, for the reason given at sendmmsg: the
+// socket is non-blocking and the poller waits on EAGAIN.
 func (r *receiver) recvmmsg(fd uintptr) bool {
 	// The kernel rewrites only the address length (and the outputs) of the
 	// headers it filled last time: reset those, not all 32.
@@ -77,7 +79,7 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
 		r.hdrs[i].hdr.SetControllen(len(r.oobs[i]))
 	}
-	r.r, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), readBatch, 0, 0, 0)
+	r.r, _, r.errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), readBatch, 0, 0, 0)
 	return r.errno != unix.EAGAIN
 }
 
