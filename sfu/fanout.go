@@ -117,6 +117,10 @@ func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyfram
 			s.Resync()
 		}
 	}
+	if c := u.opts.cork; c != nil {
+		c.Cork()
+		defer c.Uncork()
+	}
 	for _, s := range subs {
 		if s.WriteRTP(pkt) != nil {
 			u.ctr.writeErrors.Add(1)

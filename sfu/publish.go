@@ -126,6 +126,9 @@ func (p *Participant) newUpTrack(remote *webrtc.TrackRemote) *UpTrack {
 	cfg := p.room.sfu.cfg
 	opts := fanoutOptions{queueLen: cfg.QueueLen, perWriter: cfg.SubscribersPerWriter,
 		maxWriters: cfg.MaxWritersPerTrack, kfMinSpacing: cfg.KeyframeMinSpacing, socket: p.room.sfu.socket}
+	if b := p.room.sfu.batch; b != nil {
+		opts.cork = b
+	}
 	up := newTrack(info, remote.Codec(), cfg.Clock, p.log, &p.room.sfu.ctr, opts, p.sendPLI)
 	up.pubRole = p.info.Role
 	return up

@@ -76,6 +76,15 @@ type fanoutOptions struct {
 	maxWriters   int
 	kfMinSpacing time.Duration
 	socket       *socketTimes // nil: arrivals are timed at ingest
+	// cork holds the media socket's send batch while a writer hands on one
+	// packet's copies (udpbatch.Conn.Cork); nil with direct sends.
+	cork corker
+}
+
+// corker is udpbatch.Conn's Cork and Uncork.
+type corker interface {
+	Cork()
+	Uncork()
 }
 
 // newUpTrack makes an ordinary (not simulcast) track with its one stream.

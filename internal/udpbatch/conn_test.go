@@ -422,3 +422,56 @@ func TestWaitedCountsEveryPacket(t *testing.T) {
 		t.Fatalf("waited heard of %d packets in %d calls (longest wait %v), want %d", packets, calls, longest, total)
 	}
 }
+
+// What is written while corked leaves with the last Uncork, in one system
+// call made by the uncorking goroutine (CorkFlush packets or more; fewer
+// are left to the sender); until then nothing is sent.
+func TestCorkHoldsUntilLastUncork(t *testing.T) {
+	c := newConn(t)
+	rx := listen(t, "udp4", "127.0.0.1:0")
+	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	before := c.Stats()
+
+	c.Cork()
+	c.Cork() // nested: the inner Uncork must not write
+	for i := uint32(0); i < CorkFlush; i++ {
+		if _, err := c.WriteToAddrPort(packet(i, 200), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Uncork()
+	_ = rx.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := rx.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+		t.Fatalf("a %d-byte packet left while still corked", n)
+	}
+	if got := c.Stats().Batches - before.Batches; got != 0 {
+		t.Fatalf("%d system calls while corked", got)
+	}
+
+	c.Uncork()
+	if got := c.Stats(); got.Batches-before.Batches != 1 || got.Packets-before.Packets != CorkFlush {
+		t.Fatalf("after the last Uncork: %d packets in %d calls, want %d in 1 (written by Uncork itself)",
+			got.Packets-before.Packets, got.Batches-before.Batches, CorkFlush)
+	}
+	if got := receive(t, rx, CorkFlush); len(got) != CorkFlush {
+		t.Fatalf("received %v, want packets 0 to %d", got, CorkFlush-1)
+	}
+
+	// A corked packet or two are left to the sender, and still leave.
+	c.Cork()
+	if _, err := c.WriteToAddrPort(packet(100, 200), to); err != nil {
+		t.Fatal(err)
+	}
+	c.Uncork()
+	if got := receive(t, rx, 1); got[100] != 1 {
+		t.Fatalf("received %v, want packet 100", got)
+	}
+
+	// Uncorked again: a lone write is sent by the sender goroutine.
+	if _, err := c.WriteToAddrPort(packet(9, 200), to); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, rx, 1); got[9] != 1 {
+		t.Fatalf("received %v, want packet 9", got)
+	}
+}
