@@ -47,6 +47,7 @@ type testClient struct {
 	speakers   []string
 	layers     []layersMsg
 	pliCount   atomic.Int64
+	twccAcked  atomic.Int64  // packets the server's transport-wide feedback reported received
 	audioLevel atomic.Uint32 // RFC 6464 level stamped on audio (0 loudest, 127 silence); set before publishing
 	levelIDs   sync.Map      // track -> negotiated audio-level extension id
 	closing    atomic.Bool
@@ -136,6 +137,9 @@ type clientOpts struct {
 	hideCandidates bool
 	// onICEState hears the client's ICE connection states from the start.
 	onICEState func(webrtc.ICEConnectionState)
+	// stampTWCC numbers the client's outgoing packets for transport-wide
+	// feedback, as browsers do.
+	stampTWCC bool
 }
 
 func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) (*testClient, *lossyConn) {
@@ -170,6 +174,11 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		t.Fatal(err)
+	}
+	if o.stampTWCC {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -291,7 +300,8 @@ func (c *testClient) publishCodec(kind string, codec webrtc.RTPCodecCapability) 
 }
 
 // countPLIs reads a sender's RTCP until it closes and counts the keyframe
-// requests; the synthetic senders answer each with a keyframe.
+// requests (the synthetic senders answer each with a keyframe) and the
+// packets transport-wide feedback acknowledged.
 func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -299,8 +309,11 @@ func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
 			return
 		}
 		for _, p := range pkts {
-			if _, ok := p.(*rtcp.PictureLossIndication); ok {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
 				c.pliCount.Add(1)
+			case *rtcp.TransportLayerCC:
+				c.twccAcked.Add(int64(len(p.RecvDeltas)))
 			}
 		}
 	}

@@ -16,12 +16,12 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
+	"github.com/ducha-dev/ducha/internal/twccfb"
 	"github.com/ducha-dev/ducha/internal/udpbatch"
 )
 
@@ -286,7 +286,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		return context.WithTimeout(context.Background(), hs)
 	})
 
-	me, ir, err := buildMedia()
+	me, ir, err := buildMedia(feedbackFactory{now: cfg.Clock.Now, socket: s.socket, interval: twccfb.Interval})
 	if err != nil {
 		s.closeSockets()
 		return nil, err
@@ -307,7 +307,7 @@ const (
 
 // buildMedia registers the codecs and RTP machinery. No RTX: browsers then
 // retransmit on the original SSRC, which our cache stores and forwards.
-func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -359,7 +359,8 @@ func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 
 	ir := &interceptor.Registry{}
 	ir.Add(newRecvAttrsFactory()) // first added reads first: see attrs.go
-	// Publisher side: NACK what we miss, report what we receive, TWCC feedback.
+	// Publisher side: NACK what we miss, report what we receive, and send
+	// transport-wide feedback (ours: feedback.go).
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return nil, nil, err
@@ -370,11 +371,7 @@ func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		return nil, nil, err
 	}
 	ir.Add(rr)
-	tw, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(tw)
+	ir.Add(fb)
 	// Subscriber side: sender reports only. NACKs are answered by downTrack
 	// from the shared cache, so Pion's per-subscriber responder is not
 	// registered; transport-wide sequence numbers are stamped, and their

@@ -65,3 +65,18 @@ func (s *socketTimes) unregister(ssrc uint32, r *arrival.Ring) {
 	}
 	s.mu.Unlock()
 }
+
+// arrivedAt returns when packet seq of ssrc reached the socket, or now if
+// the socket did not time it (an SSRC no layer registered yet, or a slot
+// a later packet took).
+func (s *socketTimes) arrivedAt(ssrc uint32, seq uint16, now time.Time) time.Time {
+	s.mu.RLock()
+	r := s.rings[ssrc]
+	s.mu.RUnlock()
+	if r != nil {
+		if d, ok := r.Since(seq, now); ok && d < maxSocketAge {
+			return now.Add(-d)
+		}
+	}
+	return now
+}
