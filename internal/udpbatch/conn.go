@@ -121,12 +121,18 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 		return len(b), nil
 	}
 	if wake {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeSender()
 	}
 	return len(b), nil
+}
+
+// wakeSender has the sender goroutine write what is queued; a wake-up
+// already pending covers this one.
+func (c *Conn) wakeSender() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 // CorkFlush is how many queued packets make the last Uncork write them
@@ -161,10 +167,7 @@ func (c *Conn) Uncork() {
 		c.mu.Unlock()
 	case c.cur.n < CorkFlush:
 		c.mu.Unlock()
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeSender()
 	default:
 		c.writeQueuedLocked()
 	}
