@@ -107,7 +107,7 @@ func benchSubscribers(u *UpTrack, ctr *counters, n int, attach func(*downTrack))
 		}
 		// Each subscriber connection numbers its packets for transport-wide
 		// feedback, as in a call.
-		dt := newDownTrack(u, ctr, discardLogger(), &ready, bwe.New(bwe.Config{Initial: initialEstimate}, time.Now()))
+		dt := newDownTrack(u, ctr, discardLogger(), &ready, bwe.New(bwe.Config{Initial: initialEstimate}, time.Now()), nil)
 		dt.bound, dt.writer, dt.ssrc, dt.pt, dt.twID = true, cw, uint32(1000+i), 96, 3
 		attach(dt)
 	}

@@ -65,6 +65,13 @@ type recvTrack struct {
 	ended   atomic.Bool
 	mu      sync.Mutex
 	seqs    map[uint16]int
+	// The newest sender report, and the newest packet's RTP time with its
+	// arrival, to check the report's time mapping against.
+	lastSR     *rtcp.SenderReport
+	srAt       time.Time
+	lastTS     uint32
+	lastTSAt   time.Time
+	tsReceived bool
 }
 
 // lossyConn drops every nth RTP packet in one direction (never STUN, DTLS
@@ -201,16 +208,24 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		rt := &recvTrack{remote: tr, seqs: map[uint16]int{}}
 		// Drain RTCP like a browser does, so sender reports reach Pion's
 		// receiver-report interceptor (without it, LSR stays 0).
 		go func() {
 			for {
-				if _, _, err := recv.ReadRTCP(); err != nil {
+				pkts, _, err := recv.ReadRTCP()
+				if err != nil {
 					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(tr.SSRC()) {
+						rt.mu.Lock()
+						rt.lastSR, rt.srAt = sr, time.Now()
+						rt.mu.Unlock()
+					}
 				}
 			}
 		}()
-		rt := &recvTrack{remote: tr, seqs: map[uint16]int{}}
 		c.mu.Lock()
 		c.received[tr.StreamID()] = rt
 		c.mu.Unlock()
@@ -226,6 +241,9 @@ func newTestClient(t *testing.T, s *SFU, room, name, role string, o clientOpts) 
 				rt.packets.Add(1)
 				rt.mu.Lock()
 				rt.seqs[pkt.SequenceNumber]++
+				if !rt.tsReceived || int32(pkt.Timestamp-rt.lastTS) > 0 {
+					rt.lastTS, rt.lastTSAt, rt.tsReceived = pkt.Timestamp, time.Now(), true
+				}
 				rt.mu.Unlock()
 			}
 		}

@@ -98,11 +98,11 @@ func compactNTP(t time.Time) uint32 {
 	return uint32(secs<<16 | frac>>16)
 }
 
-func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool, tw *bwe.Estimator) *downTrack {
+func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool, tw *bwe.Estimator, eg *atomic.Pointer[egress]) *downTrack {
 	d := &downTrack{
 		up: up, ctr: ctr, log: log, ready: ready,
 		needKF: up.info.Kind == "video",
-		rtpOut: rtpOut{tw: tw},
+		rtpOut: rtpOut{tw: tw, eg: eg},
 	}
 	if up.simulcast {
 		d.sw = up.addSwitch(d)
@@ -181,7 +181,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.mu.Lock()
 	d.bound = true
-	d.bindOut(ctx, uint8(codec.PayloadType))
+	d.bindOut(ctx, uint8(codec.PayloadType), codec.ClockRate)
 	d.mu.Unlock()
 	if d.mediaReady() { // a new track on a live connection; otherwise it asks when the connection is up
 		d.askKeyframe()
@@ -292,6 +292,26 @@ type rtpOut struct {
 	tw    *bwe.Estimator // set at construction, never changed: read without the lock
 	twID  uint8
 	twBuf [2]byte // the extension's payload; lives in hdr while it is written
+	// The connection's own SRTP egress (egress.go), set once the
+	// connection is up. The first packet decides the path for good: an
+	// SRTP context must see a stream from its start.
+	eg      *atomic.Pointer[egress]
+	fast    *fastOut
+	decided bool
+	sr      srStats
+}
+
+// path is the fast path's end for this stream, or nil for Pion's.
+func (o *rtpOut) path() *fastOut {
+	if !o.decided {
+		o.decided = true
+		if o.eg != nil {
+			if e := o.eg.Load(); e != nil {
+				o.fast, _ = e.newOut() // a key Pion accepted cannot fail here
+			}
+		}
+	}
+	return o.fast
 }
 
 // srtpTagSize is what SRTP adds to a packet (the AES-GCM tag), counted in
@@ -299,8 +319,9 @@ type rtpOut struct {
 const srtpTagSize = 16
 
 // bindOut takes what the subscriber's connection negotiated for a track.
-func (o *rtpOut) bindOut(ctx webrtc.TrackLocalContext, pt uint8) {
+func (o *rtpOut) bindOut(ctx webrtc.TrackLocalContext, pt uint8, clockRate uint32) {
 	o.writer, o.ssrc, o.pt, o.twID = ctx.WriteStream(), uint32(ctx.SSRC()), pt, 0
+	o.sr = srStats{clockRate: clockRate}
 	for _, e := range ctx.HeaderExtensions() {
 		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
 			o.twID = uint8(e.ID)
@@ -330,10 +351,17 @@ func (o *rtpOut) send(p *rtp.Packet, seq uint16, ts uint32, now time.Time, ctr *
 		twSeq := o.tw.Sent(now, o.hdr.MarshalSize()+len(p.Payload)+srtpTagSize)
 		binary.BigEndian.PutUint16(o.twBuf[:], twSeq)
 	}
-	n, err := o.writer.WriteRTP(&o.hdr, p.Payload)
+	var n int
+	var err error
+	if f := o.path(); f != nil {
+		n, err = f.write(&o.hdr, p.Payload)
+	} else {
+		n, err = o.writer.WriteRTP(&o.hdr, p.Payload)
+	}
 	if err != nil {
 		return err
 	}
+	o.sr.sent(&o.hdr, len(p.Payload), now)
 	ctr.packetsOut.Add(1)
 	ctr.bytesOut.Add(uint64(n))
 	return nil

@@ -159,7 +159,7 @@ func newKeyframeProbe(t *testing.T, ready bool) *keyframeProbe {
 		discardLogger(), &k.ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
 		func(uint32) { k.plis.Add(1) })
 	t.Cleanup(u.close)
-	k.dt = newDownTrack(u, &k.ctr, discardLogger(), &k.ready, nil)
+	k.dt = newDownTrack(u, &k.ctr, discardLogger(), &k.ready, nil, nil)
 	k.dt.bound, k.dt.writer, k.dt.ssrc, k.dt.pt = true, k.w, 9, 96
 	return k
 }

@@ -41,8 +41,9 @@ type Participant struct {
 	audioMuted   bool
 	videoMuted   bool
 	modMuted     bool
-	ready        atomic.Bool           // the connection is up: media written now reaches the client
-	ups          map[*UpTrack]struct{} // what this participant publishes
+	ready        atomic.Bool            // the connection is up: media written now reaches the client
+	egress       atomic.Pointer[egress] // set before ready, when the connection can take it
+	ups          map[*UpTrack]struct{}  // what this participant publishes
 	simul        map[*webrtc.RTPReceiver]*UpTrack
 	downs        map[*UpTrack]*downEntry
 	sizes        map[string]videoSize // from video-size, by track id
@@ -95,6 +96,13 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		p.log.Debug("connection state", "state", s.String())
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
+			if p.egress.Load() == nil && !p.ready.Load() {
+				if e, err := newEgress(pc, r.sfu.egressSocket()); err != nil {
+					p.log.Warn("media goes through Pion's SRTP path", "err", err)
+				} else {
+					p.egress.Store(e)
+				}
+			}
 			if !p.ready.Swap(true) {
 				p.requestKeyframes()
 				p.logPath()
@@ -428,7 +436,7 @@ func (p *Participant) subscribe(tracks []*UpTrack, slots int) {
 		if up.info.ParticipantID == p.info.ID || p.downs[up] != nil {
 			continue
 		}
-		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID), &p.ready, p.bwe)
+		dt := newDownTrack(up, &p.room.sfu.ctr, p.log.With("track", up.info.ID), &p.ready, p.bwe, &p.egress)
 		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add subscription", "track", up.info.ID, "err", err)

@@ -16,15 +16,16 @@ type Room struct {
 	sfu *SFU
 	log *slog.Logger
 
-	mu         sync.Mutex
-	parts      map[string]*Participant // by participant id
-	byIdentity map[string]*Participant
-	tracks     map[string]*UpTrack // by track id
-	order      uint64
-	dead       bool // dropped from the SFU; a join must go to a new room
-	spkTimer   Timer
-	allocTimer Timer
-	spk        *speakerSelector // used by the speaker tick only
+	mu          sync.Mutex
+	parts       map[string]*Participant // by participant id
+	byIdentity  map[string]*Participant
+	tracks      map[string]*UpTrack // by track id
+	order       uint64
+	dead        bool // dropped from the SFU; a join must go to a new room
+	spkTimer    Timer
+	allocTimer  Timer
+	reportTimer Timer
+	spk         *speakerSelector // used by the speaker tick only
 }
 
 // errRoomGone: the room was dropped between lookup and join.
@@ -38,6 +39,7 @@ func newRoom(s *SFU, id string) *Room {
 	}
 	r.spkTimer = s.cfg.Clock.AfterFunc(s.cfg.SpeakerInterval, r.tickSpeakers)
 	r.allocTimer = s.cfg.Clock.AfterFunc(s.cfg.AllocInterval, r.tickLayers)
+	r.reportTimer = s.cfg.Clock.AfterFunc(senderReportInterval, r.tickReports)
 	return r
 }
 

@@ -372,16 +372,13 @@ func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry,
 	}
 	ir.Add(rr)
 	ir.Add(fb)
-	// Subscriber side: sender reports only. NACKs are answered by downTrack
-	// from the shared cache, so Pion's per-subscriber responder is not
-	// registered; transport-wide sequence numbers are stamped, and their
-	// feedback read, by the SFU's own estimator (internal/bwe), so neither
-	// Pion's TWCC header interceptor nor its GCC runs per packet.
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(sr)
+	// Subscriber side: nothing. NACKs are answered by downTrack from the
+	// shared cache, so Pion's per-subscriber responder is not registered;
+	// transport-wide sequence numbers are stamped, and their feedback read,
+	// by the SFU's own estimator (internal/bwe), so neither Pion's TWCC
+	// header interceptor nor its GCC runs per packet; sender reports come
+	// from the rtpOuts' own counts (senderreport.go), because the own SRTP
+	// egress (egress.go) bypasses the interceptor chain.
 	return me, ir, nil
 }
 
@@ -462,6 +459,9 @@ func (s *SFU) dropRoomIfEmpty(r *Room) {
 		}
 		if r.allocTimer != nil {
 			r.allocTimer.Stop()
+		}
+		if r.reportTimer != nil {
+			r.reportTimer.Stop()
 		}
 	}
 }

@@ -43,8 +43,8 @@ type speakerSlot struct {
 	mung    munger
 }
 
-func newSpeakerSlot(idx int, ctr *counters, clock Clock, ready *atomic.Bool, tw *bwe.Estimator) *speakerSlot {
-	return &speakerSlot{idx: idx, ctr: ctr, clock: clock, ready: ready, rtpOut: rtpOut{tw: tw}}
+func newSpeakerSlot(idx int, ctr *counters, clock Clock, ready *atomic.Bool, tw *bwe.Estimator, eg *atomic.Pointer[egress]) *speakerSlot {
+	return &speakerSlot{idx: idx, ctr: ctr, clock: clock, ready: ready, rtpOut: rtpOut{tw: tw, eg: eg}}
 }
 
 func (s *speakerSlot) ID() string       { return SlotPrefix + strconv.Itoa(s.idx) }
@@ -60,7 +60,7 @@ func (s *speakerSlot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamet
 		if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
 			s.mu.Lock()
 			s.bound = true
-			s.bindOut(ctx, uint8(c.PayloadType))
+			s.bindOut(ctx, uint8(c.PayloadType), c.ClockRate)
 			s.mu.Unlock()
 			return c, nil
 		}
@@ -163,7 +163,7 @@ func (p *Participant) addSlotsLocked(n int) {
 		return
 	}
 	for i := 0; i < n; i++ {
-		s := newSpeakerSlot(i, &p.room.sfu.ctr, p.room.sfu.cfg.Clock, &p.ready, p.bwe)
+		s := newSpeakerSlot(i, &p.room.sfu.ctr, p.room.sfu.cfg.Clock, &p.ready, p.bwe, &p.egress)
 		tr, err := p.pc.AddTransceiverFromTrack(s, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("cannot add speaker slot", "err", err)

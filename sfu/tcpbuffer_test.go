@@ -101,6 +101,14 @@ func TestStalledTCPSubscriberDoesNotHoldUpOthers(t *testing.T) {
 	eventually(t, 30*time.Second, "both subscribers receive video", func() bool {
 		return received(tcpSub) > 30 && received(udpSub) > 30
 	})
+	// Both take the own SRTP egress: the UDP county's straight to the
+	// socket, the TCP county's through Pion's ICE connection.
+	if e := tcpSub.part.egress.Load(); e == nil || e.dst.Load() != nil {
+		t.Fatalf("the TCP county's egress: %+v", e)
+	}
+	if e := udpSub.part.egress.Load(); e == nil || e.dst.Load() == nil {
+		t.Fatalf("the UDP county's egress: %+v", e)
+	}
 
 	g.stall()
 	eventually(t, 20*time.Second, "a write to the stalled county blocks", func() bool { return g.blocked.Load() > 0 })

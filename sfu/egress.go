@@ -1,0 +1,266 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// The egress is a subscriber connection's own SRTP sender (docs/media.md,
+// "Our own SRTP on the way out"). Through Pion, every forwarded copy runs
+// the interceptor chain, the SRTP session (marshalled into a pooled buffer,
+// encrypted under the session's lock, an SSRC map lookup), the DTLS/SRTP
+// mux and only then the ICE connection. The copies of one subscriber are
+// written by one rtpOut each, under that rtpOut's lock already, so each
+// rtpOut keeps an SRTP context of its own, marshals and encrypts in one
+// buffer of its own, and hands the packet to the SFU's UDP socket (its
+// send batch) addressed to the selected candidate pair's remote end; only
+// over ICE-TCP does it go through Pion's ICE connection.
+//
+// Pion does not hand out the SRTP keys. They are exported from the DTLS
+// connection, which the DTLS transport keeps in an unexported field, as the
+// ICE transport keeps its connection: both are read by reflection, against
+// the Pion versions go.mod pins. If a Pion upgrade renames them, newEgress
+// fails, the participant logs why, and its media takes Pion's path as
+// before (egress_test.go turns that red).
+type egress struct {
+	profile   srtp.ProtectionProfile
+	key, salt []byte // the local master key and salt
+	// cryptex is whether header extensions are encrypted too (RFC 9335),
+	// as negotiated when the connection came up. Pion's test peers and the
+	// load tool negotiate it.
+	cryptex srtp.CryptexMode
+	conn    io.Writer // the ICE connection: writes to the selected pair
+	// sock is the SFU's UDP socket, and dst the selected pair's remote
+	// address while that pair runs over it (nil: over ICE-TCP, through
+	// conn). Pion's path for a UDP pair ends at the same socket, through
+	// four more layers (ice.Conn, the candidate, the UDP mux's conn, the
+	// mux).
+	sock addrPortWriter
+	dst  atomic.Pointer[netip.AddrPort]
+}
+
+type addrPortWriter interface {
+	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+func (e *egress) write(b []byte) (int, error) {
+	if d := e.dst.Load(); d != nil {
+		return e.sock.WriteToAddrPort(b, *d)
+	}
+	return e.conn.Write(b)
+}
+
+// setPair follows the ICE agent's choice of candidate pair. A local UDP
+// host candidate is always on the SFU's socket: the UDP mux is the only
+// UDP gatherer (no STUN or TURN servers are configured server-side).
+func (e *egress) setPair(p *webrtc.ICECandidatePair) {
+	if p == nil || p.Local == nil || p.Remote == nil || e.sock == nil ||
+		p.Local.Protocol != webrtc.ICEProtocolUDP || p.Local.Typ != webrtc.ICECandidateTypeHost {
+		e.dst.Store(nil)
+		return
+	}
+	ip, err := netip.ParseAddr(p.Remote.Address)
+	if err != nil { // an unresolved name: let Pion's path resolve it
+		e.dst.Store(nil)
+		return
+	}
+	ap := netip.AddrPortFrom(ip, p.Remote.Port)
+	e.dst.Store(&ap)
+}
+
+// errNoEgress: the connection cannot take the fast path; its media goes
+// through Pion's.
+var errNoEgress = errors.New("sfu: no own SRTP egress")
+
+// newEgress reads what the fast path needs from a connected PeerConnection.
+// sock is the SFU's UDP socket (nil: always through Pion's ICE connection).
+func newEgress(pc *webrtc.PeerConnection, sock addrPortWriter) (*egress, error) {
+	sctp := pc.SCTP()
+	if sctp == nil {
+		return nil, fmt.Errorf("%w: no transport", errNoEgress)
+	}
+	dt := sctp.Transport()
+	conn, cryptex, err := dtlsConnOf(dt)
+	if err != nil {
+		return nil, err
+	}
+	prof, ok := conn.SelectedSRTPProtectionProfile()
+	if !ok {
+		return nil, fmt.Errorf("%w: no SRTP profile negotiated", errNoEgress)
+	}
+	state, ok := conn.ConnectionState()
+	if !ok {
+		return nil, fmt.Errorf("%w: DTLS handshake not complete", errNoEgress)
+	}
+	rd := pc.CurrentRemoteDescription()
+	if rd == nil {
+		return nil, fmt.Errorf("%w: no remote description", errNoEgress)
+	}
+	// Parsed apart: SessionDescription.Unmarshal would replace the parsed
+	// form Pion itself reads (empty for a moment: a track whose packets
+	// arrived then went unrecognised).
+	parsed := &sdp.SessionDescription{}
+	if err := parsed.UnmarshalString(rd.SDP); err != nil {
+		return nil, fmt.Errorf("%w: remote description: %w", errNoEgress, err)
+	}
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(prof)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, weAreDTLSClient(parsed)); err != nil {
+		return nil, fmt.Errorf("%w: keys: %w", errNoEgress, err)
+	}
+	it := dt.ICETransport()
+	ic, err := iceConnOf(it)
+	if err != nil {
+		return nil, err
+	}
+	e := &egress{profile: cfg.Profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt,
+		cryptex: cryptex, conn: ic, sock: sock}
+	// The handler first, so that a change between the two is not missed.
+	it.OnSelectedCandidatePairChange(e.setPair)
+	if p, err := it.GetSelectedCandidatePair(); err == nil {
+		e.setPair(p)
+	}
+	return e, nil
+}
+
+// weAreDTLSClient follows Pion's choice of DTLS role (DTLSTransport.role):
+// the inverse of the role the remote description states, or, when it
+// offered actpass, the server: the role ducha answers with
+// (SetAnsweringDTLSRole in sfu.go).
+func weAreDTLSClient(remote *sdp.SessionDescription) bool {
+	setup := func(attrs []sdp.Attribute) string {
+		for _, a := range attrs {
+			if a.Key == "setup" {
+				return strings.TrimSpace(a.Value)
+			}
+		}
+		return ""
+	}
+	role := setup(remote.Attributes)
+	for _, m := range remote.MediaDescriptions {
+		if role != "" {
+			break
+		}
+		role = setup(m.Attributes)
+	}
+	return role == sdp.ConnectionRolePassive.String()
+}
+
+// dtlsConnOf reads the DTLS connection and the outbound cryptex mode out of
+// Pion's transport, under the transport's own lock.
+func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, srtp.CryptexMode, error) {
+	if t == nil {
+		return nil, 0, fmt.Errorf("%w: no DTLS transport", errNoEgress)
+	}
+	lock, err := field[sync.RWMutex](t, "lock")
+	if err != nil {
+		return nil, 0, err
+	}
+	conn, err := field[*dtls.Conn](t, "conn")
+	if err != nil {
+		return nil, 0, err
+	}
+	cryptex, err := field[srtp.CryptexMode](t, "localCryptexMode")
+	if err != nil {
+		return nil, 0, err
+	}
+	lock.RLock()
+	defer lock.RUnlock()
+	if *conn == nil {
+		return nil, 0, fmt.Errorf("%w: DTLS not connected", errNoEgress)
+	}
+	return *conn, *cryptex, nil
+}
+
+// iceConnOf reads the ICE connection out of Pion's ICE transport.
+func iceConnOf(t *webrtc.ICETransport) (*ice.Conn, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: no ICE transport", errNoEgress)
+	}
+	lock, err := field[sync.RWMutex](t, "lock")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := field[*ice.Conn](t, "conn")
+	if err != nil {
+		return nil, err
+	}
+	lock.RLock()
+	defer lock.RUnlock()
+	if *conn == nil {
+		return nil, fmt.Errorf("%w: ICE not connected", errNoEgress)
+	}
+	return *conn, nil
+}
+
+// field points at the unexported field name of type T in *v.
+func field[T any](v any, name string) (*T, error) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%w: %T is not a pointer to a struct", errNoEgress, v)
+	}
+	f := rv.Elem().FieldByName(name)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[T]() {
+		return nil, fmt.Errorf("%w: %T has no field %s of type %v (Pion changed?)", errNoEgress, v, name, reflect.TypeFor[T]())
+	}
+	return (*T)(unsafe.Pointer(f.UnsafeAddr())), nil
+}
+
+// fastOut is one rtpOut's end of the egress: its SRTP context (one SSRC)
+// and its buffer. Used under the rtpOut's owner's lock.
+type fastOut struct {
+	ctx *srtp.Context
+	eg  *egress
+	buf []byte
+	hdr rtp.Header // EncryptRTP parses the marshalled header into it
+}
+
+// fastOutBuf holds the largest packet the SFU forwards (slotSize, the
+// cache's) plus SRTP's tag, and the header we write.
+const fastOutBuf = slotSize + 128
+
+func (e *egress) newOut() (*fastOut, error) {
+	ctx, err := srtp.CreateContext(e.key, e.salt, e.profile, srtp.Cryptex(e.cryptex))
+	if err != nil {
+		return nil, fmt.Errorf("%w: SRTP context: %w", errNoEgress, err)
+	}
+	return &fastOut{ctx: ctx, eg: e, buf: make([]byte, fastOutBuf)}, nil
+}
+
+// write marshals, encrypts in place and sends one packet; it returns the
+// bytes written to the connection.
+func (f *fastOut) write(h *rtp.Header, payload []byte) (int, error) {
+	if _, size := rtp.HeaderAndPacketMarshalSize(h, payload); size+32 > len(f.buf) { //nolint:staticcheck // as Pion's own writeRTP
+		f.buf = make([]byte, size+64) // larger than the cache holds: not forwarded today
+	}
+	n, err := rtp.MarshalPacketTo(f.buf, h, payload) //nolint:staticcheck // as Pion's own writeRTP
+	if err != nil {
+		return 0, err
+	}
+	out, err := f.ctx.EncryptRTP(f.buf[:n], f.buf[:n], &f.hdr)
+	if err != nil {
+		return 0, err
+	}
+	return f.eg.write(out)
+}
+
+// egressSocket is the UDP socket the own egress writes to directly.
+func (s *SFU) egressSocket() addrPortWriter {
+	if w, ok := s.udp.(addrPortWriter); ok {
+		return w
+	}
+	return nil
+}
