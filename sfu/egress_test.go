@@ -2,11 +2,13 @@ package sfu
 
 import (
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
 )
 
 // Media to a subscriber leaves through its connection's own SRTP egress,
@@ -39,6 +41,9 @@ func TestOwnEgress(t *testing.T) {
 	e := sub.part.egress.Load()
 	if e == nil {
 		t.Fatal("the subscriber's connection did not take the own SRTP egress")
+	}
+	if n := s.Stats().EgressFallbacks; n != 0 {
+		t.Fatalf("%d connections fell back to Pion's SRTP path", n)
 	}
 	// Straight to the SFU's socket, addressed to the subscriber's.
 	if d := e.dst.Load(); d == nil || d.Addr().String() != "127.0.0.1" {
@@ -168,5 +173,31 @@ func TestFieldRefusesChangedPion(t *testing.T) {
 	}
 	if _, err := field[int](3, "n"); !errors.Is(err, errNoEgress) {
 		t.Fatalf("not a pointer: %v", err)
+	}
+}
+
+// BenchmarkFastOutWrite is the own egress's part of one forwarded copy:
+// marshal, SRTP (AES-GCM, cryptex on as with Pion peers) and the hand-off
+// to the connection (here one that discards). It must not allocate.
+func BenchmarkFastOutWrite(b *testing.B) {
+	e := &egress{profile: srtp.ProtectionProfileAeadAes128Gcm, key: make([]byte, 16), salt: make([]byte, 12),
+		cryptex: srtp.CryptexModeEnabled, conn: io.Discard}
+	f, err := e.newOut()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1234, Timestamp: 90000}
+	twcc := []byte{0, 0}
+	if err := h.SetExtension(3, twcc); err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 1100)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.SequenceNumber = uint16(i)
+		if _, err := f.write(&h, payload); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -99,6 +99,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 			if p.egress.Load() == nil && !p.ready.Load() {
 				if e, err := newEgress(pc, r.sfu.egressSocket()); err != nil {
 					p.log.Warn("media goes through Pion's SRTP path", "err", err)
+					p.room.sfu.ctr.egressFallbacks.Add(1)
 				} else {
 					p.egress.Store(e)
 				}

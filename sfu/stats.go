@@ -19,6 +19,7 @@ type counters struct {
 	retransmitThrottled atomic.Uint64 // NACKs not answered: duplicate or over the budget
 	keyframeRequests    atomic.Uint64 // PLIs sent to publishers
 	writeErrors         atomic.Uint64
+	egressFallbacks     atomic.Uint64 // connections on Pion's SRTP path (egress.go)
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
 	fwdDelay            fwdDelayHist  // arrival to the last copy handed on (fwddelay.go)
@@ -41,6 +42,7 @@ type Stats struct {
 	RetransmitThrottled uint64 `json:"retransmitThrottled"`
 	KeyframeRequests    uint64 `json:"keyframeRequests"`
 	WriteErrors         uint64 `json:"writeErrors"`
+	EgressFallbacks     uint64 `json:"egressFallbacks"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
 	LayerSwitches       uint64 `json:"layerSwitches"`
 	// UDP datagrams written through the batching sender, the sendmmsg calls
@@ -96,6 +98,7 @@ func (c *counters) snapshot() Stats {
 		RetransmitThrottled:    c.retransmitThrottled.Load(),
 		KeyframeRequests:       c.keyframeRequests.Load(),
 		WriteErrors:            c.writeErrors.Load(),
+		EgressFallbacks:        c.egressFallbacks.Load(),
 		ModeratedDrops:         c.moderatedDrops.Load(),
 		LayerSwitches:          c.layerSwitches.Load(),
 	}
