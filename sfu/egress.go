@@ -40,8 +40,8 @@ type egress struct {
 	profile   srtp.ProtectionProfile
 	key, salt []byte // the local master key and salt
 	// cryptex is whether header extensions are encrypted too (RFC 9335),
-	// as negotiated when the connection came up. Pion's test peers and the
-	// load tool negotiate it.
+	// as negotiated when the connection came up. Plain Pion peers (the
+	// SFU's test clients) negotiate it; Chromium and the load tool do not.
 	cryptex srtp.CryptexMode
 	conn    io.Writer // the ICE connection: writes to the selected pair
 	// sock is the SFU's UDP socket, and dst the selected pair's remote

@@ -3,12 +3,14 @@ package sfu
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // Media to a subscriber leaves through its connection's own SRTP egress,
@@ -177,11 +179,11 @@ func TestFieldRefusesChangedPion(t *testing.T) {
 }
 
 // BenchmarkFastOutWrite is the own egress's part of one forwarded copy:
-// marshal, SRTP (AES-GCM, cryptex on as with Pion peers) and the hand-off
+// marshal, SRTP (AES-GCM, no cryptex, as with browsers) and the hand-off
 // to the connection (here one that discards). It must not allocate.
 func BenchmarkFastOutWrite(b *testing.B) {
 	e := &egress{profile: srtp.ProtectionProfileAeadAes128Gcm, key: make([]byte, 16), salt: make([]byte, 12),
-		cryptex: srtp.CryptexModeEnabled, conn: io.Discard}
+		conn: io.Discard}
 	f, err := e.newOut()
 	if err != nil {
 		b.Fatal(err)
@@ -201,3 +203,40 @@ func BenchmarkFastOutWrite(b *testing.B) {
 		}
 	}
 }
+
+// setPair writes straight to the socket only over a UDP host pair with an
+// address it can use; otherwise through Pion's ICE connection.
+func TestEgressFollowsCandidatePair(t *testing.T) {
+	e := &egress{sock: discardSock{}}
+	pair := func(proto webrtc.ICEProtocol, typ webrtc.ICECandidateType, remote string) *webrtc.ICECandidatePair {
+		return &webrtc.ICECandidatePair{
+			Local:  &webrtc.ICECandidate{Protocol: proto, Typ: typ, Address: "10.0.0.1", Port: 50000},
+			Remote: &webrtc.ICECandidate{Protocol: proto, Typ: webrtc.ICECandidateTypePrflx, Address: remote, Port: 40000},
+		}
+	}
+	e.setPair(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "192.0.2.7"))
+	if d := e.dst.Load(); d == nil || d.String() != "192.0.2.7:40000" {
+		t.Fatalf("UDP host pair: %v", d)
+	}
+	for name, p := range map[string]*webrtc.ICECandidatePair{
+		"ICE-TCP":        pair(webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost, "192.0.2.7"),
+		"not our socket": pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeRelay, "192.0.2.7"),
+		"a name":         pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "abc.local"),
+		"no pair":        nil,
+	} {
+		e.setPair(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "192.0.2.7"))
+		e.setPair(p)
+		if d := e.dst.Load(); d != nil {
+			t.Errorf("%s: writes straight to %v", name, d)
+		}
+	}
+	none := &egress{}
+	none.setPair(pair(webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost, "192.0.2.7"))
+	if none.dst.Load() != nil {
+		t.Error("no socket, yet writes straight to it")
+	}
+}
+
+type discardSock struct{}
+
+func (discardSock) WriteToAddrPort(b []byte, _ netip.AddrPort) (int, error) { return len(b), nil }

@@ -71,9 +71,28 @@ func ntpTime(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
-// senderReport is the sender report of an rtpOut (its owner holds the lock).
-func (o *rtpOut) senderReport(now time.Time) (rtcp.SenderReport, bool) {
-	return o.sr.report(o.ssrc, now)
+// reporter is a stream the participant receives: a downTrack or a speaker
+// slot, which lock their rtpOut.
+type reporter interface {
+	senderReport(now time.Time) (rtcp.SenderReport, bool)
+}
+
+func (d *downTrack) senderReport(now time.Time) (rtcp.SenderReport, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound || d.closed {
+		return rtcp.SenderReport{}, false
+	}
+	return d.sr.report(d.ssrc, now)
+}
+
+func (s *speakerSlot) senderReport(now time.Time) (rtcp.SenderReport, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.bound || s.closed {
+		return rtcp.SenderReport{}, false
+	}
+	return s.sr.report(s.ssrc, now)
 }
 
 // sendReports writes the sender reports of everything p receives.
@@ -86,11 +105,13 @@ func (p *Participant) sendReports(now time.Time) {
 		p.mu.Unlock()
 		return
 	}
-	dts := make([]*downTrack, 0, len(p.downs))
+	outs := make([]reporter, 0, len(p.downs)+len(p.slots))
 	for _, e := range p.downs {
-		dts = append(dts, e.dt)
+		outs = append(outs, e.dt)
 	}
-	slots := append([]*speakerSlot(nil), p.slots...)
+	for _, s := range p.slots {
+		outs = append(outs, s)
+	}
 	p.mu.Unlock()
 
 	var pkts []rtcp.Packet
@@ -103,28 +124,13 @@ func (p *Participant) sendReports(now time.Time) {
 		}
 		pkts = nil // Pion's RTCP chain may keep what it was given
 	}
-	add := func(sr rtcp.SenderReport, ok bool) {
-		if !ok {
-			return
+	for _, o := range outs {
+		if sr, ok := o.senderReport(now); ok {
+			pkts = append(pkts, &sr)
+			if len(pkts) == srBatch {
+				flush()
+			}
 		}
-		pkts = append(pkts, &sr)
-		if len(pkts) == srBatch {
-			flush()
-		}
-	}
-	for _, d := range dts {
-		d.mu.Lock()
-		sr, ok := d.senderReport(now)
-		ok = ok && d.bound && !d.closed
-		d.mu.Unlock()
-		add(sr, ok)
-	}
-	for _, s := range slots {
-		s.mu.Lock()
-		sr, ok := s.senderReport(now)
-		ok = ok && s.bound && !s.closed
-		s.mu.Unlock()
-		add(sr, ok)
 	}
 	flush()
 }
