@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/bwe"
+	"github.com/ducha-dev/ducha/internal/ntp"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -83,19 +84,11 @@ func (d *downTrack) onReceiverReport(rr *rtcp.ReceiverReport, now time.Time) {
 		if r.LastSenderReport == 0 {
 			continue
 		}
-		rtt := compactNTP(now) - r.LastSenderReport - r.Delay
+		rtt := ntp.Compact(now) - r.LastSenderReport - r.Delay
 		if rtt < 1<<31 { // not negative
 			d.rttMicros.Store(int64(rtt) * 1_000_000 >> 16)
 		}
 	}
-}
-
-// compactNTP is the middle 32 bits of the NTP timestamp of t.
-func compactNTP(t time.Time) uint32 {
-	const ntpEpochOffset = 2208988800
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
-	return uint32(secs<<16 | frac>>16)
 }
 
 func newDownTrack(up *UpTrack, ctr *counters, log *slog.Logger, ready *atomic.Bool, tw *bwe.Estimator, eg *atomic.Pointer[egress]) *downTrack {

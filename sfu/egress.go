@@ -160,29 +160,20 @@ func weAreDTLSClient(remote *sdp.SessionDescription) bool {
 }
 
 // dtlsConnOf reads the DTLS connection and the outbound cryptex mode out of
-// Pion's transport, under the transport's own lock.
+// Pion's transport.
 func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, srtp.CryptexMode, error) {
 	if t == nil {
 		return nil, 0, fmt.Errorf("%w: no DTLS transport", errNoEgress)
 	}
-	lock, err := field[sync.RWMutex](t, "lock")
+	conn, err := lockedField[*dtls.Conn](t, "conn")
 	if err != nil {
 		return nil, 0, err
 	}
-	conn, err := field[*dtls.Conn](t, "conn")
-	if err != nil {
-		return nil, 0, err
-	}
-	cryptex, err := field[srtp.CryptexMode](t, "localCryptexMode")
-	if err != nil {
-		return nil, 0, err
-	}
-	lock.RLock()
-	defer lock.RUnlock()
-	if *conn == nil {
+	if conn == nil {
 		return nil, 0, fmt.Errorf("%w: DTLS not connected", errNoEgress)
 	}
-	return *conn, *cryptex, nil
+	cryptex, err := lockedField[srtp.CryptexMode](t, "localCryptexMode")
+	return conn, cryptex, err
 }
 
 // iceConnOf reads the ICE connection out of Pion's ICE transport.
@@ -190,20 +181,28 @@ func iceConnOf(t *webrtc.ICETransport) (*ice.Conn, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w: no ICE transport", errNoEgress)
 	}
-	lock, err := field[sync.RWMutex](t, "lock")
-	if err != nil {
-		return nil, err
+	conn, err := lockedField[*ice.Conn](t, "conn")
+	if err == nil && conn == nil {
+		err = fmt.Errorf("%w: ICE not connected", errNoEgress)
 	}
-	conn, err := field[*ice.Conn](t, "conn")
+	return conn, err
+}
+
+// lockedField reads the unexported field name of *v under *v's own lock,
+// the sync.RWMutex both Pion transports keep in a field named lock.
+func lockedField[T any](v any, name string) (T, error) {
+	var zero T
+	lock, err := field[sync.RWMutex](v, "lock")
 	if err != nil {
-		return nil, err
+		return zero, err
+	}
+	p, err := field[T](v, name)
+	if err != nil {
+		return zero, err
 	}
 	lock.RLock()
 	defer lock.RUnlock()
-	if *conn == nil {
-		return nil, fmt.Errorf("%w: ICE not connected", errNoEgress)
-	}
-	return *conn, nil
+	return *p, nil
 }
 
 // field points at the unexported field name of type T in *v.

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/ntp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
@@ -82,26 +84,9 @@ func TestOwnEgress(t *testing.T) {
 				time.Duration(off)*time.Second/time.Duration(rate))
 		}
 		// Its wall clock is this machine's (the SFU's clock is the system's here).
-		if d := time.Since(ntpToTime(sr.NTPTime)); d < -time.Second || d > 3*time.Second {
+		if d := time.Since(ntp.Time(sr.NTPTime)); d < -time.Second || d > 3*time.Second {
 			t.Errorf("%s: sender report's NTP time is %v away from now", kind, d)
 		}
-	}
-}
-
-func ntpToTime(ntp uint64) time.Time {
-	const ntpEpochOffset = 2208988800
-	secs := int64(ntp>>32) - ntpEpochOffset
-	nanos := int64((ntp & 0xffffffff) * 1_000_000_000 >> 32)
-	return time.Unix(secs, nanos)
-}
-
-func TestNTPTime(t *testing.T) {
-	at := time.Date(2026, 11, 27, 12, 0, 0, 250_000_000, time.UTC)
-	if got := ntpToTime(ntpTime(at)); got.Sub(at).Abs() > time.Microsecond {
-		t.Fatalf("ntpTime round trip: %v, want %v", got, at)
-	}
-	if c := compactNTP(at); c != uint32(ntpTime(at)>>16) {
-		t.Fatalf("compactNTP %x is not the middle of ntpTime %x", c, ntpTime(at))
 	}
 }
 
@@ -175,6 +160,17 @@ func TestFieldRefusesChangedPion(t *testing.T) {
 	}
 	if _, err := field[int](3, "n"); !errors.Is(err, errNoEgress) {
 		t.Fatalf("not a pointer: %v", err)
+	}
+	// Without the transport's lock, not read at all.
+	if _, err := lockedField[int](v, "n"); !errors.Is(err, errNoEgress) {
+		t.Fatalf("a struct without a lock: %v", err)
+	}
+	type locked struct {
+		lock sync.RWMutex
+		n    int
+	}
+	if n, err := lockedField[int](&locked{n: 5}, "n"); err != nil || n != 5 {
+		t.Fatalf("lockedField: %v %v", n, err)
 	}
 }
 

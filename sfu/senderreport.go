@@ -3,6 +3,7 @@ package sfu
 import (
 	"time"
 
+	"github.com/ducha-dev/ducha/internal/ntp"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -56,19 +57,11 @@ func (s *srStats) report(ssrc uint32, now time.Time) (rtcp.SenderReport, bool) {
 	elapsed := now.Sub(s.lastAt)
 	return rtcp.SenderReport{
 		SSRC:        ssrc,
-		NTPTime:     ntpTime(now),
+		NTPTime:     ntp.From(now),
 		RTPTime:     s.lastTS + uint32(elapsed.Seconds()*float64(s.clockRate)), //nolint:gosec // wraps as RTP time does
 		PacketCount: s.packets,
 		OctetCount:  s.octets,
 	}, true
-}
-
-// ntpTime is t as a 64-bit NTP timestamp (seconds since 1900, 32.32).
-func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
-	return secs<<32 | frac
 }
 
 // reporter is a stream the participant receives: a downTrack or a speaker

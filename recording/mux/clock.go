@@ -1,21 +1,15 @@
 package mux
 
-import "time"
+import (
+	"time"
+
+	"github.com/ducha-dev/ducha/internal/ntp"
+)
 
 // maxSkew is how far a frame's computed time may stray from its arrival
 // before the mapping is considered broken (a sender restart, a timestamp
 // jump) and re-anchored on arrival.
 const maxSkew = 10 * time.Second
-
-// ntpEpochOffset is the number of seconds from 1900 (NTP) to 1970 (Unix).
-const ntpEpochOffset = 2208988800
-
-// ntpTime converts a 64-bit NTP timestamp to time.Time.
-func ntpTime(ntp uint64) time.Time {
-	secs := int64(ntp>>32) - ntpEpochOffset
-	nanos := int64((ntp & 0xffffffff) * 1e9 >> 32)
-	return time.Unix(secs, nanos)
-}
 
 // trackClock maps one track's RTP timestamps to the server clock: by the
 // sender's NTP<->RTP mapping when a sender report was given, else by the
@@ -41,8 +35,8 @@ type trackClock struct {
 // A real change (clock drift, a sender restart) is bigger and is followed.
 const srHysteresis = 15 * time.Millisecond
 
-func (c *trackClock) setSenderReport(ntp uint64, rtpTS uint32) {
-	at := ntpTime(ntp)
+func (c *trackClock) setSenderReport(ntpTS uint64, rtpTS uint32) {
+	at := ntp.Time(ntpTS)
 	if c.haveSR {
 		predicted := c.srNTP.Add(c.ticks(int64(int32(rtpTS - c.srTS))))
 		if d := at.Sub(predicted); d < srHysteresis && d > -srHysteresis {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/ducha-dev/ducha/internal/ntp"
 )
 
 // Track satisfies the SFU's subscriber contract (sfu.Subscriber), checked
@@ -66,9 +68,9 @@ func TestRecorderLive(t *testing.T) {
 			_ = r.Stats()
 			// What the sender would report: its clock and the RTP time of now.
 			now := time.Now()
-			ntp := uint64(now.Unix()+ntpEpochOffset)<<32 | uint64(now.Nanosecond())<<32/1e9
-			r.SetSenderReport(KindVideo, ntp, uint32(now.Sub(start)*90000/time.Second))
-			r.SetSenderReport(KindAudio, ntp, uint32(now.Sub(start)*48000/time.Second))
+			ntpTS := ntp.From(now)
+			r.SetSenderReport(KindVideo, ntpTS, uint32(now.Sub(start)*90000/time.Second))
+			r.SetSenderReport(KindAudio, ntpTS, uint32(now.Sub(start)*48000/time.Second))
 		}
 	}()
 	wg.Wait()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ducha-dev/ducha/internal/ntp"
 )
 
 // record feeds clips through net into a fresh recorder and closes it.
@@ -151,11 +153,7 @@ func TestSenderReportsAlignAudioAndVideo(t *testing.T) {
 	v := clip(t, CodecVP8, 4, 40)
 	a := clip(t, CodecOpus, 4, 0)
 	senderStart := time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC) // the sender's clock is far off
-	toNTP := func(tm time.Time) uint64 {
-		secs := uint64(tm.Unix() + ntpEpochOffset)
-		frac := uint64(tm.Nanosecond()) << 32 / 1e9
-		return secs<<32 | frac
-	}
+	toNTP := ntp.From
 	for _, withSR := range []bool{false, true} {
 		t.Run(map[bool]string{false: "arrival", true: "sender_reports"}[withSR], func(t *testing.T) {
 			h := newHarness(t, Config{})
