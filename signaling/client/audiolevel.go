@@ -52,21 +52,25 @@ type AudioSender struct {
 // PublishAudio publishes an audio track (as Publish does) whose packets
 // will carry the audio level set by SetLevel (silence until then).
 func (c *Client) PublishAudio(track *webrtc.TrackLocalStaticRTP, source string) (*AudioSender, error) {
-	sender, err := c.Publish(track, source)
+	var a *AudioSender
+	// Registered before the offer goes out: an answer applied before the
+	// sender was in c.audios left its DTX flag unset (a rare failure of
+	// the load tool's smoke test, "2 audio tracks asked for DTX, want 3").
+	_, err := c.publish(track, source, func(sender *webrtc.RTPSender) error {
+		if levelID(sender.GetParameters().HeaderExtensions) == 0 {
+			return fmt.Errorf("%w: the MediaEngine lacks the audio level header extension (RegisterAudioLevel)",
+				ErrAudioLevel)
+		}
+		a = &AudioSender{Track: track, Sender: sender, out: track}
+		a.SetLevel(LevelSilence, false)
+		c.mu.Lock()
+		c.audios = append(c.audios, a)
+		c.mu.Unlock()
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	a := &AudioSender{Track: track, Sender: sender, out: track}
-	a.SetLevel(LevelSilence, false)
-	if levelID(sender.GetParameters().HeaderExtensions) == 0 {
-		return nil, fmt.Errorf("%w: the MediaEngine lacks the audio level header extension (RegisterAudioLevel)",
-			ErrAudioLevel)
-	}
-	c.mu.Lock()
-	c.audios = append(c.audios, a)
-	c.mu.Unlock()
-	// The offer may have been answered already: read the id now too.
-	a.refreshID()
 	return a, nil
 }
 

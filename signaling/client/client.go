@@ -309,6 +309,13 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Publish adds a local track and negotiates.
 func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSender, error) {
+	return c.publish(track, source, nil)
+}
+
+// publish is Publish; added, if set, runs on the event loop once the
+// sender exists and before the offer goes out, so whatever it registers
+// is in place when the answer is applied (refreshSenders).
+func (c *Client) publish(track webrtc.TrackLocal, source string, added func(*webrtc.RTPSender) error) (*webrtc.RTPSender, error) {
 	type result struct {
 		s   *webrtc.RTPSender
 		err error
@@ -330,6 +337,11 @@ func (c *Client) Publish(track webrtc.TrackLocal, source string) (*webrtc.RTPSen
 		}
 		if err == nil {
 			s = tr.Sender()
+			if added != nil {
+				err = added(s)
+			}
+		}
+		if err == nil {
 			c.sources[track.ID()] = source
 			c.makeOffer()
 		}
