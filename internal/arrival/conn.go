@@ -18,6 +18,12 @@ import (
 // its arrival time; it must not keep b.
 type Observer func(b []byte, at time.Time)
 
+// Taker is an Observer that may take a datagram: one it has handled
+// itself (the SFU's own SRTP ingress) is not returned to the reader, which
+// reads the next one instead. from is the sender; b is the reader's
+// buffer, valid until the call returns.
+type Taker func(b []byte, from netip.AddrPort, at time.Time) (taken bool)
+
 // addrPortConn is what Pion's mux reads and writes without allocating
 // (ice.AddrPortReaderWriter); it uses those methods on *net.UDPConn
 // itself or on any conn that has them, so the wrapper keeps them.
@@ -33,28 +39,44 @@ type addrPortConn interface {
 // keeps Pion's allocation-free path; any other conn is read through
 // ReadFrom.
 func Wrap(conn net.PacketConn, now func() time.Time, obs Observer) net.PacketConn {
+	return WrapTaking(conn, now, func(b []byte, _ netip.AddrPort, at time.Time) bool {
+		obs(b, at)
+		return false
+	})
+}
+
+// WrapTaking is Wrap with a Taker.
+func WrapTaking(conn net.PacketConn, now func() time.Time, take Taker) net.PacketConn {
 	switch c := conn.(type) {
 	case *net.UDPConn:
-		return &apConn{plainConn: plainConn{c, now, obs}, ap: udpAddrPort{c}}
+		return &apConn{plainConn: plainConn{c, now, take}, ap: udpAddrPort{c}}
 	case addrPortConn:
 		timed, _ := conn.(TimedReader)
-		return &apConn{plainConn: plainConn{c, now, obs}, ap: c, timed: timed}
+		return &apConn{plainConn: plainConn{c, now, take}, ap: c, timed: timed}
 	}
-	return &plainConn{conn, now, obs}
+	return &plainConn{conn, now, take}
 }
 
 type plainConn struct {
 	net.PacketConn
-	now func() time.Time
-	obs Observer
+	now  func() time.Time
+	take Taker
 }
 
 func (c *plainConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(b)
-	if err == nil {
-		c.obs(b[:n], c.now())
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil {
+			return n, addr, err
+		}
+		var from netip.AddrPort
+		if u, ok := addr.(*net.UDPAddr); ok {
+			from = u.AddrPort()
+		}
+		if !c.take(b[:n], from, c.now()) {
+			return n, addr, nil
+		}
 	}
-	return n, addr, err
 }
 
 type addrPortRW interface {
@@ -75,21 +97,26 @@ type apConn struct {
 }
 
 func (c *apConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	if c.timed != nil {
-		n, addr, at, err := c.timed.ReadFromAddrPortAt(b)
-		if err == nil {
-			if at.IsZero() {
-				at = c.now()
-			}
-			c.obs(b[:n], at)
+	for {
+		var n int
+		var addr netip.AddrPort
+		var at time.Time
+		var err error
+		if c.timed != nil {
+			n, addr, at, err = c.timed.ReadFromAddrPortAt(b)
+		} else {
+			n, addr, err = c.ap.ReadFromAddrPort(b)
 		}
-		return n, addr, err
+		if err != nil {
+			return n, addr, err
+		}
+		if at.IsZero() {
+			at = c.now()
+		}
+		if !c.take(b[:n], addr, at) {
+			return n, addr, nil
+		}
 	}
-	n, addr, err := c.ap.ReadFromAddrPort(b)
-	if err == nil {
-		c.obs(b[:n], c.now())
-	}
-	return n, addr, err
 }
 
 func (c *apConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {

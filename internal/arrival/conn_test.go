@@ -53,6 +53,55 @@ func TestWrapObservesReads(t *testing.T) {
 
 type plainOnly struct{ net.PacketConn }
 
+// A Taker keeps the datagrams it takes from the reader, by every read
+// path (address-port, ReadFrom, a plain conn, the kernel-timed socket),
+// and sees the sender's address.
+func TestWrapTakingSkipsTaken(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	self := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	var taken []string
+	take := func(b []byte, from netip.AddrPort, _ time.Time) bool {
+		if from != self {
+			t.Errorf("from %v, want %v", from, self)
+		}
+		if b[0] == 't' {
+			taken = append(taken, string(b))
+			return true
+		}
+		return false
+	}
+	wraps := map[string]net.PacketConn{
+		"udp":    WrapTaking(udp, time.Now, take),
+		"plain":  WrapTaking(plainOnly{udp}, time.Now, take),
+		"kernel": WrapUDPTaking(udp, time.Now, take),
+	}
+	for name, w := range wraps {
+		taken = nil
+		for _, m := range []string{"take1", "keep1", "take2", "take3", "keep2"} {
+			if _, err := udp.WriteToUDPAddrPort([]byte(m), self); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = udp.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		var got []string
+		for range 2 {
+			n, _, err := w.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got = append(got, string(buf[:n]))
+		}
+		if len(got) != 2 || got[0] != "keep1" || got[1] != "keep2" || len(taken) != 3 {
+			t.Errorf("%s: read %q, taken %q; want keep1, keep2 read and three taken", name, got, taken)
+		}
+	}
+}
+
 func TestRTP(t *testing.T) {
 	rtp := []byte{0x80, 96, 0x12, 0x34, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef}
 	if ssrc, seq, ok := RTP(rtp); !ok || ssrc != 0xdeadbeef || seq != 0x1234 {

@@ -15,10 +15,18 @@ import (
 // clients it is the only time that says what the network (here: the
 // sender) did. Elsewhere, or if the option is refused, it is Wrap.
 func WrapUDP(udp *net.UDPConn, now func() time.Time, obs Observer) net.PacketConn {
+	return WrapUDPTaking(udp, now, func(b []byte, _ netip.AddrPort, at time.Time) bool {
+		obs(b, at)
+		return false
+	})
+}
+
+// WrapUDPTaking is WrapUDP with a Taker.
+func WrapUDPTaking(udp *net.UDPConn, now func() time.Time, take Taker) net.PacketConn {
 	if !EnableTimestamps(udp) {
-		return Wrap(udp, now, obs)
+		return WrapTaking(udp, now, take)
 	}
-	return &kernelConn{apConn: apConn{plainConn: plainConn{udp, now, obs}, ap: udpAddrPort{udp}}, udp: udp}
+	return &kernelConn{apConn: apConn{plainConn: plainConn{udp, now, take}, ap: udpAddrPort{udp}}, udp: udp}
 }
 
 // kernelConn reads with recvmsg to get the timestamp. Pion's mux reads
@@ -33,15 +41,19 @@ type kernelConn struct {
 func (c *kernelConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, oobn, _, addr, err := c.udp.ReadMsgUDPAddrPort(b, c.oob[:])
-	if err == nil {
+	for {
+		n, oobn, _, addr, err := c.udp.ReadMsgUDPAddrPort(b, c.oob[:])
+		if err != nil {
+			return n, addr, err
+		}
 		at, ok := KernelTime(c.oob[:oobn])
 		if !ok {
 			at = c.now()
 		}
-		c.obs(b[:n], at)
+		if !c.take(b[:n], addr, at) {
+			return n, addr, nil
+		}
 	}
-	return n, addr, err
 }
 
 func (c *kernelConn) ReadFrom(b []byte) (int, net.Addr, error) {
