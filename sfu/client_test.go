@@ -48,6 +48,8 @@ type testClient struct {
 	layers     []layersMsg
 	pliCount   atomic.Int64
 	twccAcked  atomic.Int64  // packets the server's transport-wide feedback reported received
+	reports    sync.Map      // media SSRC -> the newest rtcp.ReceptionReport the server sent
+	nacked     atomic.Int64  // sequence numbers the server asked to be resent
 	audioLevel atomic.Uint32 // RFC 6464 level stamped on audio (0 loudest, 127 silence); set before publishing
 	levelIDs   sync.Map      // track -> negotiated audio-level extension id
 	closing    atomic.Bool
@@ -332,6 +334,14 @@ func (c *testClient) countPLIs(sender *webrtc.RTPSender) {
 				c.pliCount.Add(1)
 			case *rtcp.TransportLayerCC:
 				c.twccAcked.Add(int64(len(p.RecvDeltas)))
+			case *rtcp.ReceiverReport:
+				for _, r := range p.Reports {
+					c.reports.Store(r.SSRC, r)
+				}
+			case *rtcp.TransportLayerNack:
+				for _, n := range p.Nacks {
+					c.nacked.Add(int64(len(n.PacketList())))
+				}
 			}
 		}
 	}

@@ -33,7 +33,7 @@ import (
 // Pion does not hand out the SRTP keys. They are exported from the DTLS
 // connection, which the DTLS transport keeps in an unexported field, as the
 // ICE transport keeps its connection: both are read by reflection, against
-// the Pion versions go.mod pins. If a Pion upgrade renames them, newEgress
+// the Pion versions go.mod pins. If a Pion upgrade renames them, srtpKeysOf
 // fails, the participant logs why, and its media takes Pion's path as
 // before (egress_test.go turns that red).
 type egress struct {
@@ -64,76 +64,91 @@ func (e *egress) write(b []byte) (int, error) {
 	return e.conn.Write(b)
 }
 
-// setPair follows the ICE agent's choice of candidate pair. A local UDP
-// host candidate is always on the SFU's socket: the UDP mux is the only
-// UDP gatherer (no STUN or TURN servers are configured server-side).
+// setPair follows the ICE agent's choice of candidate pair.
 func (e *egress) setPair(p *webrtc.ICECandidatePair) {
-	if p == nil || p.Local == nil || p.Remote == nil || e.sock == nil ||
-		p.Local.Protocol != webrtc.ICEProtocolUDP || p.Local.Typ != webrtc.ICECandidateTypeHost {
-		e.dst.Store(nil)
+	if ap, ok := udpPairRemote(p); ok && e.sock != nil {
+		e.dst.Store(&ap)
 		return
+	}
+	e.dst.Store(nil)
+}
+
+// udpPairRemote is the remote end of a candidate pair that runs over the
+// SFU's UDP socket. A local UDP host candidate is always on that socket:
+// the UDP mux is the only UDP gatherer (no STUN or TURN servers are
+// configured server-side).
+func udpPairRemote(p *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
+	if p == nil || p.Local == nil || p.Remote == nil ||
+		p.Local.Protocol != webrtc.ICEProtocolUDP || p.Local.Typ != webrtc.ICECandidateTypeHost {
+		return netip.AddrPort{}, false
 	}
 	ip, err := netip.ParseAddr(p.Remote.Address)
 	if err != nil { // an unresolved name: let Pion's path resolve it
-		e.dst.Store(nil)
-		return
+		return netip.AddrPort{}, false
 	}
-	ap := netip.AddrPortFrom(ip, p.Remote.Port)
-	e.dst.Store(&ap)
+	return netip.AddrPortFrom(ip, p.Remote.Port), true
 }
 
-// errNoEgress: the connection cannot take the fast path; its media goes
-// through Pion's.
-var errNoEgress = errors.New("sfu: no own SRTP egress")
+// errNoOwnSRTP: the connection cannot take the own egress or ingress; its
+// media goes through Pion's path.
+var errNoOwnSRTP = errors.New("sfu: no own SRTP")
 
-// newEgress reads what the fast path needs from a connected PeerConnection.
-// sock is the SFU's UDP socket (nil: always through Pion's ICE connection).
-func newEgress(pc *webrtc.PeerConnection, sock addrPortWriter) (*egress, error) {
+// srtpKeys is what the own egress and ingress read from a connected
+// PeerConnection: the SRTP profile and both directions' keys, the cryptex
+// modes, and the ICE transport and connection.
+type srtpKeys struct {
+	cfg                         srtp.Config
+	localCryptex, remoteCryptex srtp.CryptexMode
+	ice                         *webrtc.ICETransport
+	iceConn                     *ice.Conn
+}
+
+func srtpKeysOf(pc *webrtc.PeerConnection) (*srtpKeys, error) {
 	sctp := pc.SCTP()
 	if sctp == nil {
-		return nil, fmt.Errorf("%w: no transport", errNoEgress)
+		return nil, fmt.Errorf("%w: no transport", errNoOwnSRTP)
 	}
 	dt := sctp.Transport()
-	conn, cryptex, err := dtlsConnOf(dt)
+	conn, local, remote, err := dtlsConnOf(dt)
 	if err != nil {
 		return nil, err
 	}
 	prof, ok := conn.SelectedSRTPProtectionProfile()
 	if !ok {
-		return nil, fmt.Errorf("%w: no SRTP profile negotiated", errNoEgress)
+		return nil, fmt.Errorf("%w: no SRTP profile negotiated", errNoOwnSRTP)
 	}
 	state, ok := conn.ConnectionState()
 	if !ok {
-		return nil, fmt.Errorf("%w: DTLS handshake not complete", errNoEgress)
+		return nil, fmt.Errorf("%w: DTLS handshake not complete", errNoOwnSRTP)
 	}
 	rd := pc.CurrentRemoteDescription()
 	if rd == nil {
-		return nil, fmt.Errorf("%w: no remote description", errNoEgress)
+		return nil, fmt.Errorf("%w: no remote description", errNoOwnSRTP)
 	}
 	// Parsed apart: SessionDescription.Unmarshal would replace the parsed
 	// form Pion itself reads (empty for a moment: a track whose packets
 	// arrived then went unrecognised).
 	parsed := &sdp.SessionDescription{}
 	if err := parsed.UnmarshalString(rd.SDP); err != nil {
-		return nil, fmt.Errorf("%w: remote description: %w", errNoEgress, err)
+		return nil, fmt.Errorf("%w: remote description: %w", errNoOwnSRTP, err)
 	}
-	cfg := srtp.Config{Profile: srtp.ProtectionProfile(prof)}
-	if err := cfg.ExtractSessionKeysFromDTLS(&state, weAreDTLSClient(parsed)); err != nil {
-		return nil, fmt.Errorf("%w: keys: %w", errNoEgress, err)
+	k := &srtpKeys{cfg: srtp.Config{Profile: srtp.ProtectionProfile(prof)}, localCryptex: local,
+		remoteCryptex: remote, ice: dt.ICETransport()}
+	if err := k.cfg.ExtractSessionKeysFromDTLS(&state, weAreDTLSClient(parsed)); err != nil {
+		return nil, fmt.Errorf("%w: keys: %w", errNoOwnSRTP, err)
 	}
-	it := dt.ICETransport()
-	ic, err := iceConnOf(it)
-	if err != nil {
+	if k.iceConn, err = iceConnOf(k.ice); err != nil {
 		return nil, err
 	}
-	e := &egress{profile: cfg.Profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt,
-		cryptex: cryptex, conn: ic, sock: sock}
-	// The handler first, so that a change between the two is not missed.
-	it.OnSelectedCandidatePairChange(e.setPair)
-	if p, err := it.GetSelectedCandidatePair(); err == nil {
-		e.setPair(p)
-	}
-	return e, nil
+	return k, nil
+}
+
+// newEgress makes a connection's egress. sock is the SFU's UDP socket
+// (nil: always through Pion's ICE connection). The caller follows the
+// candidate pair (setPair).
+func newEgress(k *srtpKeys, sock addrPortWriter) *egress {
+	return &egress{profile: k.cfg.Profile, key: k.cfg.Keys.LocalMasterKey, salt: k.cfg.Keys.LocalMasterSalt,
+		cryptex: k.localCryptex, conn: k.iceConn, sock: sock}
 }
 
 // weAreDTLSClient follows Pion's choice of DTLS role (DTLSTransport.role):
@@ -159,31 +174,35 @@ func weAreDTLSClient(remote *sdp.SessionDescription) bool {
 	return role == sdp.ConnectionRolePassive.String()
 }
 
-// dtlsConnOf reads the DTLS connection and the outbound cryptex mode out of
-// Pion's transport.
-func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, srtp.CryptexMode, error) {
+// dtlsConnOf reads the DTLS connection and the outbound and inbound
+// cryptex modes out of Pion's transport.
+func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, srtp.CryptexMode, srtp.CryptexMode, error) {
 	if t == nil {
-		return nil, 0, fmt.Errorf("%w: no DTLS transport", errNoEgress)
+		return nil, 0, 0, fmt.Errorf("%w: no DTLS transport", errNoOwnSRTP)
 	}
 	conn, err := lockedField[*dtls.Conn](t, "conn")
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if conn == nil {
-		return nil, 0, fmt.Errorf("%w: DTLS not connected", errNoEgress)
+		return nil, 0, 0, fmt.Errorf("%w: DTLS not connected", errNoOwnSRTP)
 	}
-	cryptex, err := lockedField[srtp.CryptexMode](t, "localCryptexMode")
-	return conn, cryptex, err
+	local, err := lockedField[srtp.CryptexMode](t, "localCryptexMode")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	remote, err := lockedField[srtp.CryptexMode](t, "remoteCryptexMode")
+	return conn, local, remote, err
 }
 
 // iceConnOf reads the ICE connection out of Pion's ICE transport.
 func iceConnOf(t *webrtc.ICETransport) (*ice.Conn, error) {
 	if t == nil {
-		return nil, fmt.Errorf("%w: no ICE transport", errNoEgress)
+		return nil, fmt.Errorf("%w: no ICE transport", errNoOwnSRTP)
 	}
 	conn, err := lockedField[*ice.Conn](t, "conn")
 	if err == nil && conn == nil {
-		err = fmt.Errorf("%w: ICE not connected", errNoEgress)
+		err = fmt.Errorf("%w: ICE not connected", errNoOwnSRTP)
 	}
 	return conn, err
 }
@@ -209,11 +228,11 @@ func lockedField[T any](v any, name string) (T, error) {
 func field[T any](v any, name string) (*T, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return nil, fmt.Errorf("%w: %T is not a pointer to a struct", errNoEgress, v)
+		return nil, fmt.Errorf("%w: %T is not a pointer to a struct", errNoOwnSRTP, v)
 	}
 	f := rv.Elem().FieldByName(name)
 	if !f.IsValid() || f.Type() != reflect.TypeFor[T]() {
-		return nil, fmt.Errorf("%w: %T has no field %s of type %v (Pion changed?)", errNoEgress, v, name, reflect.TypeFor[T]())
+		return nil, fmt.Errorf("%w: %T has no field %s of type %v (Pion changed?)", errNoOwnSRTP, v, name, reflect.TypeFor[T]())
 	}
 	return (*T)(unsafe.Pointer(f.UnsafeAddr())), nil
 }
@@ -234,7 +253,7 @@ const fastOutBuf = slotSize + 128
 func (e *egress) newOut() (*fastOut, error) {
 	ctx, err := srtp.CreateContext(e.key, e.salt, e.profile, srtp.Cryptex(e.cryptex))
 	if err != nil {
-		return nil, fmt.Errorf("%w: SRTP context: %w", errNoEgress, err)
+		return nil, fmt.Errorf("%w: SRTP context: %w", errNoOwnSRTP, err)
 	}
 	return &fastOut{ctx: ctx, eg: e, buf: make([]byte, fastOutBuf)}, nil
 }

@@ -152,17 +152,17 @@ func TestFieldRefusesChangedPion(t *testing.T) {
 	if p, err := field[int](v, "n"); err != nil || *p != 3 {
 		t.Fatalf("field n: %v %v", p, err)
 	}
-	if _, err := field[int](v, "gone"); !errors.Is(err, errNoEgress) {
+	if _, err := field[int](v, "gone"); !errors.Is(err, errNoOwnSRTP) {
 		t.Fatalf("missing field: %v", err)
 	}
-	if _, err := field[string](v, "conn"); !errors.Is(err, errNoEgress) {
+	if _, err := field[string](v, "conn"); !errors.Is(err, errNoOwnSRTP) {
 		t.Fatalf("field of another type: %v", err)
 	}
-	if _, err := field[int](3, "n"); !errors.Is(err, errNoEgress) {
+	if _, err := field[int](3, "n"); !errors.Is(err, errNoOwnSRTP) {
 		t.Fatalf("not a pointer: %v", err)
 	}
 	// Without the transport's lock, not read at all.
-	if _, err := lockedField[int](v, "n"); !errors.Is(err, errNoEgress) {
+	if _, err := lockedField[int](v, "n"); !errors.Is(err, errNoOwnSRTP) {
 		t.Fatalf("a struct without a lock: %v", err)
 	}
 	type locked struct {

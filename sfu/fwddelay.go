@@ -6,10 +6,9 @@ import (
 )
 
 // The SFU's own forwarding delay: from a packet's arrival at the server's
-// media socket (the kernel's receive timestamp, passed on as Pion's ICE
-// mux reads the datagram: socketTimes; at ingest, after Pion's receive
-// chain, for a stream not yet registered) to
-// the moment a fan-out writer has handed the last copy to its subscribers'
+// media socket (the kernel's receive timestamp: handed to ingest by the own
+// ingress, or kept by socketTimes for a packet that takes Pion's receive
+// chain; the time of ingest for a stream not yet registered) to the moment a fan-out writer has handed the last copy to its subscribers'
 // connections (after SRTP, into the send batch). End to end, a receiver
 // sees that plus the sender's stack, the kernel and its own stack and, in
 // a load test, the simulated clients' own CPU queue; this part is what

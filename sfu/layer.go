@@ -8,6 +8,8 @@ import (
 
 	"github.com/ducha-dev/ducha/internal/arrival"
 	"github.com/ducha-dev/ducha/internal/rtpraw"
+	"github.com/ducha-dev/ducha/internal/rtprecv"
+	"github.com/ducha-dev/ducha/internal/twccfb"
 )
 
 // maxLayers is the number of simulcast layers a track can have (rids q, h, f).
@@ -48,6 +50,15 @@ type upLayer struct {
 	ssrc  uint32
 	cache *packetCache
 
+	// The receive side: ingest runs under ingestMu, called by the track's
+	// reader (Pion's path) and by the ingress (ours) alike; rx keeps what
+	// NACKs and receiver reports need (inbound.go), fb and twccID the
+	// transport-wide feedback of the publisher's connection.
+	ingestMu sync.Mutex
+	rx       *rtprecv.Stream
+	fb       *twccfb.Feedback // set before the layer is read
+	twccID   uint8
+
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
 	lastPkt atomic.Int64  // unix nanoseconds of the newest packet (or of the layer's start)
@@ -81,7 +92,7 @@ func newUpLayer(u *UpTrack, rid string, idx int, ssrc uint32, cacheSize int) *up
 		}
 	}
 	l := &upLayer{track: u, rid: rid, idx: idx, ssrc: ssrc, cache: newPacketCache(cacheSize, initBytes),
-		subs: map[Subscriber]*fanWriter{}}
+		rx: rtprecv.New(ssrc, u.clockRate, nackWindow(u.info.Kind)), subs: map[Subscriber]*fanWriter{}}
 	empty := []*fanWriter{}
 	l.writers.Store(&empty)
 	// A new layer counts as sending: its first packet is being read.
@@ -89,8 +100,8 @@ func newUpLayer(u *UpTrack, rid string, idx int, ssrc uint32, cacheSize int) *up
 	return l
 }
 
-// readLoop is the layer's reader. It returns when the source fails (the
-// track or connection closed).
+// readLoop is the layer's reader on Pion's path. It returns when the
+// source fails (the track or connection closed).
 func (l *upLayer) readLoop(src packetSource) {
 	buf := make([]byte, slotSize)
 	for {
@@ -98,19 +109,41 @@ func (l *upLayer) readLoop(src packetSource) {
 		if err != nil {
 			return
 		}
-		l.ingest(buf[:n])
+		l.ingestAt(buf[:n], l.arrivedAt(buf[:n], l.track.clock.Now()))
 	}
 }
 
-// ingest stores one packet and queues it for every writer. It is the hot
-// path: no allocation, no lock held while a subscriber runs.
-func (l *upLayer) ingest(pkt []byte) {
+// arrivedAt is when a packet read from Pion reached the server: the
+// socket's time where it took one (socketTimes), else now.
+func (l *upLayer) arrivedAt(pkt []byte, now time.Time) time.Time {
+	if len(pkt) >= 12 {
+		if d, ok := l.arrived.Since(binary.BigEndian.Uint16(pkt[2:4]), now); ok && d < maxSocketAge {
+			return now.Add(-d)
+		}
+	}
+	return now
+}
+
+// ingestAt stores one packet and queues it for every writer; at is when it
+// reached the server's socket. It is the hot path: no allocation, no lock
+// held while a subscriber runs (ingestMu only orders the two readers of a
+// layer: Pion's path and the ingress).
+func (l *upLayer) ingestAt(pkt []byte, at time.Time) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		return
 	}
+	l.ingestMu.Lock()
+	defer l.ingestMu.Unlock()
 	u := l.track
 	u.ctr.packetsIn.Add(1)
 	u.ctr.bytesIn.Add(uint64(len(pkt)))
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	// Received, as far as the publisher's reports and feedback go, even
+	// when moderation drops it below.
+	l.rx.Received(seq, binary.BigEndian.Uint32(pkt[4:8]), at.UnixNano())
+	if l.fb != nil && l.twccID != 0 {
+		l.fb.RecordPacket(pkt, l.twccID, at)
+	}
 	if u.blocked.Load() {
 		u.ctr.moderatedDrops.Add(1)
 		return
@@ -122,7 +155,6 @@ func (l *upLayer) ingest(pkt []byte) {
 			u.levelAt.Store(now)
 		}
 	}
-	seq := binary.BigEndian.Uint16(pkt[2:4])
 	switch l.cache.store(seq, pkt, now) {
 	case duplicate:
 		u.ctr.duplicates.Add(1)
@@ -139,9 +171,7 @@ func (l *upLayer) ingest(pkt []byte) {
 			l.height.Store(uint32(h))
 		}
 	}
-	if !l.arrived.Holds(seq) { // timed at the socket already, as a rule (socketTimes)
-		l.arrived.Put(seq, now)
-	}
+	l.arrived.Put(seq, at.UnixNano())
 	for _, w := range *l.writers.Load() {
 		w.enqueue(seq)
 	}

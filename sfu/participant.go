@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ducha-dev/ducha/internal/bwe"
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -43,6 +44,7 @@ type Participant struct {
 	modMuted     bool
 	ready        atomic.Bool            // the connection is up: media written now reaches the client
 	egress       atomic.Pointer[egress] // set before ready, when the connection can take it
+	in           *inbound               // the receive side: feedback to the publisher, the own ingress
 	ups          map[*UpTrack]struct{}  // what this participant publishes
 	simul        map[*webrtc.RTPReceiver]*UpTrack
 	downs        map[*UpTrack]*downEntry
@@ -86,6 +88,9 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		sizes:   map[string]videoSize{},
 	}
 	p.bwe = bwe.New(bwe.Config{Initial: initialEstimate, Min: minEstimate, Max: maxEstimate}, r.sfu.cfg.Clock.Now())
+	p.in = newInbound(r.sfu.ingress, &r.sfu.ctr, p.log, r.sfu.cfg.Clock, func(pkts []rtcp.Packet) error {
+		return pc.WriteRTCP(pkts)
+	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			n.Candidate(c.ToJSON())
@@ -97,12 +102,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			if p.egress.Load() == nil && !p.ready.Load() {
-				if e, err := newEgress(pc, r.sfu.egressSocket()); err != nil {
-					p.log.Warn("media goes through Pion's SRTP path", "err", err)
-					p.room.sfu.ctr.egressFallbacks.Add(1)
-				} else {
-					p.egress.Store(e)
-				}
+				p.startOwnSRTP()
 			}
 			if !p.ready.Swap(true) {
 				p.requestKeyframes()
@@ -120,6 +120,39 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		}
 	})
 	return p, nil
+}
+
+// startOwnSRTP puts the connection's media on the own egress and ingress
+// (egress.go, ingress.go) before it is marked ready; where it cannot, the
+// media keeps Pion's path, and the participant says why.
+func (p *Participant) startOwnSRTP() {
+	ctr := &p.room.sfu.ctr
+	k, err := srtpKeysOf(p.pc)
+	if err != nil {
+		p.log.Warn("media goes through Pion's SRTP path", "err", err)
+		ctr.egressFallbacks.Add(1)
+		ctr.ingressFallbacks.Add(1)
+		return
+	}
+	e := newEgress(k, p.room.sfu.egressSocket())
+	ingress := true
+	if err := p.in.startIngress(k); err != nil {
+		p.log.Warn("media from the participant goes through Pion's SRTP path", "err", err)
+		ctr.ingressFallbacks.Add(1)
+		ingress = false
+	}
+	setPair := func(pair *webrtc.ICECandidatePair) {
+		e.setPair(pair)
+		if ingress {
+			p.in.setPair(pair)
+		}
+	}
+	// The handler first, so that a change between the two is not missed.
+	k.ice.OnSelectedCandidatePairChange(setPair)
+	if pair, err := k.ice.GetSelectedCandidatePair(); err == nil {
+		setPair(pair)
+	}
+	p.egress.Store(e)
 }
 
 // logPath records how the participant's media travels: over UDP or
@@ -339,6 +372,7 @@ func (p *Participant) Leave(reason string) {
 		if err := p.pc.Close(); err != nil {
 			p.log.Debug("peer connection close", "err", err)
 		}
+		p.in.close()
 	})
 }
 

@@ -24,6 +24,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			up.levelExt = uint8(e.ID)
 		}
 	}
+	l.twccID = transportCCID(recv)
 	go readSenderReports(recv, "", l)
 	p.mu.Lock()
 	if up.info.Kind == "audio" && p.modMuted {
@@ -35,7 +36,9 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		up.close()
 		return
 	}
+	p.in.add(l)
 	l.readLoop(trackReader{remote})
+	p.in.remove(l)
 	p.room.unpublish(up)
 	p.mu.Lock()
 	delete(p.ups, up)
@@ -86,12 +89,15 @@ func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		return
 	}
 	p.log.Debug("simulcast layer", "track", up.info.ID, "rid", remote.RID(), "ssrc", remote.SSRC())
+	l.twccID = transportCCID(recv)
 	if created && !p.room.publish(p, up) {
 		up.close()
 		return
 	}
 	go readSenderReports(recv, remote.RID(), l)
+	p.in.add(l)
 	l.readLoop(trackReader{remote})
+	p.in.remove(l)
 	if up.removeLayer(l) {
 		p.room.unpublish(up)
 		p.mu.Lock()
@@ -99,6 +105,17 @@ func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		delete(p.simul, recv)
 		p.mu.Unlock()
 	}
+}
+
+// transportCCID is the negotiated id of the transport-wide sequence
+// number extension on a receiver's streams (0: none).
+func transportCCID(recv *webrtc.RTPReceiver) uint8 {
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 256 {
+			return uint8(e.ID)
+		}
+	}
+	return 0
 }
 
 func (p *Participant) cacheSize(kind webrtc.RTPCodecType) int {
@@ -148,8 +165,8 @@ func (r trackReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readSenderReports keeps the publisher's NTP/RTP mapping for lip sync. It
-// also drains the track's RTCP so Pion's receiver reports see it.
+// readSenderReports keeps the publisher's NTP/RTP mapping for lip sync and
+// for the receiver reports' round trip (inbound.go).
 func readSenderReports(recv *webrtc.RTPReceiver, rid string, l *upLayer) {
 	for {
 		var pkts []rtcp.Packet

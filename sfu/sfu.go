@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -14,14 +15,11 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ducha-dev/ducha/internal/arrival"
-	"github.com/ducha-dev/ducha/internal/twccfb"
 	"github.com/ducha-dev/ducha/internal/udpbatch"
 )
 
@@ -170,10 +168,12 @@ type SFU struct {
 	tcp   net.Listener
 	umux  ice.UDPMux
 	// socket times media packets as they leave the socket (the start of
-	// the forwarding delay).
+	// the forwarding delay) for those that take Pion's receive path.
 	socket *socketTimes
-	tmux   ice.TCPMux
-	ctr    counters
+	// ingress takes publishers' media off the socket (ingress.go).
+	ingress *ingressTable
+	tmux    ice.TCPMux
+	ctr     counters
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -212,7 +212,14 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	s.udp = muxConn
 	s.socket = newSocketTimes()
-	muxConn = arrival.Wrap(muxConn, cfg.Clock.Now, s.socket.observe)
+	s.ingress = newIngressTable()
+	muxConn = arrival.WrapTaking(muxConn, cfg.Clock.Now, func(b []byte, from netip.AddrPort, at time.Time) bool {
+		if s.ingress.take(b, from, at) {
+			return true
+		}
+		s.socket.observe(b, at)
+		return false
+	})
 	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
 	stdNet, err := stdnet.NewNet()
 	if err != nil {
@@ -286,7 +293,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		return context.WithTimeout(context.Background(), hs)
 	})
 
-	me, ir, err := buildMedia(feedbackFactory{now: cfg.Clock.Now, socket: s.socket, interval: twccfb.Interval})
+	me, ir, err := buildMedia()
 	if err != nil {
 		s.closeSockets()
 		return nil, err
@@ -307,7 +314,7 @@ const (
 
 // buildMedia registers the codecs and RTP machinery. No RTX: browsers then
 // retransmit on the original SSRC, which our cache stores and forwards.
-func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func buildMedia() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -357,29 +364,16 @@ func buildMedia(fb feedbackFactory) (*webrtc.MediaEngine, *interceptor.Registry,
 		}
 	}
 
-	ir := &interceptor.Registry{}
-	ir.Add(newRecvAttrsFactory()) // first added reads first: see attrs.go
-	// Publisher side: NACK what we miss, report what we receive, and send
-	// transport-wide feedback (ours: feedback.go).
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(gen)
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, nil, err
-	}
-	ir.Add(rr)
-	ir.Add(fb)
-	// Subscriber side: nothing. NACKs are answered by downTrack from the
-	// shared cache, so Pion's per-subscriber responder is not registered;
-	// transport-wide sequence numbers are stamped, and their feedback read,
-	// by the SFU's own estimator (internal/bwe), so neither Pion's TWCC
-	// header interceptor nor its GCC runs per packet; sender reports come
-	// from the rtpOuts' own counts (senderreport.go), because the own SRTP
-	// egress (egress.go) bypasses the interceptor chain.
-	return me, ir, nil
+	// No interceptors. Publisher side: the NACKs, receiver reports and
+	// transport-wide feedback publishers get are the SFU's own (inbound.go),
+	// counted where every packet ends, whether it came through Pion or
+	// through the own ingress (ingress.go). Subscriber side: NACKs are
+	// answered by downTrack from the shared cache; transport-wide sequence
+	// numbers are stamped, and their feedback read, by the SFU's own
+	// estimator (internal/bwe); sender reports come from the rtpOuts' own
+	// counts (senderreport.go), because the own SRTP egress (egress.go)
+	// bypasses the interceptor chain.
+	return me, &interceptor.Registry{}, nil
 }
 
 // UDPAddr is the media UDP address.

@@ -26,6 +26,11 @@ type socketTimes struct {
 	rings map[uint32]*arrival.Ring
 }
 
+// maxSocketAge bounds how long before the read a socket's timestamp may
+// be and still be taken: older means the ring slot is from an earlier lap
+// of the sequence numbers, not this packet.
+const maxSocketAge = time.Second
+
 func newSocketTimes() *socketTimes {
 	return &socketTimes{rings: map[uint32]*arrival.Ring{}}
 }
@@ -64,19 +69,4 @@ func (s *socketTimes) unregister(ssrc uint32, r *arrival.Ring) {
 		delete(s.rings, ssrc)
 	}
 	s.mu.Unlock()
-}
-
-// arrivedAt returns when packet seq of ssrc reached the socket, or now if
-// the socket did not time it (an SSRC no layer registered yet, or a slot
-// a later packet took).
-func (s *socketTimes) arrivedAt(ssrc uint32, seq uint16, now time.Time) time.Time {
-	s.mu.RLock()
-	r := s.rings[ssrc]
-	s.mu.RUnlock()
-	if r != nil {
-		if d, ok := r.Since(seq, now); ok && d < maxSocketAge {
-			return now.Add(-d)
-		}
-	}
-	return now
 }

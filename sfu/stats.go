@@ -20,6 +20,10 @@ type counters struct {
 	keyframeRequests    atomic.Uint64 // PLIs sent to publishers
 	writeErrors         atomic.Uint64
 	egressFallbacks     atomic.Uint64 // connections on Pion's SRTP path (egress.go)
+	ingressPackets      atomic.Uint64 // publishers' packets the own ingress took (ingress.go)
+	ingressFailures     atomic.Uint64 // packets it could not decrypt, handed to Pion
+	ingressFallbacks    atomic.Uint64 // connections or layers left to Pion's receive path
+	nacksOut            atomic.Uint64 // sequence numbers asked of publishers (inbound.go)
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
 	fwdDelay            fwdDelayHist  // arrival to the last copy handed on (fwddelay.go)
@@ -43,6 +47,10 @@ type Stats struct {
 	KeyframeRequests    uint64 `json:"keyframeRequests"`
 	WriteErrors         uint64 `json:"writeErrors"`
 	EgressFallbacks     uint64 `json:"egressFallbacks"`
+	IngressPackets      uint64 `json:"ingressPackets"`
+	IngressFailures     uint64 `json:"ingressFailures"`
+	IngressFallbacks    uint64 `json:"ingressFallbacks"`
+	NACKsOut            uint64 `json:"nacksOut"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
 	LayerSwitches       uint64 `json:"layerSwitches"`
 	// UDP datagrams written through the batching sender, the sendmmsg calls
@@ -99,6 +107,10 @@ func (c *counters) snapshot() Stats {
 		KeyframeRequests:       c.keyframeRequests.Load(),
 		WriteErrors:            c.writeErrors.Load(),
 		EgressFallbacks:        c.egressFallbacks.Load(),
+		IngressPackets:         c.ingressPackets.Load(),
+		IngressFailures:        c.ingressFailures.Load(),
+		IngressFallbacks:       c.ingressFallbacks.Load(),
+		NACKsOut:               c.nacksOut.Load(),
 		ModeratedDrops:         c.moderatedDrops.Load(),
 		LayerSwitches:          c.layerSwitches.Load(),
 	}

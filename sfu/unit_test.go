@@ -457,3 +457,11 @@ func TestForwardDelay(t *testing.T) {
 	}
 
 }
+
+// ingest feeds a layer as its reader on Pion's path does.
+func (l *upLayer) ingest(pkt []byte) {
+	l.ingestAt(pkt, l.arrivedAt(pkt, l.track.clock.Now()))
+}
+
+// ingest feeds a track's first stream.
+func (u *UpTrack) ingest(pkt []byte) { u.base().ingest(pkt) }

@@ -176,7 +176,11 @@ func (u *UpTrack) LastSenderReport() *SenderReport {
 }
 
 func (l *upLayer) setSenderReport(ntp uint64, rtpTS uint32) {
-	l.sr.Store(&SenderReport{NTPTime: ntp, RTPTime: rtpTS, ArrivedAt: l.track.clock.Now()})
+	now := l.track.clock.Now()
+	l.sr.Store(&SenderReport{NTPTime: ntp, RTPTime: rtpTS, ArrivedAt: now})
+	l.ingestMu.Lock()
+	l.rx.SenderReport(ntp, now.UnixNano())
+	l.ingestMu.Unlock()
 }
 
 // packetSource is what a reader reads from: a *webrtc.TrackRemote in
@@ -184,9 +188,6 @@ func (l *upLayer) setSenderReport(ntp uint64, rtpTS uint32) {
 type packetSource interface {
 	Read(b []byte) (int, error)
 }
-
-// ingest feeds the first stream (tests and benchmarks).
-func (u *UpTrack) ingest(pkt []byte) { u.base().ingest(pkt) }
 
 // Subscribe adds a subscriber (the recorder). On a simulcast track it
 // receives the highest layer the publisher sends, as one continuous stream.

@@ -105,6 +105,11 @@ type ServerResult struct {
 	Retransmits      int64   `json:"retransmits"`
 	RetransmitMisses int64   `json:"retransmit_misses"`
 	KeyframeRequests int64   `json:"keyframe_requests"`
+	// IngressPackets: packets in that the server's own SRTP ingress took
+	// off its socket (the rest went through Pion's receive chain);
+	// NACKsSent: sequence numbers it asked publishers to resend.
+	IngressPackets int64 `json:"ingress_packets"`
+	NACKsSent      int64 `json:"nacks_sent"`
 	// Simulcast, when the server reports it: layer streams received from
 	// publishers at the window's end, and the subscribers' layer switches.
 	SimulcastLayers  int64   `json:"simulcast_layers"`
@@ -277,6 +282,7 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sv.QueueDrops, sv.KeyframeSkips = m("ducha_sfu_queue_drops_total"), m("ducha_sfu_keyframe_skips_total")
 	sv.NACKs, sv.Retransmits = m("ducha_sfu_nacks_total"), m("ducha_sfu_retransmits_total")
 	sv.RetransmitMisses, sv.KeyframeRequests = m("ducha_sfu_retransmit_misses_total"), m("ducha_sfu_keyframe_requests_total")
+	sv.IngressPackets, sv.NACKsSent = m("ducha_sfu_ingress_packets_total"), m("ducha_sfu_nacks_sent_total")
 	sv.SimulcastLayers = int64(end.server.metrics["ducha_sfu_simulcast_layers"])
 	sv.LayerSwitches = m("ducha_sfu_layer_switches_total")
 	sv.CPUSeconds, sv.CPUSource = end.server.cpu-start.server.cpu, end.server.cpuSource

@@ -51,9 +51,11 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintln(tw, "server (/metrics deltas)\t")
 	s := r.Server
 	row("packets in / out", "%d / %d", s.PacketsIn, s.PacketsOut)
+	row("packets in through the own ingress", "%d (the rest through Pion's receive chain)", s.IngressPackets)
 	row("bitrate in / out", "%.2f / %.2f Mbit/s", s.BitrateInMbps, s.BitrateOutMbps)
 	row("queue drops / keyframe skips", "%d / %d", s.QueueDrops, s.KeyframeSkips)
 	row("NACKs / retransmits / misses", "%d / %d / %d", s.NACKs, s.Retransmits, s.RetransmitMisses)
+	row("NACKs to publishers", "%d (sequence numbers lost on their uplinks)", s.NACKsSent)
 	row("keyframe requests", "%d", s.KeyframeRequests)
 	row("CPU", "%.2f s = %.2f cores (%s)", s.CPUSeconds, s.CPUCores, s.CPUSource)
 	row("RSS baseline / peak", "%.1f / %.1f MiB", float64(s.BaselineRSSBytes)/mib, float64(s.PeakRSSBytes)/mib)

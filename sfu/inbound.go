@@ -1,0 +1,194 @@
+package sfu
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/ducha-dev/ducha/internal/twccfb"
+)
+
+// inbound is a participant's receive side: the layers it publishes, by
+// SSRC, for the own SRTP ingress (ingress.go); and the one loop that sends
+// the publisher its transport-wide feedback (internal/twccfb), its NACKs
+// and its receiver reports (internal/rtprecv). Pion's NACK generator and
+// receiver-report interceptors counted what passed through Pion's receive
+// chain, which the ingress bypasses, and each ran a ticker of its own per
+// connection; here one ticker does all three.
+type inbound struct {
+	table *ingressTable
+	ctr   *counters
+	log   *slog.Logger
+	clock Clock
+	fb    *twccfb.Feedback
+	write func([]rtcp.Packet) error
+
+	mu      sync.Mutex // guards the fields below
+	layers  map[uint32]*ingressLayer
+	ing     *ingressState // nil: no own ingress (yet)
+	closed  bool
+	started bool
+	stop    chan struct{}
+	done    chan struct{}
+
+	// The address the table knows this connection by; guarded by
+	// table.mu.
+	addr    netip.AddrPort
+	hasAddr bool
+}
+
+func newInbound(table *ingressTable, ctr *counters, log *slog.Logger, clock Clock,
+	write func([]rtcp.Packet) error) *inbound {
+	return &inbound{table: table, ctr: ctr, log: log, clock: clock, fb: twccfb.New(clock.Now()), write: write,
+		layers: map[uint32]*ingressLayer{}, stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// add registers a layer the participant publishes; the first starts the
+// feedback loop.
+func (in *inbound) add(l *upLayer) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return
+	}
+	l.fb = in.fb
+	in.layers[l.ssrc] = &ingressLayer{l: l}
+	if !in.started {
+		in.started = true
+		go in.run()
+	}
+}
+
+// remove forgets a layer whose stream ended.
+func (in *inbound) remove(l *upLayer) {
+	in.mu.Lock()
+	if il := in.layers[l.ssrc]; il != nil && il.l == l {
+		delete(in.layers, l.ssrc)
+	}
+	in.mu.Unlock()
+}
+
+// close stops the loop and the ingress.
+func (in *inbound) close() {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.closed = true
+	started := in.started
+	in.mu.Unlock()
+	in.table.move(in, netip.AddrPort{}, false)
+	close(in.stop)
+	if started {
+		<-in.done
+	}
+}
+
+// Receiver reports go out every rrEvery feedback intervals (1 s, Pion's
+// and libwebrtc's rate); NACKs and transport-wide feedback every interval
+// (100 ms). maxNACKs bounds how often one missing packet is asked for, as
+// libwebrtc's NACK module does: after ten asks over a second it is gone.
+const (
+	rrEvery  = 10
+	maxNACKs = 10
+	// rrPerPacket: a receiver report holds at most 31 blocks.
+	rrPerPacket = 31
+)
+
+func (in *inbound) run() {
+	defer close(in.done)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	self := binary.BigEndian.Uint32(b[:]) // the SSRC our RTCP is sent from
+	tick := time.NewTicker(twccfb.Interval)
+	defer tick.Stop()
+	missing := make([]uint16, 0, 512)
+	var layers []*upLayer
+	for n := 0; ; n++ {
+		select {
+		case <-in.stop:
+			return
+		case <-tick.C:
+		}
+		layers = in.snapshot(layers[:0])
+		var pkts []rtcp.Packet
+		if n%rrEvery == 0 {
+			pkts = receiverReports(pkts, self, layers, in.clock.Now().UnixNano())
+		}
+		pkts = append(pkts, in.fb.Build()...)
+		for _, l := range layers {
+			if nack := l.nack(self, missing); nack != nil {
+				pkts = append(pkts, nack)
+			}
+		}
+		if len(pkts) > 0 {
+			if err := in.write(pkts); err != nil {
+				in.log.Debug("receive-side RTCP not sent", "err", err)
+			}
+		}
+	}
+}
+
+func (in *inbound) snapshot(dst []*upLayer) []*upLayer {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, il := range in.layers {
+		dst = append(dst, il.l)
+	}
+	return dst
+}
+
+// receiverReports appends receiver reports for layers, up to rrPerPacket
+// blocks each.
+func receiverReports(pkts []rtcp.Packet, self uint32, layers []*upLayer, now int64) []rtcp.Packet {
+	var rr *rtcp.ReceiverReport
+	for _, l := range layers {
+		block, ok := l.report(now)
+		if !ok {
+			continue
+		}
+		if rr == nil || len(rr.Reports) == rrPerPacket {
+			rr = &rtcp.ReceiverReport{SSRC: self}
+			pkts = append(pkts, rr)
+		}
+		rr.Reports = append(rr.Reports, block)
+	}
+	return pkts
+}
+
+// nack is the layer's NACK of what it misses, or nil.
+func (l *upLayer) nack(self uint32, buf []uint16) *rtcp.TransportLayerNack {
+	l.ingestMu.Lock()
+	missing := l.rx.Missing(buf[:0], maxNACKs)
+	l.ingestMu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	l.track.ctr.nacksOut.Add(uint64(len(missing)))
+	return &rtcp.TransportLayerNack{SenderSSRC: self, MediaSSRC: l.ssrc,
+		Nacks: rtcp.NackPairsFromSequenceNumbers(missing)}
+}
+
+// report is the layer's reception report block.
+func (l *upLayer) report(now int64) (rtcp.ReceptionReport, bool) {
+	l.ingestMu.Lock()
+	defer l.ingestMu.Unlock()
+	return l.rx.Report(now)
+}
+
+// nackWindow is how many recent sequence numbers of a video layer are
+// remembered for NACKs (Pion's generator's default: about three seconds
+// of a 720p layer). Audio is not NACKed: Opus conceals, and a late
+// retransmission is of no use to a listener.
+func nackWindow(kind string) int {
+	if kind == "video" {
+		return 512
+	}
+	return 0
+}
