@@ -371,25 +371,35 @@ func (d *downTrack) rtcpLoop(sender *webrtc.RTPSender) {
 			}
 			return
 		}
+		now := d.up.clock.Now()
 		for _, pkt := range pkts {
-			switch p := pkt.(type) {
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						d.retransmit(seq)
-						return true
-					})
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.askKeyframe()
-			case *rtcp.ReceiverReport:
-				d.onReceiverReport(p, d.up.clock.Now())
-			case *rtcp.TransportLayerCC:
+			if fb, ok := pkt.(*rtcp.TransportLayerCC); ok {
 				if d.tw != nil {
-					d.tw.Feedback(p, d.up.clock.Now())
+					d.tw.Feedback(fb, now)
 				}
+				continue
 			}
+			d.handleRTCP(pkt, now)
 		}
+	}
+}
+
+// handleRTCP reads one RTCP packet about the stream: from rtcpLoop, or,
+// when the SFU's ingress took the compound off the socket, from the
+// ingress (which gives transport-wide feedback to the estimator itself).
+func (d *downTrack) handleRTCP(pkt rtcp.Packet, now time.Time) {
+	switch p := pkt.(type) {
+	case *rtcp.TransportLayerNack:
+		for _, pair := range p.Nacks {
+			pair.Range(func(seq uint16) bool {
+				d.retransmit(seq)
+				return true
+			})
+		}
+	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+		d.askKeyframe()
+	case *rtcp.ReceiverReport:
+		d.onReceiverReport(p, now)
 	}
 }
 

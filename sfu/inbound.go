@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtcp"
 
+	"github.com/ducha-dev/ducha/internal/bwe"
 	"github.com/ducha-dev/ducha/internal/twccfb"
 )
 
@@ -27,10 +28,14 @@ type inbound struct {
 	clock Clock
 	fb    *twccfb.Feedback
 	write func([]rtcp.Packet) error
+	// estimator reads the transport-wide feedback the participant's
+	// browser sends about the SFU's streams (nil in tests).
+	estimator *bwe.Estimator
 
 	mu      sync.Mutex // guards the fields below
 	layers  map[uint32]*ingressLayer
-	ing     *ingressState // nil: no own ingress (yet)
+	sinks   map[uint32]rtcpSink // by the SSRC of a stream the SFU sends
+	ing     *ingressState       // nil: no own ingress (yet)
 	closed  bool
 	started bool
 	stop    chan struct{}
@@ -42,10 +47,11 @@ type inbound struct {
 	hasAddr bool
 }
 
-func newInbound(table *ingressTable, ctr *counters, log *slog.Logger, clock Clock,
+func newInbound(table *ingressTable, ctr *counters, log *slog.Logger, clock Clock, estimator *bwe.Estimator,
 	write func([]rtcp.Packet) error) *inbound {
 	return &inbound{table: table, ctr: ctr, log: log, clock: clock, fb: twccfb.New(clock.Now()), write: write,
-		layers: map[uint32]*ingressLayer{}, stop: make(chan struct{}), done: make(chan struct{})}
+		estimator: estimator, layers: map[uint32]*ingressLayer{}, sinks: map[uint32]rtcpSink{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // add registers a layer the participant publishes; the first starts the

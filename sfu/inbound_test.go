@@ -10,15 +10,19 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/ducha-dev/ducha/internal/bwe"
+	"github.com/ducha-dev/ducha/internal/twccfb"
 )
 
 // A publisher's media over a real connection comes in through the own
 // ingress, not Pion's receive chain: all but a stream's first packets are
 // taken off the socket, none fails its check, and the subscriber gets
-// audio and video. The publisher gets its transport-wide feedback and
-// receiver reports for both streams from the SFU's own receive side, the
-// reports carrying its sender reports' time (LSR). The plain Pion peers
-// negotiate cryptex, so the ingress decrypts encrypted header extensions.
+// audio and video; the subscriber's RTCP is taken as well. The publisher
+// gets its transport-wide feedback and receiver reports for both streams
+// from the SFU's own receive side, the reports carrying its sender
+// reports' time (LSR). The plain Pion peers negotiate cryptex, so the
+// ingress decrypts encrypted header extensions.
 func TestOwnIngress(t *testing.T) {
 	s := newTestSFU(t)
 	defer s.Close()
@@ -48,6 +52,18 @@ func TestOwnIngress(t *testing.T) {
 	if st.IngressFailures != 0 || st.IngressFallbacks != 0 {
 		t.Errorf("ingress failures %d, fallbacks %d; want none", st.IngressFailures, st.IngressFallbacks)
 	}
+	// The subscriber's RTCP comes in through the ingress too: its receiver
+	// reports give the video's downTrack its round trip.
+	if st.IngressRTCP == 0 {
+		t.Error("no RTCP taken by the ingress")
+	}
+	up := s.Room("r").track(publishedBy(s, "r", pub.part.info.ID, "video"))
+	eventually(t, 30*time.Second, "the subscriber's round trip measured from its receiver reports", func() bool {
+		sub.part.mu.Lock()
+		defer sub.part.mu.Unlock()
+		e := sub.part.downs[up]
+		return e != nil && e.dt.rttMicros.Load() > 0
+	})
 	for _, tr := range pub.sendTracks {
 		ssrc := publishedSSRC(t, s, pub, tr.Kind().String())
 		eventually(t, 30*time.Second, "a receiver report with LSR for the publisher's "+tr.Kind().String(), func() bool {
@@ -122,6 +138,7 @@ type ingressFixture struct {
 	from  netip.AddrPort
 	send  *srtp.Context
 	ctr   counters
+	est   *bwe.Estimator
 }
 
 func newIngressFixture(t *testing.T) *ingressFixture {
@@ -132,7 +149,8 @@ func newIngressFixture(t *testing.T) *ingressFixture {
 	if f.send, err = srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
 		t.Fatal(err)
 	}
-	f.in = newInbound(f.table, &f.ctr, discardLogger(), SystemClock{}, func([]rtcp.Packet) error { return nil })
+	f.est = bwe.New(bwe.Config{Initial: initialEstimate, Min: minEstimate, Max: maxEstimate}, time.Now())
+	f.in = newInbound(f.table, &f.ctr, discardLogger(), SystemClock{}, f.est, func([]rtcp.Packet) error { return nil })
 	k := &srtpKeys{cfg: srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}}
 	k.cfg.Keys.RemoteMasterKey, k.cfg.Keys.RemoteMasterSalt = key, salt
 	if err := f.in.startIngress(k); err != nil {
@@ -187,7 +205,7 @@ func TestIngressTakes(t *testing.T) {
 	}
 	rr, _ := (&rtcp.ReceiverReport{SSRC: 0x5eed}).Marshal()
 	if f.table.take(rr, f.from, at) {
-		t.Error("RTCP was taken")
+		t.Error("RTCP that is not SRTCP was taken")
 	}
 	if f.table.take([]byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0}, f.from, at) {
 		t.Error("STUN was taken")
@@ -209,9 +227,10 @@ func TestIngressTakes(t *testing.T) {
 			t.Fatal("a refused packet was changed")
 		}
 	}
-	if f.ctr.ingressFailures.Load() != ingressFailLimit || f.ctr.ingressFallbacks.Load() != 1 {
+	// The plain RTCP above failed too.
+	if f.ctr.ingressFailures.Load() != ingressFailLimit+1 || f.ctr.ingressFallbacks.Load() != 1 {
 		t.Errorf("failures %d, fallbacks %d; want %d and 1", f.ctr.ingressFailures.Load(),
-			f.ctr.ingressFallbacks.Load(), ingressFailLimit)
+			f.ctr.ingressFallbacks.Load(), ingressFailLimit+1)
 	}
 	if f.table.take(f.packet(t, 0x5eed, 40), f.from, at) {
 		t.Error("a layer left to Pion is still taken")
@@ -223,6 +242,88 @@ func TestIngressTakes(t *testing.T) {
 	}
 }
 
+// rtcpRecorder is a downTrack's RTCP reader as the ingress sees it.
+type rtcpRecorder struct {
+	mu   sync.Mutex
+	pkts []rtcp.Packet
+}
+
+func (r *rtcpRecorder) handleRTCP(pkt rtcp.Packet, _ time.Time) {
+	r.mu.Lock()
+	r.pkts = append(r.pkts, pkt)
+	r.mu.Unlock()
+}
+
+// The ingress takes a connection's SRTCP and hands each packet of the
+// compound to what reads it: the publisher's sender report to its layer,
+// transport-wide feedback to the connection's estimator, reports and
+// NACKs to the downTrack whose stream they are about (nothing to one that
+// was removed). RTCP that fails its check goes to Pion.
+func TestIngressTakesRTCP(t *testing.T) {
+	f := newIngressFixture(t)
+	down, gone := &rtcpRecorder{}, &rtcpRecorder{}
+	f.in.addSink(0xd0, down)
+	f.in.addSink(0xd1, gone)
+	f.in.removeSink(0xd1, gone)
+	// The estimator sent three packets; the subscriber's feedback says
+	// they arrived.
+	now := time.Now()
+	fb := twccfb.New(now)
+	for range 3 {
+		fb.Record(0xd0, f.est.Sent(now, 1000), now.Add(10*time.Millisecond))
+	}
+	compound := []rtcp.Packet{
+		&rtcp.SenderReport{SSRC: 0x5eed, NTPTime: 0x1122334455667788, RTPTime: 90000},
+		&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 0xd0, FractionLost: 12},
+			{SSRC: 0xd1}, {SSRC: 0xee}}},
+		&rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: 0xd0, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{7})},
+		&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: 0xd1},
+	}
+	compound = append(compound, fb.Build()...)
+	plain, err := rtcp.Marshal(compound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := f.send.EncryptRTCP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.table.take(enc, f.from, now) {
+		t.Fatal("the connection's SRTCP was not taken")
+	}
+	if sr := f.l.sr.Load(); sr == nil || sr.NTPTime != 0x1122334455667788 || sr.RTPTime != 90000 {
+		t.Errorf("the layer's sender report is %+v", sr)
+	}
+	if st := f.est.Stats(); st.Received != 3 {
+		t.Errorf("the estimator heard of %d packets received, want 3", st.Received)
+	}
+	if len(down.pkts) != 2 {
+		t.Fatalf("the downTrack read %d packets, want the report and the NACK", len(down.pkts))
+	}
+	if _, ok := down.pkts[0].(*rtcp.ReceiverReport); !ok {
+		t.Errorf("first packet %T, want the receiver report", down.pkts[0])
+	}
+	if n, ok := down.pkts[1].(*rtcp.TransportLayerNack); !ok || n.Nacks[0].PacketID != 7 {
+		t.Errorf("second packet %+v, want the NACK of 7", down.pkts[1])
+	}
+	if len(gone.pkts) != 0 {
+		t.Errorf("a removed downTrack read %d packets", len(gone.pkts))
+	}
+	// A sender report of a stream not published yet goes to Pion, whose
+	// receiver reads it, with the rest of its compound.
+	early, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.SenderReport{SSRC: 0xabc}})
+	if encEarly, err := f.send.EncryptRTCP(nil, early, nil); err != nil || f.table.take(encEarly, f.from, now) {
+		t.Errorf("a sender report of an unknown stream was taken (%v)", err)
+	}
+	enc[len(enc)-5] ^= 0xff // inside the authentication tag
+	if f.table.take(enc, f.from, now) {
+		t.Error("SRTCP that fails its check was taken")
+	}
+	if f.ctr.ingressRTCP.Load() != 1 || f.ctr.ingressFailures.Load() != 1 {
+		t.Errorf("RTCP taken %d, failures %d; want 1 and 1", f.ctr.ingressRTCP.Load(), f.ctr.ingressFailures.Load())
+	}
+}
+
 // The receive side's loop sends the publisher NACKs for what is missing,
 // receiver reports, and transport-wide feedback; both of a layer's paths
 // (Pion's reader and the ingress) feed it, and close stops it.
@@ -230,7 +331,7 @@ func TestInboundLoop(t *testing.T) {
 	var mu sync.Mutex
 	var sent []rtcp.Packet
 	var ctr counters
-	in := newInbound(newIngressTable(), &ctr, discardLogger(), SystemClock{}, func(p []rtcp.Packet) error {
+	in := newInbound(newIngressTable(), &ctr, discardLogger(), SystemClock{}, nil, func(p []rtcp.Packet) error {
 		mu.Lock()
 		sent = append(sent, p...)
 		mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -22,11 +23,12 @@ import (
 // candidate pair's remote end), the published layer by SSRC, decrypts with
 // the connection's remote SRTP key and ingests the packet there.
 //
-// Pion still sees everything else: ICE, DTLS, every RTCP packet, ICE-TCP,
-// and the first packets of a stream until its track is published (it finds
-// tracks and simulcast layers). A packet the ingress cannot decrypt goes to
-// Pion as it came, and a layer whose packets keep failing is left to Pion.
-// Both paths end in upLayer.ingestAt, which serialises them.
+// The connection's SRTCP is taken the same way (takeRTCP). Pion still sees
+// everything else: ICE, DTLS, ICE-TCP, and the first packets of a stream
+// until its track is published (it finds tracks and simulcast layers). A
+// packet the ingress cannot decrypt goes to Pion as it came, and a layer
+// whose packets keep failing is left to Pion. Both paths end in
+// upLayer.ingestAt, which serialises them, and in the same RTCP handlers.
 
 // ingressTable is the SFU-wide demultiplexer: connections by sender
 // address. Read by the UDP mux's one reader goroutine per datagram.
@@ -42,12 +44,9 @@ func newIngressTable() *ingressTable {
 // take is the UDP mux's Taker (arrival.WrapTaking): it reports whether it
 // handled the datagram. b is the mux's buffer, valid during the call.
 func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
-	// RTP only: RTCP (types 192-223 share the first byte, RFC 5761),
-	// STUN and DTLS stay with Pion.
-	if len(b) < 12 || b[0]>>6 != 2 {
-		return false
-	}
-	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
+	// RTP and RTCP (types 192-223 share the first byte, RFC 5761); STUN
+	// and DTLS stay with Pion.
+	if len(b) < 8 || b[0]>>6 != 2 {
 		return false
 	}
 	t.mu.RLock()
@@ -56,7 +55,10 @@ func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
 	if in == nil {
 		return false
 	}
-	return in.take(b, at)
+	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
+		return in.takeRTCP(b)
+	}
+	return len(b) >= 12 && in.take(b, at)
 }
 
 // unmapped gives an IPv4 sender the same key whether a dual-stack socket
@@ -97,9 +99,10 @@ type ingressLayer struct {
 // ingressState is an inbound's decryption state, set when the connection
 // is up with keys the ingress could read; used under inbound.mu.
 type ingressState struct {
-	ctx *srtp.Context
-	hdr rtp.Header
-	buf []byte
+	ctx   *srtp.Context
+	hdr   rtp.Header
+	rtcpH rtcp.Header
+	buf   []byte
 }
 
 // startIngress gives in the remote SRTP key; from then on its layers'
@@ -155,5 +158,102 @@ func (in *inbound) take(b []byte, at time.Time) bool {
 	il.fails = 0
 	in.ctr.ingressPackets.Add(1)
 	il.l.ingestAt(out, at)
+	return true
+}
+
+// rtcpSink is what reads a subscriber's RTCP about one stream the SFU
+// sends it (a downTrack).
+type rtcpSink interface {
+	handleRTCP(pkt rtcp.Packet, now time.Time)
+}
+
+// addSink routes RTCP about the SFU's stream ssrc to s; removeSink stops.
+func (in *inbound) addSink(ssrc uint32, s rtcpSink) {
+	in.mu.Lock()
+	in.sinks[ssrc] = s
+	in.mu.Unlock()
+}
+
+func (in *inbound) removeSink(ssrc uint32, s rtcpSink) {
+	in.mu.Lock()
+	if in.sinks[ssrc] == s {
+		delete(in.sinks, ssrc)
+	}
+	in.mu.Unlock()
+}
+
+// rtcpTarget is one parsed RTCP packet and who handles it.
+type rtcpTarget struct {
+	pkt   rtcp.Packet
+	sink  rtcpSink // a subscriber's report, NACK or keyframe request
+	layer *upLayer // a publisher's sender report
+}
+
+// takeRTCP decrypts a compound RTCP packet and hands each part to what
+// reads it: the publisher's layers their sender reports, the connection's
+// estimator the transport-wide feedback, each downTrack the reports,
+// NACKs and keyframe requests about its stream (as Pion's RTCP reads did,
+// by the packet's destination SSRCs). All of a connection's RTCP readers
+// are ours, so a compound the ingress decrypted is handled in full.
+func (in *inbound) takeRTCP(b []byte) bool {
+	in.mu.Lock()
+	if in.ing == nil || in.closed {
+		in.mu.Unlock()
+		return false
+	}
+	g := in.ing
+	out, err := g.ctx.DecryptRTCP(g.buf, b, &g.rtcpH)
+	if err != nil {
+		in.mu.Unlock()
+		in.ctr.ingressFailures.Add(1)
+		return false
+	}
+	pkts, err := rtcp.Unmarshal(out)
+	if err != nil {
+		in.mu.Unlock()
+		in.ctr.rtcpMalformed.Add(1)
+		return true // authentic, and unreadable by Pion as well
+	}
+	var buf [8]rtcpTarget
+	targets := buf[:0]
+	for _, pkt := range pkts {
+		switch p := pkt.(type) {
+		case *rtcp.SenderReport:
+			il := in.layers[p.SSRC]
+			if il == nil {
+				// A stream whose track is not published yet: its
+				// receiver's reader takes the report, through Pion
+				// (a browser's audio reports come every 5 s).
+				in.mu.Unlock()
+				return false
+			}
+			targets = append(targets, rtcpTarget{pkt: p, layer: il.l})
+		case *rtcp.TransportLayerCC:
+			targets = append(targets, rtcpTarget{pkt: p})
+		default:
+			for _, ssrc := range pkt.DestinationSSRC() {
+				if s := in.sinks[ssrc]; s != nil {
+					targets = append(targets, rtcpTarget{pkt: pkt, sink: s})
+				}
+			}
+		}
+	}
+	in.mu.Unlock()
+	// Handled outside the lock: a NACK is answered from here (retransmit).
+	in.ctr.ingressRTCP.Add(1)
+	now := in.clock.Now()
+	for _, t := range targets {
+		switch {
+		case t.layer != nil:
+			sr := t.pkt.(*rtcp.SenderReport)
+			t.layer.setSenderReport(sr.NTPTime, sr.RTPTime)
+		case t.sink != nil:
+			t.sink.handleRTCP(t.pkt, now)
+		default:
+			if in.estimator != nil {
+				in.estimator.Feedback(t.pkt.(*rtcp.TransportLayerCC), now)
+			}
+		}
+	}
 	return true
 }

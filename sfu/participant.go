@@ -88,7 +88,7 @@ func newParticipant(r *Room, info ParticipantInfo, n Notifier) (*Participant, er
 		sizes:   map[string]videoSize{},
 	}
 	p.bwe = bwe.New(bwe.Config{Initial: initialEstimate, Min: minEstimate, Max: maxEstimate}, r.sfu.cfg.Clock.Now())
-	p.in = newInbound(r.sfu.ingress, &r.sfu.ctr, p.log, r.sfu.cfg.Clock, func(pkts []rtcp.Packet) error {
+	p.in = newInbound(r.sfu.ingress, &r.sfu.ctr, p.log, r.sfu.cfg.Clock, p.bwe, func(pkts []rtcp.Packet) error {
 		return pc.WriteRTCP(pkts)
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -479,6 +479,9 @@ func (p *Participant) subscribe(tracks []*UpTrack, slots int) {
 			continue
 		}
 		p.downs[up] = &downEntry{dt: dt, sender: tr.Sender()}
+		for _, enc := range tr.Sender().GetParameters().Encodings {
+			p.in.addSink(uint32(enc.SSRC), dt)
+		}
 		go dt.rtcpLoop(tr.Sender())
 		layer := up.topAvailable(p.room.sfu.cfg.Clock.Now())
 		if sz, ok := p.sizes[up.info.ID]; ok && up.simulcast {
@@ -504,6 +507,9 @@ func (p *Participant) unsubscribe(up *UpTrack) {
 	}
 	delete(p.downs, up)
 	delete(p.sizes, up.info.ID)
+	for _, enc := range e.sender.GetParameters().Encodings {
+		p.in.removeSink(uint32(enc.SSRC), e.dt)
+	}
 	e.dt.detach()
 	e.dt.close()
 	if p.closed {

@@ -22,6 +22,8 @@ type counters struct {
 	egressFallbacks     atomic.Uint64 // connections on Pion's SRTP path (egress.go)
 	ingressPackets      atomic.Uint64 // publishers' packets the own ingress took (ingress.go)
 	ingressFailures     atomic.Uint64 // packets it could not decrypt, handed to Pion
+	ingressRTCP         atomic.Uint64 // compound RTCP packets it took
+	rtcpMalformed       atomic.Uint64 // authentic RTCP that does not parse (dropped)
 	ingressFallbacks    atomic.Uint64 // connections or layers left to Pion's receive path
 	nacksOut            atomic.Uint64 // sequence numbers asked of publishers (inbound.go)
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
@@ -49,6 +51,8 @@ type Stats struct {
 	EgressFallbacks     uint64 `json:"egressFallbacks"`
 	IngressPackets      uint64 `json:"ingressPackets"`
 	IngressFailures     uint64 `json:"ingressFailures"`
+	IngressRTCP         uint64 `json:"ingressRTCP"`
+	RTCPMalformed       uint64 `json:"rtcpMalformed"`
 	IngressFallbacks    uint64 `json:"ingressFallbacks"`
 	NACKsOut            uint64 `json:"nacksOut"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
@@ -109,6 +113,8 @@ func (c *counters) snapshot() Stats {
 		EgressFallbacks:        c.egressFallbacks.Load(),
 		IngressPackets:         c.ingressPackets.Load(),
 		IngressFailures:        c.ingressFailures.Load(),
+		IngressRTCP:            c.ingressRTCP.Load(),
+		RTCPMalformed:          c.rtcpMalformed.Load(),
 		IngressFallbacks:       c.ingressFallbacks.Load(),
 		NACKsOut:               c.nacksOut.Load(),
 		ModeratedDrops:         c.moderatedDrops.Load(),
