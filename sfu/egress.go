@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
@@ -281,4 +282,50 @@ func (s *SFU) egressSocket() addrPortWriter {
 		return w
 	}
 	return nil
+}
+
+// srtcpOut is a connection's own SRTCP sender for the RTCP the SFU's
+// receive side sends (inbound.go): NACKs, receiver reports and
+// transport-wide feedback, a compound every 100 ms per publisher, which
+// through Pion took its RTCP write path (interceptor chain, SRTCP session
+// lock, DTLS/SRTP mux, ICE connection). Used by the connection's inbound
+// loop alone.
+//
+// An SRTCP context numbers packets per SSRC, the SSRC of the compound's
+// first packet, and reusing an index under the same key would reuse
+// AES-GCM's nonce. So every compound this sender encrypts starts with a
+// receiver report from an SSRC only it ever uses (the inbound loop's own,
+// drawn apart from the one it used while its RTCP went through Pion).
+type srtcpOut struct {
+	ctx  *srtp.Context
+	eg   *egress
+	self uint32
+	buf  []byte
+}
+
+func newSRTCPOut(k *srtpKeys, e *egress, self uint32) (*srtcpOut, error) {
+	ctx, err := srtp.CreateContext(k.cfg.Keys.LocalMasterKey, k.cfg.Keys.LocalMasterSalt, k.cfg.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SRTCP context: %w", errNoOwnSRTP, err)
+	}
+	return &srtcpOut{ctx: ctx, eg: e, self: self, buf: make([]byte, 1500)}, nil
+}
+
+// write sends one compound; its first packet must be a receiver report
+// from o.self (the caller builds it so).
+func (o *srtcpOut) write(pkts []rtcp.Packet) error {
+	if rr, ok := pkts[0].(*rtcp.ReceiverReport); !ok || rr.SSRC != o.self {
+		return fmt.Errorf("sfu: own SRTCP compound does not start with a report from %#x", o.self)
+	}
+	plain, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return err
+	}
+	out, err := o.ctx.EncryptRTCP(o.buf[:0], plain, nil)
+	if err != nil {
+		return err
+	}
+	o.buf = out[:0] // keep a larger buffer EncryptRTCP had to grow
+	_, err = o.eg.write(out)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -32,6 +33,13 @@ type inbound struct {
 	// browser sends about the SFU's streams (nil in tests).
 	estimator *bwe.Estimator
 
+	// out is the connection's own SRTCP sender, once it is up (nil:
+	// through Pion, write); ownSent counts the compounds it sent.
+	out     atomic.Pointer[srtcpOut]
+	ownSent atomic.Int64
+	// pionSelf is the SSRC the loop's RTCP is sent from through Pion.
+	pionSelf uint32
+
 	mu      sync.Mutex // guards the fields below
 	layers  map[uint32]*ingressLayer
 	sinks   map[uint32]rtcpSink // by the SSRC of a stream the SFU sends
@@ -50,7 +58,7 @@ type inbound struct {
 func newInbound(table *ingressTable, ctr *counters, log *slog.Logger, clock Clock, estimator *bwe.Estimator,
 	write func([]rtcp.Packet) error) *inbound {
 	return &inbound{table: table, ctr: ctr, log: log, clock: clock, fb: twccfb.New(clock.Now()), write: write,
-		estimator: estimator, layers: map[uint32]*ingressLayer{}, sinks: map[uint32]rtcpSink{},
+		estimator: estimator, pionSelf: randomSSRC(), layers: map[uint32]*ingressLayer{}, sinks: map[uint32]rtcpSink{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -107,11 +115,20 @@ const (
 	rrPerPacket = 31
 )
 
+// randomSSRC draws an SSRC our RTCP is sent from; never 0, which Pion's
+// keyframe requests are sent from.
+func randomSSRC() uint32 {
+	for {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		if v := binary.BigEndian.Uint32(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
 func (in *inbound) run() {
 	defer close(in.done)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	self := binary.BigEndian.Uint32(b[:]) // the SSRC our RTCP is sent from
 	tick := time.NewTicker(twccfb.Interval)
 	defer tick.Stop()
 	missing := make([]uint16, 0, 512)
@@ -123,6 +140,11 @@ func (in *inbound) run() {
 		case <-tick.C:
 		}
 		layers = in.snapshot(layers[:0])
+		out := in.out.Load()
+		self := in.pionSelf
+		if out != nil {
+			self = out.self
+		}
 		var pkts []rtcp.Packet
 		if n%rrEvery == 0 {
 			pkts = receiverReports(pkts, self, layers, in.clock.Now().UnixNano())
@@ -133,12 +155,44 @@ func (in *inbound) run() {
 				pkts = append(pkts, nack)
 			}
 		}
-		if len(pkts) > 0 {
-			if err := in.write(pkts); err != nil {
-				in.log.Debug("receive-side RTCP not sent", "err", err)
+		if len(pkts) == 0 {
+			continue
+		}
+		var err error
+		if out != nil {
+			if rr, ok := pkts[0].(*rtcp.ReceiverReport); !ok || rr.SSRC != self {
+				pkts = append([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: self}}, pkts...)
 			}
+			if err = out.write(pkts); err == nil {
+				in.ownSent.Add(1)
+			}
+		} else {
+			err = in.write(pkts)
+		}
+		if err != nil {
+			in.log.Debug("receive-side RTCP not sent", "err", err)
 		}
 	}
+}
+
+// startOwnRTCP sends the loop's RTCP through the connection's egress from
+// now on, from an SSRC of its own (srtcpOut). The SSRC is drawn apart from
+// every one Pion sends this connection's RTCP from as far as they are
+// known now (the loop's, the feedback's, the downTracks'); one a later
+// subscription gets matches it with probability 2^-32.
+func (in *inbound) startOwnRTCP(k *srtpKeys, e *egress) error {
+	in.mu.Lock()
+	self := randomSSRC()
+	for self == in.pionSelf || self == in.fb.SenderSSRC() || in.sinks[self] != nil {
+		self = randomSSRC()
+	}
+	in.mu.Unlock()
+	out, err := newSRTCPOut(k, e, self)
+	if err != nil {
+		return err
+	}
+	in.out.Store(out)
+	return nil
 }
 
 func (in *inbound) snapshot(dst []*upLayer) []*upLayer {

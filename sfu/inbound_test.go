@@ -57,6 +57,10 @@ func TestOwnIngress(t *testing.T) {
 	if st.IngressRTCP == 0 {
 		t.Error("no RTCP taken by the ingress")
 	}
+	// and the RTCP the publisher gets leaves through the own SRTCP sender.
+	if pub.part.in.out.Load() == nil || pub.part.in.ownSent.Load() == 0 {
+		t.Error("the publisher's feedback did not go through the own SRTCP sender")
+	}
 	up := s.Room("r").track(publishedBy(s, "r", pub.part.info.ID, "video"))
 	eventually(t, 30*time.Second, "the subscriber's round trip measured from its receiver reports", func() bool {
 		sub.part.mu.Lock()
@@ -321,6 +325,53 @@ func TestIngressTakesRTCP(t *testing.T) {
 	}
 	if f.ctr.ingressRTCP.Load() != 1 || f.ctr.ingressFailures.Load() != 1 {
 		t.Errorf("RTCP taken %d, failures %d; want 1 and 1", f.ctr.ingressRTCP.Load(), f.ctr.ingressFailures.Load())
+	}
+}
+
+// writeCapture is an ICE connection that keeps what is written.
+type writeCapture struct{ got [][]byte }
+
+func (w *writeCapture) Write(b []byte) (int, error) {
+	w.got = append(w.got, append([]byte(nil), b...))
+	return len(b), nil
+}
+
+// The own SRTCP sender encrypts a compound that starts with a report from
+// its own SSRC, which the other end decrypts; it refuses any other, since
+// an SSRC Pion also sends from could reuse a nonce.
+func TestSRTCPOut(t *testing.T) {
+	key, salt := bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{5}, 12)
+	k := &srtpKeys{cfg: srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}}
+	k.cfg.Keys.LocalMasterKey, k.cfg.Keys.LocalMasterSalt = key, salt
+	conn := &writeCapture{}
+	out, err := newSRTCPOut(k, &egress{conn: conn}, 0x5e1f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 0x5e1f, MediaSSRC: 9, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{4})}
+	if err := out.write([]rtcp.Packet{nack}); err == nil {
+		t.Error("a compound that does not start with the sender's report was sent")
+	}
+	if err := out.write([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 0x5e1f}, nack}); err != nil {
+		t.Fatal(err)
+	}
+	if len(conn.got) != 1 {
+		t.Fatalf("%d packets written, want 1", len(conn.got))
+	}
+	rx, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := rx.DecryptRTCP(nil, conn.got[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := rtcp.Unmarshal(plain)
+	if err != nil || len(pkts) != 2 {
+		t.Fatalf("decrypted %d packets (%v), want 2", len(pkts), err)
+	}
+	if n, ok := pkts[1].(*rtcp.TransportLayerNack); !ok || n.Nacks[0].PacketID != 4 {
+		t.Errorf("second packet %+v, want the NACK", pkts[1])
 	}
 }
 

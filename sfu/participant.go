@@ -135,6 +135,9 @@ func (p *Participant) startOwnSRTP() {
 		return
 	}
 	e := newEgress(k, p.room.sfu.egressSocket())
+	if err := p.in.startOwnRTCP(k, e); err != nil {
+		p.log.Warn("RTCP to the participant goes through Pion's SRTP path", "err", err)
+	}
 	ingress := true
 	if err := p.in.startIngress(k); err != nil {
 		p.log.Warn("media from the participant goes through Pion's SRTP path", "err", err)

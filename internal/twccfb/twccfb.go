@@ -36,6 +36,7 @@ const Interval = 100 * time.Millisecond
 // number space) and builds its feedback. Safe for concurrent use.
 type Feedback struct {
 	base time.Time
+	ssrc uint32 // the feedback's sender SSRC
 
 	mu  sync.Mutex
 	rec *twcc.Recorder
@@ -46,8 +47,12 @@ type Feedback struct {
 
 // New starts a record whose arrival times count from base.
 func New(base time.Time) *Feedback {
-	return &Feedback{base: base, rec: twcc.NewRecorder(rand.Uint32())}
+	ssrc := rand.Uint32()
+	return &Feedback{base: base, ssrc: ssrc, rec: twcc.NewRecorder(ssrc)}
 }
+
+// SenderSSRC is the SSRC the feedback packets are sent from.
+func (f *Feedback) SenderSSRC() uint32 { return f.ssrc }
 
 // Record notes that the packet of media SSRC ssrc carrying transport-wide
 // sequence number seq arrived at at.
