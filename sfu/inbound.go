@@ -21,7 +21,8 @@ import (
 // and its receiver reports (internal/rtprecv). Pion's NACK generator and
 // receiver-report interceptors counted what passed through Pion's receive
 // chain, which the ingress bypasses, and each ran a ticker of its own per
-// connection; here one ticker does all three.
+// connection; here one ticker does all three, and once the connection is
+// up its RTCP leaves through the egress (srtcpOut) rather than Pion's.
 type inbound struct {
 	table *ingressTable
 	ctr   *counters
