@@ -319,6 +319,15 @@ func TestIngressTakesRTCP(t *testing.T) {
 	if encEarly, err := f.send.EncryptRTCP(nil, early, nil); err != nil || f.table.take(encEarly, f.from, now) {
 		t.Errorf("a sender report of an unknown stream was taken (%v)", err)
 	}
+	// Authentic RTCP that does not parse (a length beyond the packet) is
+	// dropped and counted: Pion could not read it either.
+	bad := []byte{0x80, 201, 0x00, 0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}
+	if encBad, err := f.send.EncryptRTCP(nil, bad, nil); err != nil || !f.table.take(encBad, f.from, now) {
+		t.Errorf("authentic, malformed RTCP not taken (%v)", err)
+	}
+	if f.ctr.rtcpMalformed.Load() != 1 {
+		t.Errorf("malformed RTCP counted %d times, want 1", f.ctr.rtcpMalformed.Load())
+	}
 	enc[len(enc)-5] ^= 0xff // inside the authentication tag
 	if f.table.take(enc, f.from, now) {
 		t.Error("SRTCP that fails its check was taken")
