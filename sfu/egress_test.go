@@ -15,15 +15,13 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Media to a subscriber leaves through its connection's own SRTP egress,
-// and the subscriber's Pion stack decrypts it (retransmissions take the
-// same path: TestSubscriberLossRepairedByNACK). Sender reports, which the
-// egress makes the SFU send itself, count the packets and map RTP time to
-// the wall clock as a browser needs for lip sync.
-func TestOwnEgress(t *testing.T) {
+// One call over real connections, a publisher's audio and video to a
+// subscriber, checked on both sides of the SFU's own SRTP: the egress
+// toward the subscriber, the ingress from both.
+func TestOwnSRTP(t *testing.T) {
 	s := newTestSFU(t)
 	defer s.Close()
-	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{})
+	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{stampTWCC: true})
 	sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{})
 	defer sub.close()
 	defer pub.close()
@@ -32,7 +30,16 @@ func TestOwnEgress(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	pub.sendMedia(stop)
+	t.Run("egress", func(t *testing.T) { checkOwnEgress(t, s, pub, sub) })
+	t.Run("ingress", func(t *testing.T) { checkOwnIngress(t, s, pub, sub) })
+}
 
+// Media to a subscriber leaves through its connection's own SRTP egress,
+// and the subscriber's Pion stack decrypts it (retransmissions take the
+// same path: TestSubscriberLossRepairedByNACK). Sender reports, which the
+// egress makes the SFU send itself, count the packets and map RTP time to
+// the wall clock as a browser needs for lip sync.
+func checkOwnEgress(t *testing.T, s *SFU, pub, sub *testClient) {
 	rates := map[string]uint32{"video": 90000, "audio": 48000}
 	tracks := map[string]*recvTrack{}
 	for kind := range rates {

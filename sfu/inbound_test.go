@@ -22,20 +22,8 @@ import (
 // gets its transport-wide feedback and receiver reports for both streams
 // from the SFU's own receive side, the reports carrying its sender
 // reports' time (LSR). The plain Pion peers negotiate cryptex, so the
-// ingress decrypts encrypted header extensions.
-func TestOwnIngress(t *testing.T) {
-	s := newTestSFU(t)
-	defer s.Close()
-	pub, _ := newTestClient(t, s, "r", "pub", RoleSupervisor, clientOpts{stampTWCC: true})
-	sub, _ := newTestClient(t, s, "r", "sub", RoleCounty, clientOpts{})
-	defer sub.close()
-	defer pub.close()
-	pub.publish("video")
-	pub.publish("audio")
-	stop := make(chan struct{})
-	defer close(stop)
-	pub.sendMedia(stop)
-
+// ingress decrypts encrypted header extensions. (The call: TestOwnSRTP.)
+func checkOwnIngress(t *testing.T, s *SFU, pub, sub *testClient) {
 	var video, audio *recvTrack
 	eventually(t, 30*time.Second, "subscriber receives the publisher's audio and video", func() bool {
 		video = sub.track(publishedBy(s, "r", pub.part.info.ID, "video"))

@@ -137,10 +137,10 @@ func (l *upLayer) ingestAt(pkt []byte, at time.Time) {
 	u := l.track
 	u.ctr.packetsIn.Add(1)
 	u.ctr.bytesIn.Add(uint64(len(pkt)))
-	seq := binary.BigEndian.Uint16(pkt[2:4])
+	seq, atNs := binary.BigEndian.Uint16(pkt[2:4]), at.UnixNano()
 	// Received, as far as the publisher's reports and feedback go, even
 	// when moderation drops it below.
-	l.rx.Received(seq, binary.BigEndian.Uint32(pkt[4:8]), at.UnixNano())
+	l.rx.Received(seq, binary.BigEndian.Uint32(pkt[4:8]), atNs)
 	if l.fb != nil && l.twccID != 0 {
 		l.fb.RecordPacket(pkt, l.twccID, at)
 	}
@@ -171,7 +171,7 @@ func (l *upLayer) ingestAt(pkt []byte, at time.Time) {
 			l.height.Store(uint32(h))
 		}
 	}
-	l.arrived.Put(seq, at.UnixNano())
+	l.arrived.Put(seq, atNs)
 	for _, w := range *l.writers.Load() {
 		w.enqueue(seq)
 	}
