@@ -123,7 +123,6 @@ func driveForward(b *testing.B, l *upLayer, w *fanWriter, ssrc uint32, first *co
 	raw := make([]byte, 1500)
 	buf := make([]byte, slotSize)
 	var fwd rtp.Packet
-	waitKF := false
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -132,7 +131,7 @@ func driveForward(b *testing.B, l *upLayer, w *fanWriter, ssrc uint32, first *co
 		n, _ := pkt.MarshalTo(raw)
 		l.ingest(raw[:n])
 		seq := <-w.queue
-		w.forward(seq, buf, &fwd, &waitKF)
+		w.forward(seq, buf, &fwd)
 	}
 	b.StopTimer()
 	if got := first.n.Load(); got != int64(b.N) {

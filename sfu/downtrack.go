@@ -447,3 +447,7 @@ func (d *downTrack) close() {
 	d.closed = true
 	d.mu.Unlock()
 }
+
+// writesInline implements inliner: a write is encrypted and queued for the
+// socket (or Pion's ICE-TCP queue, which drops when full); it never waits.
+func (d *downTrack) writesInline() bool { return true }

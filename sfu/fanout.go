@@ -16,6 +16,11 @@ import (
 // next keyframe (asking the publisher for one) and tells its subscribers to
 // resync, so they see a clean cut instead of a broken frame; audio just
 // loses the packet.
+//
+// A small group whose subscribers never wait (inliner) is written by the
+// reader itself while the writer has nothing in hand (tryInline): handing
+// one packet to another goroutine costs more than writing it to one to a
+// few subscribers (docs/media.md, "Inline fan-out").
 type fanWriter struct {
 	l        *upLayer
 	queue    chan uint16
@@ -24,6 +29,22 @@ type fanWriter struct {
 	done     chan struct{}
 	stopOnce sync.Once
 	mu       sync.Mutex // serialises add/remove (copy-on-write of subs)
+	// inline: the group may be written by the reader (few subscribers,
+	// all inliners); set by add and remove.
+	inline atomic.Bool
+	// pending counts packets handed to the goroutine and not yet written,
+	// plus one while the reader writes inline: the reader only writes
+	// when it is zero, so packets leave in order and the fields below
+	// have one user at a time.
+	pending      atomic.Int32
+	waitKeyframe bool
+}
+
+// inliner is a Subscriber whose WriteRTP never waits: for the network
+// (queued sends, ICE-TCP's queue that drops), a disk or a slow peer. The
+// reader may call it itself.
+type inliner interface {
+	writesInline() bool
 }
 
 func newFanWriter(l *upLayer, queueLen int) *fanWriter {
@@ -35,12 +56,27 @@ func newFanWriter(l *upLayer, queueLen int) *fanWriter {
 
 // enqueue never blocks: a full queue is a drop.
 func (w *fanWriter) enqueue(seq uint16) {
+	w.pending.Add(1)
 	select {
 	case w.queue <- seq:
 	default:
+		w.pending.Add(-1)
 		w.overflow.Store(true)
 		w.l.track.ctr.queueDrops.Add(1)
 	}
+}
+
+// tryInline writes the packet just ingested (pkt, parsed) to the group on
+// the caller's goroutine, if the group allows it and the writer's
+// goroutine has nothing in hand; false: enqueue it instead. Called by the
+// layer's reader under ingestMu.
+func (w *fanWriter) tryInline(seq uint16, pkt *rtp.Packet) bool {
+	if !w.inline.Load() || !w.pending.CompareAndSwap(0, 1) {
+		return false
+	}
+	w.deliver(seq, pkt)
+	w.pending.Add(-1)
+	return true
 }
 
 func (w *fanWriter) count() int { return len(*w.subs.Load()) }
@@ -49,7 +85,7 @@ func (w *fanWriter) add(s Subscriber) {
 	w.mu.Lock()
 	old := *w.subs.Load()
 	n := append(append(make([]Subscriber, 0, len(old)+1), old...), s)
-	w.subs.Store(&n)
+	w.store(n)
 	w.mu.Unlock()
 }
 
@@ -64,8 +100,20 @@ func (w *fanWriter) remove(s Subscriber) int {
 			n = append(n, c)
 		}
 	}
-	w.subs.Store(&n)
+	w.store(n)
 	return len(n)
+}
+
+// store publishes the group; under w.mu.
+func (w *fanWriter) store(subs []Subscriber) {
+	inline := len(subs) <= w.l.track.opts.inlineMax
+	for _, s := range subs {
+		if i, ok := s.(inliner); !ok || !i.writesInline() {
+			inline = false
+		}
+	}
+	w.subs.Store(&subs)
+	w.inline.Store(inline)
 }
 
 func (w *fanWriter) stop() { w.stopOnce.Do(func() { close(w.done) }) }
@@ -73,32 +121,27 @@ func (w *fanWriter) stop() { w.stopOnce.Do(func() { close(w.done) }) }
 func (w *fanWriter) run() {
 	buf := make([]byte, slotSize)
 	var pkt rtp.Packet
-	waitKeyframe := false
 	for {
 		select {
 		case <-w.done:
 			return
 		case seq := <-w.queue:
-			w.forward(seq, buf, &pkt, &waitKeyframe)
+			w.forward(seq, buf, &pkt)
+			w.pending.Add(-1)
 		}
 	}
 }
 
 // forward sends one cached packet to the group. It is split from run so the
 // benchmark can drive it without goroutines.
-func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyframe *bool) {
-	u := w.l.track
-	if w.overflow.Swap(false) && u.codec != codecNone {
-		*waitKeyframe = true
-		w.l.requestKeyframe()
-	}
+func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet) {
 	n := w.l.cache.get(seq, buf)
 	if n == 0 {
 		// Overwritten before this writer got to it: the byte ring was too
 		// small for how far the writer lagged (it grows now). Same policy
 		// as a full queue: a clean cut at the next keyframe, never a
 		// broken frame.
-		u.ctr.queueDrops.Add(1)
+		w.l.track.ctr.queueDrops.Add(1)
 		w.overflow.Store(true)
 		w.l.cache.markStarved()
 		return
@@ -106,13 +149,23 @@ func (w *fanWriter) forward(seq uint16, buf []byte, pkt *rtp.Packet, waitKeyfram
 	if pkt.Unmarshal(buf[:n]) != nil {
 		return
 	}
+	w.deliver(seq, pkt)
+}
+
+// deliver writes one packet to every subscriber of the group.
+func (w *fanWriter) deliver(seq uint16, pkt *rtp.Packet) {
+	u := w.l.track
+	if w.overflow.Swap(false) && u.codec != codecNone {
+		w.waitKeyframe = true
+		w.l.requestKeyframe()
+	}
 	subs := *w.subs.Load()
-	if *waitKeyframe {
+	if w.waitKeyframe {
 		if !isKeyframeStart(u.codec, pkt.Payload) {
 			u.ctr.keyframeSkips.Add(1)
 			return
 		}
-		*waitKeyframe = false
+		w.waitKeyframe = false
 		for _, s := range subs {
 			s.Resync()
 		}

@@ -303,3 +303,70 @@ func TestNotReadySubscriberAsksForKeyframeWhenReady(t *testing.T) {
 		t.Fatalf("forwarded %d packets after the keyframe, want 1", k.w.n.Load())
 	}
 }
+
+// inlineSub is a countingSub that says its writes never wait.
+type inlineSub struct{ countingSub }
+
+func (*inlineSub) writesInline() bool { return true }
+
+// A small group of subscribers that never wait is written by the reader
+// itself, in order with what its writer still has in hand; a larger group,
+// or one with a subscriber that may wait, is left to the writer.
+func TestInlineFanout(t *testing.T) {
+	var ctr counters
+	opts := fanoutOptions{queueLen: 16, perWriter: 8, maxWriters: 1, inlineMax: 2, kfMinSpacing: time.Second}
+	u := newUpTrack(TrackInfo{ID: "A", Kind: "audio", MimeType: "audio/opus"}, 5, vp8Params(), 64, SystemClock{},
+		discardLogger(), &ctr, opts, nil)
+	defer u.close()
+	slow := &blockingSub{release: make(chan struct{})}
+	fast := &inlineSub{}
+	u.Subscribe(slow) // may wait: the group is the writer's
+	u.Subscribe(fast)
+	w := (*u.base().writers.Load())[0]
+	if w.inline.Load() {
+		t.Fatal("a group with a subscriber that may wait is written inline")
+	}
+	u.ingest(vp8Packet(1, false)) // the writer takes it, and stalls in slow
+	eventually(t, 5*time.Second, "the writer holds packet 1", func() bool { return len(w.queue) == 0 })
+	u.Unsubscribe(slow)
+	if !w.inline.Load() {
+		t.Fatal("a group of one subscriber that never waits is not written inline")
+	}
+	// The writer still has packet 1 in hand: these must queue behind it.
+	u.ingest(vp8Packet(2, false))
+	u.ingest(vp8Packet(3, false))
+	if n := fast.count(); n != 0 {
+		t.Fatalf("%d packets reached the subscriber ahead of packet 1", n)
+	}
+	close(slow.release)
+	eventually(t, 5*time.Second, "the writer delivers what it had", func() bool {
+		return fast.count() == 3 && w.pending.Load() == 0
+	})
+	u.ingest(vp8Packet(4, false))
+	if n := fast.count(); n != 4 { // written before ingest returned
+		t.Fatalf("after an inline write the subscriber has %d packets, want 4", n)
+	}
+	fast.mu.Lock()
+	got := append([]uint16(nil), fast.seqs...)
+	fast.mu.Unlock()
+	for i, seq := range got {
+		if seq != uint16(i+1) {
+			t.Fatalf("packets arrived as %v, want 1 2 3 4", got)
+		}
+	}
+
+	more := []*inlineSub{{}, {}}
+	for _, s := range more {
+		u.Subscribe(s)
+	}
+	if w.inline.Load() {
+		t.Fatal("a group of 3 is written inline with inlineMax 2")
+	}
+	u.ingest(vp8Packet(5, false))
+	eventually(t, 5*time.Second, "the writer delivers to the group of 3", func() bool {
+		return fast.count() == 5 && more[0].count() == 1 && more[1].count() == 1
+	})
+	if ctr.queueDrops.Load() != 0 || ctr.writeErrors.Load() != 0 {
+		t.Fatalf("drops %d, write errors %d", ctr.queueDrops.Load(), ctr.writeErrors.Load())
+	}
+}

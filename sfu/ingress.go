@@ -61,6 +61,32 @@ func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
 	return len(b) >= 12 && in.take(b, at)
 }
 
+// takeDatagram is what the UDP mux's reader does with each datagram before
+// Pion may see it (arrival.Taker): the ingress takes what it can, and
+// Pion's path is timed for the rest.
+//
+// The reader writes small fan-outs itself (fanWriter.tryInline), so it
+// holds the send batch while it handles a burst of datagrams (what one
+// recvmmsg returned) and writes the burst's copies with one system call
+// at its end, or before it hands a datagram to Pion, which may take a
+// while. Waking the sender goroutine for them would cost a hand-off
+// between threads per burst, more than the call.
+func (s *SFU) takeDatagram(b []byte, from netip.AddrPort, at time.Time) bool {
+	if s.batch != nil && !s.corked {
+		s.batch.Cork()
+		s.corked = true
+	}
+	taken := s.ingress.take(b, from, at)
+	if !taken {
+		s.socket.observe(b, at)
+	}
+	if s.corked && (!taken || s.batch.Buffered() == 0) {
+		s.corked = false
+		s.batch.UncorkWrite()
+	}
+	return taken
+}
+
 // unmapped gives an IPv4 sender the same key whether a dual-stack socket
 // read it (as ::ffff:a.b.c.d) or the candidate named it.
 func unmapped(a netip.AddrPort) netip.AddrPort {

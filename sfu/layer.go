@@ -10,6 +10,7 @@ import (
 	"github.com/ducha-dev/ducha/internal/rtpraw"
 	"github.com/ducha-dev/ducha/internal/rtprecv"
 	"github.com/ducha-dev/ducha/internal/twccfb"
+	"github.com/pion/rtp"
 )
 
 // maxLayers is the number of simulcast layers a track can have (rids q, h, f).
@@ -58,6 +59,9 @@ type upLayer struct {
 	rx       *rtprecv.Stream
 	fb       *twccfb.Feedback // set before the layer is read
 	twccID   uint8
+	// inlinePkt is the packet being ingested, parsed for the groups the
+	// reader writes itself (fanWriter.tryInline).
+	inlinePkt rtp.Packet
 
 	writers atomic.Pointer[[]*fanWriter] // read per packet without locking
 	sr      atomic.Pointer[SenderReport]
@@ -172,8 +176,14 @@ func (l *upLayer) ingestAt(pkt []byte, at time.Time) {
 		}
 	}
 	l.arrived.Put(seq, atNs)
+	parsed := false
 	for _, w := range *l.writers.Load() {
-		w.enqueue(seq)
+		if w.inline.Load() && !parsed {
+			parsed = l.inlinePkt.Unmarshal(pkt) == nil
+		}
+		if !parsed || !w.tryInline(seq, &l.inlinePkt) {
+			w.enqueue(seq)
+		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -46,6 +45,9 @@ type Config struct {
 	SubscribersPerWriter int
 	// MaxWritersPerTrack caps fan-out goroutines per published track.
 	MaxWritersPerTrack int
+	// InlineFanout is the largest group of subscribers the reader writes
+	// itself instead of waking a fan-out goroutine (default 4; -1: never).
+	InlineFanout int
 	// KeyframeMinSpacing throttles keyframe requests to a publisher.
 	KeyframeMinSpacing time.Duration
 	// DTLSHandshakeTimeout ends a DTLS handshake that has not completed
@@ -118,6 +120,9 @@ func (c *Config) setDefaults() {
 	if c.MaxWritersPerTrack == 0 {
 		c.MaxWritersPerTrack = max(2, runtime.GOMAXPROCS(0))
 	}
+	if c.InlineFanout == 0 {
+		c.InlineFanout = 4
+	}
 	if c.KeyframeMinSpacing == 0 {
 		c.KeyframeMinSpacing = 100 * time.Millisecond
 	}
@@ -172,8 +177,12 @@ type SFU struct {
 	socket *socketTimes
 	// ingress takes publishers' media off the socket (ingress.go).
 	ingress *ingressTable
-	tmux    ice.TCPMux
-	ctr     counters
+	// corked: the reader holds the send batch across the burst of
+	// datagrams it is handling (takeDatagram); the mux's reader alone
+	// uses it.
+	corked bool
+	tmux   ice.TCPMux
+	ctr    counters
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -213,13 +222,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	s.udp = muxConn
 	s.socket = newSocketTimes()
 	s.ingress = newIngressTable()
-	muxConn = arrival.WrapTaking(muxConn, cfg.Clock.Now, func(b []byte, from netip.AddrPort, at time.Time) bool {
-		if s.ingress.take(b, from, at) {
-			return true
-		}
-		s.socket.observe(b, at)
-		return false
-	})
+	muxConn = arrival.WrapTaking(muxConn, cfg.Clock.Now, s.takeDatagram)
 	// Net lets the mux list the host's addresses when bound to 0.0.0.0.
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

@@ -217,3 +217,6 @@ func (p *Participant) assignSlots(selected []*UpTrack) {
 		s.carry(nil)
 	}
 }
+
+// writesInline implements inliner, as downTrack's does.
+func (s *speakerSlot) writesInline() bool { return true }

@@ -56,6 +56,12 @@ func (t *layerTap) WriteRTP(p *rtp.Packet) error { return t.sw.write(t.idx, p) }
 func (t *layerTap) Resync()                      { t.sw.resync(t.idx) }
 func (t *layerTap) mediaReady() bool             { return t.sw.sink.mediaReady() }
 
+// writesInline implements inliner for a browser's switch, not the recorder's.
+func (t *layerTap) writesInline() bool {
+	i, ok := t.sw.sink.(inliner)
+	return ok && i.writesInline()
+}
+
 func newLayerSwitch(u *UpTrack, sink switchSink) *layerSwitch {
 	return &layerSwitch{u: u, sink: sink, cur: -1, target: -1, first: -1}
 }

@@ -74,6 +74,7 @@ type fanoutOptions struct {
 	queueLen     int // per writer
 	perWriter    int // subscribers a writer serves before another is started
 	maxWriters   int
+	inlineMax    int // groups this small are written by the reader (fanWriter.tryInline); 0: none
 	kfMinSpacing time.Duration
 	socket       *socketTimes // nil: arrivals are timed at ingest
 	// cork holds the media socket's send batch while a writer hands on one

@@ -173,6 +173,21 @@ func (c *Conn) Uncork() {
 	}
 }
 
+// UncorkWrite is Uncork for a caller that would rather make the system
+// call than wake the sender, however few packets queued: the last one
+// writes them on the caller's goroutine. The SFU's reader corks across a
+// burst of datagrams it forwards itself and ends it this way, so a burst
+// costs one call and no hand-off.
+func (c *Conn) UncorkWrite() {
+	c.mu.Lock()
+	c.corks--
+	if c.corks > 0 || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.writeQueuedLocked()
+}
+
 // WriteTo is WriteToAddrPort for callers holding a net.Addr.
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
@@ -256,6 +271,11 @@ func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 func (c *Conn) ReadFromAddrPortAt(b []byte) (int, netip.AddrPort, time.Time, error) {
 	return c.in.read(b)
 }
+
+// Buffered is how many datagrams one system call fetched that reads have
+// not returned yet: zero after the last of a burst, when the next read
+// waits for the network.
+func (c *Conn) Buffered() int { return c.in.buffered() }
 
 // ReadFrom is ReadFromAddrPort for callers wanting a net.Addr.
 func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {

@@ -467,6 +467,32 @@ func TestCorkHoldsUntilLastUncork(t *testing.T) {
 		t.Fatalf("received %v, want packet 100", got)
 	}
 
+	// UncorkWrite writes even a lone packet itself, once the last cork ends.
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Packets-before.Packets != CorkFlush+1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the sender did not count packet 100")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Cork()
+	c.Cork()
+	if _, err := c.WriteToAddrPort(packet(101, 200), to); err != nil {
+		t.Fatal(err)
+	}
+	mid := c.Stats()
+	c.UncorkWrite()
+	if got := c.Stats().Batches - mid.Batches; got != 0 {
+		t.Fatalf("UncorkWrite under another cork made %d system calls", got)
+	}
+	c.UncorkWrite()
+	if got := c.Stats(); got.Batches-mid.Batches != 1 || got.Packets-mid.Packets != 1 {
+		t.Fatalf("after the last UncorkWrite: %d packets in %d calls, want 1 in 1 (written by UncorkWrite itself)",
+			got.Packets-mid.Packets, got.Batches-mid.Batches)
+	}
+	if got := receive(t, rx, 1); got[101] != 1 {
+		t.Fatalf("received %v, want packet 101", got)
+	}
+
 	// Uncorked again: a lone write is sent by the sender goroutine.
 	if _, err := c.WriteToAddrPort(packet(9, 200), to); err != nil {
 		t.Fatal(err)

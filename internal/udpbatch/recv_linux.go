@@ -83,6 +83,12 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 	return r.errno != unix.EAGAIN
 }
 
+func (r *receiver) buffered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count - r.next
+}
+
 // read returns the next datagram and when the kernel received it (zero
 // if it did not say).
 func (r *receiver) read(b []byte) (int, netip.AddrPort, time.Time, error) {

@@ -32,6 +32,8 @@ type receiver struct{ udp *net.UDPConn }
 
 func newReceiver(udp *net.UDPConn) (*receiver, error) { return &receiver{udp}, nil }
 
+func (r *receiver) buffered() int { return 0 }
+
 func (r *receiver) read(b []byte) (int, netip.AddrPort, time.Time, error) {
 	n, addr, err := r.udp.ReadFromUDPAddrPort(b)
 	return n, addr, time.Time{}, err
