@@ -21,8 +21,9 @@ import (
 // and its receiver reports (internal/rtprecv). Pion's NACK generator and
 // receiver-report interceptors counted what passed through Pion's receive
 // chain, which the ingress bypasses, and each ran a ticker of its own per
-// connection; here one ticker does all three, and once the connection is
-// up its RTCP leaves through the egress (srtcpOut) rather than Pion's.
+// connection; here one tick does all three, and once the connection is
+// up its RTCP leaves through the egress (srtcpOut) rather than Pion's, and
+// the tick runs on the ingress's reader (tickIfDue) rather than a timer.
 type inbound struct {
 	table *ingressTable
 	ctr   *counters
@@ -40,6 +41,15 @@ type inbound struct {
 	ownSent atomic.Int64
 	// pionSelf is the SSRC the loop's RTCP is sent from through Pion.
 	pionSelf uint32
+
+	// The tick (tick) runs on the ingress's reader when one of the
+	// connection's datagrams finds it due, else on the loop's timer.
+	due     atomic.Int64 // unix nanoseconds the next tick is due
+	timer   *time.Timer
+	tickMu  sync.Mutex // one tick at a time; guards the fields below
+	ticks   int
+	missing []uint16
+	lbuf    []*upLayer
 
 	mu      sync.Mutex // guards the fields below
 	layers  map[uint32]*ingressLayer
@@ -60,7 +70,8 @@ func newInbound(table *ingressTable, ctr *counters, log *slog.Logger, clock Cloc
 	write func([]rtcp.Packet) error) *inbound {
 	return &inbound{table: table, ctr: ctr, log: log, clock: clock, fb: twccfb.New(clock.Now()), write: write,
 		estimator: estimator, pionSelf: randomSSRC(), layers: map[uint32]*ingressLayer{}, sinks: map[uint32]rtcpSink{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), missing: make([]uint16, 0, 512),
+		timer: time.NewTimer(twccfb.Interval)}
 }
 
 // add registers a layer the participant publishes; the first starts the
@@ -128,51 +139,81 @@ func randomSSRC() uint32 {
 	}
 }
 
+// idleTick is how long the loop's timer waits for the ingress's reader to
+// run a tick (tickIfDue) before it runs one itself: a connection whose
+// datagrams stopped, or one the ingress does not read.
+const idleTick = 2 * twccfb.Interval
+
+// run ticks when the ingress's reader has not (idleTick): while the
+// connection's datagrams flow, the reader runs every tick and pushes the
+// timer back, and this goroutine sleeps. One wake-up per tick and
+// connection was a tenth of a province-wide session's thread switches.
 func (in *inbound) run() {
 	defer close(in.done)
-	tick := time.NewTicker(twccfb.Interval)
-	defer tick.Stop()
-	missing := make([]uint16, 0, 512)
-	var layers []*upLayer
-	for n := 0; ; n++ {
+	defer in.timer.Stop()
+	for {
 		select {
 		case <-in.stop:
 			return
-		case <-tick.C:
+		case <-in.timer.C:
 		}
-		layers = in.snapshot(layers[:0])
-		out := in.out.Load()
-		self := in.pionSelf
-		if out != nil {
-			self = out.self
+		in.timer.Reset(twccfb.Interval)
+		now := in.clock.Now().UnixNano()
+		in.due.Store(now + int64(twccfb.Interval))
+		in.tick(now)
+	}
+}
+
+// tickIfDue runs the tick on the caller, the ingress's reader, when it is
+// due; at is the datagram's arrival. Its RTCP then leaves in the reader's
+// burst (takeDatagram).
+func (in *inbound) tickIfDue(at int64) {
+	d := in.due.Load()
+	if at < d || in.out.Load() == nil || !in.due.CompareAndSwap(d, at+int64(twccfb.Interval)) {
+		return
+	}
+	in.timer.Reset(idleTick)
+	in.tick(at)
+}
+
+// tick sends what is due: transport-wide feedback and NACKs every
+// interval, receiver reports every rrEvery intervals.
+func (in *inbound) tick(now int64) {
+	in.tickMu.Lock()
+	defer in.tickMu.Unlock()
+	in.lbuf = in.snapshot(in.lbuf[:0])
+	out := in.out.Load()
+	self := in.pionSelf
+	if out != nil {
+		self = out.self
+	}
+	var pkts []rtcp.Packet
+	if in.ticks%rrEvery == 0 {
+		pkts = receiverReports(pkts, self, in.lbuf, now)
+	}
+	in.ticks++
+	pkts = append(pkts, in.fb.Build()...)
+	for _, l := range in.lbuf {
+		if nack := l.nack(self, in.missing); nack != nil {
+			pkts = append(pkts, nack)
 		}
-		var pkts []rtcp.Packet
-		if n%rrEvery == 0 {
-			pkts = receiverReports(pkts, self, layers, in.clock.Now().UnixNano())
+	}
+	if len(pkts) == 0 {
+		return
+	}
+	var err error
+	if out != nil {
+		if rr, ok := pkts[0].(*rtcp.ReceiverReport); !ok || rr.SSRC != self {
+			pkts = append([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: self}}, pkts...)
 		}
-		pkts = append(pkts, in.fb.Build()...)
-		for _, l := range layers {
-			if nack := l.nack(self, missing); nack != nil {
-				pkts = append(pkts, nack)
-			}
+		if err = out.write(pkts); err == nil {
+			in.ownSent.Add(1)
 		}
-		if len(pkts) == 0 {
-			continue
-		}
-		var err error
-		if out != nil {
-			if rr, ok := pkts[0].(*rtcp.ReceiverReport); !ok || rr.SSRC != self {
-				pkts = append([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: self}}, pkts...)
-			}
-			if err = out.write(pkts); err == nil {
-				in.ownSent.Add(1)
-			}
-		} else {
-			err = in.write(pkts)
-		}
-		if err != nil {
-			in.log.Debug("receive-side RTCP not sent", "err", err)
-		}
+	} else {
+		err = in.write(pkts)
+	}
+	if err != nil {
+		in.log.Debug("receive-side RTCP not sent", "err", err)
 	}
 }
 

@@ -326,10 +326,15 @@ func TestIngressTakesRTCP(t *testing.T) {
 }
 
 // writeCapture is an ICE connection that keeps what is written.
-type writeCapture struct{ got [][]byte }
+type writeCapture struct {
+	mu  sync.Mutex
+	got [][]byte
+}
 
 func (w *writeCapture) Write(b []byte) (int, error) {
+	w.mu.Lock()
 	w.got = append(w.got, append([]byte(nil), b...))
+	w.mu.Unlock()
 	return len(b), nil
 }
 
@@ -453,4 +458,47 @@ func twccPacket(t *testing.T, ssrc uint32, seq, tseq uint16) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Once the connection's RTCP is its own, the ingress's reader runs the
+// receive side's tick when a datagram finds it due, on its own goroutine,
+// and pushes the loop's timer back; the loop ticks again when the reader
+// stops.
+func TestInboundTickOnReader(t *testing.T) {
+	var ctr counters
+	in := newInbound(newIngressTable(), &ctr, discardLogger(), SystemClock{}, nil, func([]rtcp.Packet) error {
+		t.Error("RTCP sent through Pion with the own SRTCP up")
+		return nil
+	})
+	k := &srtpKeys{cfg: srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}}
+	k.cfg.Keys.LocalMasterKey, k.cfg.Keys.LocalMasterSalt = bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{5}, 12)
+	conn := &writeCapture{}
+	if err := in.startOwnRTCP(k, &egress{conn: conn}); err != nil {
+		t.Fatal(err)
+	}
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 0x5eed, vp8Params(), 64, SystemClock{},
+		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
+		func(uint32) {})
+	l := u.layers[0]
+	l.twccID = 4
+	in.add(l)
+	defer in.close()
+	now := time.Now().UnixNano()
+	step := int64(twccfb.Interval)
+	for i, at := range []int64{now, now + step/2, now + step, now + 2*step} {
+		l.ingestAt(twccPacket(t, 0x5eed, uint16(i+1), uint16(i+1)), time.Unix(0, at))
+		in.tickIfDue(at)
+	}
+	// Due at now, now+step and now+2*step: three ticks, made by this
+	// goroutine before each call returned.
+	if n := in.ownSent.Load(); n != 3 {
+		t.Fatalf("%d compounds sent by the reader's ticks, want 3", n)
+	}
+	time.Sleep(idleTick / 4)
+	if n := in.ownSent.Load(); n != 3 {
+		t.Fatalf("%d compounds sent: the loop ticked while the reader was ticking", n)
+	}
+	eventually(t, 10*time.Second, "the loop's own tick once the reader stopped", func() bool {
+		return in.ownSent.Load() > 3
+	})
 }

@@ -55,10 +55,16 @@ func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
 	if in == nil {
 		return false
 	}
+	var taken bool
 	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
-		return in.takeRTCP(b)
+		taken = in.takeRTCP(b)
+	} else {
+		taken = len(b) >= 12 && in.take(b, at)
 	}
-	return len(b) >= 12 && in.take(b, at)
+	if taken {
+		in.tickIfDue(at.UnixNano())
+	}
+	return taken
 }
 
 // takeDatagram is what the UDP mux's reader does with each datagram before
