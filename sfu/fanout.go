@@ -18,9 +18,10 @@ import (
 // loses the packet.
 //
 // A small group whose subscribers never wait (inliner) is written by the
-// reader itself while the writer has nothing in hand (tryInline): handing
-// one packet to another goroutine costs more than writing it to one to a
-// few subscribers (docs/media.md, "Inline fan-out").
+// reader itself while the writer has nothing in hand and the reader keeps
+// up with the socket (tryInline): handing one packet to another goroutine
+// costs more than writing it to one to a few subscribers (docs/media.md,
+// "The media socket").
 type fanWriter struct {
 	l        *upLayer
 	queue    chan uint16
@@ -71,7 +72,7 @@ func (w *fanWriter) enqueue(seq uint16) {
 // goroutine has nothing in hand; false: enqueue it instead. Called by the
 // layer's reader under ingestMu.
 func (w *fanWriter) tryInline(seq uint16, pkt *rtp.Packet) bool {
-	if !w.inline.Load() || !w.pending.CompareAndSwap(0, 1) {
+	if b := w.l.track.opts.behind; !w.inline.Load() || (b != nil && b.Load()) || !w.pending.CompareAndSwap(0, 1) {
 		return false
 	}
 	w.deliver(seq, pkt)

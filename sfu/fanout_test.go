@@ -314,7 +314,9 @@ func (*inlineSub) writesInline() bool { return true }
 // or one with a subscriber that may wait, is left to the writer.
 func TestInlineFanout(t *testing.T) {
 	var ctr counters
-	opts := fanoutOptions{queueLen: 16, perWriter: 8, maxWriters: 1, inlineMax: 2, kfMinSpacing: time.Second}
+	var behind atomic.Bool
+	opts := fanoutOptions{queueLen: 16, perWriter: 8, maxWriters: 1, inlineMax: 2, kfMinSpacing: time.Second,
+		behind: &behind}
 	u := newUpTrack(TrackInfo{ID: "A", Kind: "audio", MimeType: "audio/opus"}, 5, vp8Params(), 64, SystemClock{},
 		discardLogger(), &ctr, opts, nil)
 	defer u.close()
@@ -354,6 +356,17 @@ func TestInlineFanout(t *testing.T) {
 			t.Fatalf("packets arrived as %v, want 1 2 3 4", got)
 		}
 	}
+
+	// A reader that lags the socket leaves even this group to its writer.
+	behind.Store(true)
+	var pkt rtp.Packet
+	if err := pkt.Unmarshal(vp8Packet(9, false)); err != nil {
+		t.Fatal(err)
+	}
+	if w.tryInline(9, &pkt) {
+		t.Fatal("written inline while the reader is behind")
+	}
+	behind.Store(false)
 
 	more := []*inlineSub{{}, {}}
 	for _, s := range more {

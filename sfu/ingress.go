@@ -67,6 +67,10 @@ func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
 	return taken
 }
 
+// readerBehind is how many datagrams left in the reader's burst (of at
+// most 32) mean that it lags the socket.
+const readerBehind = 16
+
 // takeDatagram is what the UDP mux's reader does with each datagram before
 // Pion may see it (arrival.Taker): the ingress takes what it can, and
 // Pion's path is timed for the rest.
@@ -77,10 +81,16 @@ func (t *ingressTable) take(b []byte, from netip.AddrPort, at time.Time) bool {
 // at its end, or before it hands a datagram to Pion, which may take a
 // while. Waking the sender goroutine for them would cost a hand-off
 // between threads per burst, more than the call.
+//
+// The inline writes are the reader's only while it keeps up: with
+// readerBehind datagrams or more still waiting in its burst, the server is
+// busy enough for writers on other cores to pay, and small fan-outs go to
+// them until the reader has caught up.
 func (s *SFU) takeDatagram(b []byte, from netip.AddrPort, at time.Time) bool {
 	if s.batch != nil && !s.corked {
 		s.batch.Cork()
 		s.corked = true
+		s.behind.Store(s.batch.Buffered() >= readerBehind)
 	}
 	taken := s.ingress.take(b, from, at)
 	if !taken {

@@ -142,7 +142,8 @@ func (p *Participant) newUpTrack(remote *webrtc.TrackRemote) *UpTrack {
 		MimeType: remote.Codec().MimeType}
 	cfg := p.room.sfu.cfg
 	opts := fanoutOptions{queueLen: cfg.QueueLen, perWriter: cfg.SubscribersPerWriter,
-		maxWriters: cfg.MaxWritersPerTrack, inlineMax: cfg.InlineFanout, kfMinSpacing: cfg.KeyframeMinSpacing, socket: p.room.sfu.socket}
+		maxWriters: cfg.MaxWritersPerTrack, inlineMax: cfg.InlineFanout, kfMinSpacing: cfg.KeyframeMinSpacing, socket: p.room.sfu.socket,
+		behind: &p.room.sfu.behind}
 	if b := p.room.sfu.batch; b != nil {
 		opts.cork = b
 	}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -181,6 +182,9 @@ type SFU struct {
 	// datagrams it is handling (takeDatagram); the mux's reader alone
 	// uses it.
 	corked bool
+	// behind: the reader's burst had readerBehind datagrams or more left
+	// when it took one; small fan-outs go to their writers meanwhile.
+	behind atomic.Bool
 	tmux   ice.TCPMux
 	ctr    counters
 
