@@ -390,12 +390,7 @@ func TestInboundLoop(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 0x5eed, vp8Params(), 64, SystemClock{},
-		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
-		func(uint32) {})
-	l := u.layers[0]
-	l.twccID = 4
-	in.add(l)
+	l := feedbackLayer(in, &ctr)
 	for seq := uint16(1); seq <= 10; seq++ {
 		if seq == 5 {
 			continue
@@ -447,6 +442,18 @@ func TestInboundLoop(t *testing.T) {
 	}
 }
 
+// feedbackLayer is a video layer (SSRC 0x5eed, transport-wide sequence
+// numbers in extension 4) registered with in.
+func feedbackLayer(in *inbound, ctr *counters) *upLayer {
+	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 0x5eed, vp8Params(), 64, SystemClock{},
+		discardLogger(), ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
+		func(uint32) {})
+	l := u.layers[0]
+	l.twccID = 4
+	in.add(l)
+	return l
+}
+
 func twccPacket(t *testing.T, ssrc uint32, seq, tseq uint16) []byte {
 	t.Helper()
 	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: ssrc}, Payload: []byte{1}}
@@ -476,12 +483,7 @@ func TestInboundTickOnReader(t *testing.T) {
 	if err := in.startOwnRTCP(k, &egress{conn: conn}); err != nil {
 		t.Fatal(err)
 	}
-	u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 0x5eed, vp8Params(), 64, SystemClock{},
-		discardLogger(), &ctr, fanoutOptions{queueLen: 8, perWriter: 8, maxWriters: 1, kfMinSpacing: time.Millisecond},
-		func(uint32) {})
-	l := u.layers[0]
-	l.twccID = 4
-	in.add(l)
+	l := feedbackLayer(in, &ctr)
 	defer in.close()
 	now := time.Now().UnixNano()
 	step := int64(twccfb.Interval)

@@ -75,15 +75,15 @@ type fanoutOptions struct {
 	perWriter    int // subscribers a writer serves before another is started
 	maxWriters   int
 	inlineMax    int // groups this small are written by the reader (fanWriter.tryInline); 0: none
-	// behind is set while the mux's reader lags the socket (takeDatagram):
-	// it then leaves every group to its writer, spread over the cores.
-	// nil: never.
-	behind *atomic.Bool
 	kfMinSpacing time.Duration
 	socket       *socketTimes // nil: arrivals are timed at ingest
 	// cork holds the media socket's send batch while a writer hands on one
 	// packet's copies (udpbatch.Conn.Cork); nil with direct sends.
 	cork corker
+	// behind is set while the mux's reader lags the socket (takeDatagram):
+	// it then leaves every group to its writer, spread over the cores.
+	// nil: never.
+	behind *atomic.Bool
 }
 
 // corker is udpbatch.Conn's Cork and Uncork.
