@@ -51,7 +51,7 @@ func BenchmarkForward(b *testing.B) {
 			var ctr counters
 			u := newUpTrack(TrackInfo{ID: "T", Kind: "video", MimeType: "video/VP8"}, 1, vp8Params(), 512,
 				SystemClock{}, discardLogger(), &ctr, benchOpts, nil)
-			w := newFanWriter(u.base(), benchOpts.queueLen)
+			w := newFanWriter(u.base(), benchOpts.queueLen, false)
 			u.base().writers.Store(&[]*fanWriter{w})
 			first := benchSubscribers(u, &ctr, subs, func(dt *downTrack) { w.add(dt) })
 			driveForward(b, u.base(), w, 1, first, subs)
@@ -79,7 +79,7 @@ func BenchmarkForwardSimulcast(b *testing.B) {
 			}
 			// Swap in a writer that is driven by hand, with the same
 			// subscribers (the switches' taps).
-			w := newFanWriter(top, benchOpts.queueLen)
+			w := newFanWriter(top, benchOpts.queueLen, false)
 			for _, s := range *ws[0].subs.Load() {
 				w.add(s)
 			}

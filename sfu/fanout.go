@@ -39,6 +39,9 @@ type fanWriter struct {
 	// have one user at a time.
 	pending      atomic.Int32
 	waitKeyframe bool
+	// waits: the group's subscribers may wait (not inliners); set at
+	// creation, so the two kinds never share a writer.
+	waits bool
 }
 
 // inliner is a Subscriber whose WriteRTP never waits: for the network
@@ -48,8 +51,15 @@ type inliner interface {
 	writesInline() bool
 }
 
-func newFanWriter(l *upLayer, queueLen int) *fanWriter {
-	w := &fanWriter{l: l, queue: make(chan uint16, queueLen), done: make(chan struct{})}
+// writesInline reports whether s is an inliner that says its writes never
+// wait.
+func writesInline(s Subscriber) bool {
+	i, ok := s.(inliner)
+	return ok && i.writesInline()
+}
+
+func newFanWriter(l *upLayer, queueLen int, waits bool) *fanWriter {
+	w := &fanWriter{l: l, queue: make(chan uint16, queueLen), done: make(chan struct{}), waits: waits}
 	empty := []Subscriber{}
 	w.subs.Store(&empty)
 	return w
@@ -77,6 +87,7 @@ func (w *fanWriter) tryInline(seq uint16, pkt *rtp.Packet) bool {
 	}
 	w.deliver(seq, pkt)
 	w.pending.Add(-1)
+	w.l.track.ctr.inlinePackets.Add(1)
 	return true
 }
 
@@ -107,11 +118,9 @@ func (w *fanWriter) remove(s Subscriber) int {
 
 // store publishes the group; under w.mu.
 func (w *fanWriter) store(subs []Subscriber) {
-	inline := len(subs) <= w.l.track.opts.inlineMax
+	inline := !w.waits && len(subs) <= w.l.track.opts.inlineMax
 	for _, s := range subs {
-		if i, ok := s.(inliner); !ok || !i.writesInline() {
-			inline = false
-		}
+		inline = inline && writesInline(s)
 	}
 	w.subs.Store(&subs)
 	w.inline.Store(inline)

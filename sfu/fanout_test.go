@@ -304,14 +304,33 @@ func TestNotReadySubscriberAsksForKeyframeWhenReady(t *testing.T) {
 	}
 }
 
-// inlineSub is a countingSub that says its writes never wait.
-type inlineSub struct{ countingSub }
+// inlineSub is a countingSub that says its writes never wait; with gate
+// set, its first write waits for the gate to close (a writer with a packet
+// in hand).
+type inlineSub struct {
+	countingSub
+	gate chan struct{}
+}
 
 func (*inlineSub) writesInline() bool { return true }
 
+func (s *inlineSub) WriteRTP(p *rtp.Packet) error {
+	if s.gate != nil {
+		<-s.gate
+	}
+	return s.countingSub.WriteRTP(p)
+}
+
+func (s *inlineSub) seqs() []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint16(nil), s.countingSub.seqs...)
+}
+
 // A small group of subscribers that never wait is written by the reader
-// itself, in order with what its writer still has in hand; a larger group,
-// or one with a subscriber that may wait, is left to the writer.
+// itself, in order with what its writer still has in hand; a subscriber
+// that may wait gets a writer of its own; a larger group, or any group
+// while the reader lags the socket, is left to its writer.
 func TestInlineFanout(t *testing.T) {
 	var ctr counters
 	var behind atomic.Bool
@@ -320,53 +339,50 @@ func TestInlineFanout(t *testing.T) {
 	u := newUpTrack(TrackInfo{ID: "A", Kind: "audio", MimeType: "audio/opus"}, 5, vp8Params(), 64, SystemClock{},
 		discardLogger(), &ctr, opts, nil)
 	defer u.close()
-	slow := &blockingSub{release: make(chan struct{})}
-	fast := &inlineSub{}
-	u.Subscribe(slow) // may wait: the group is the writer's
+	fast := &inlineSub{gate: make(chan struct{})}
 	u.Subscribe(fast)
-	w := (*u.base().writers.Load())[0]
-	if w.inline.Load() {
-		t.Fatal("a group with a subscriber that may wait is written inline")
+	rec := &countingSub{} // may wait, as the recorder
+	u.Subscribe(rec)
+	ws := *u.base().writers.Load()
+	if len(ws) != 2 {
+		t.Fatalf("%d writers for a browser and a subscriber that may wait, want one each", len(ws))
 	}
-	u.ingest(vp8Packet(1, false)) // the writer takes it, and stalls in slow
+	w := ws[0]
+	if !w.inline.Load() || ws[1].inline.Load() {
+		t.Fatalf("inline: browser's group %v, the other's %v; want true, false", w.inline.Load(), ws[1].inline.Load())
+	}
+
+	// Behind the socket: packet 1 goes to the writer, which stalls in it.
+	behind.Store(true)
+	u.ingest(vp8Packet(1, false))
 	eventually(t, 5*time.Second, "the writer holds packet 1", func() bool { return len(w.queue) == 0 })
-	u.Unsubscribe(slow)
-	if !w.inline.Load() {
-		t.Fatal("a group of one subscriber that never waits is not written inline")
-	}
+	behind.Store(false)
 	// The writer still has packet 1 in hand: these must queue behind it.
 	u.ingest(vp8Packet(2, false))
 	u.ingest(vp8Packet(3, false))
 	if n := fast.count(); n != 0 {
 		t.Fatalf("%d packets reached the subscriber ahead of packet 1", n)
 	}
-	close(slow.release)
+	close(fast.gate)
 	eventually(t, 5*time.Second, "the writer delivers what it had", func() bool {
 		return fast.count() == 3 && w.pending.Load() == 0
 	})
+	before := ctr.inlinePackets.Load()
 	u.ingest(vp8Packet(4, false))
 	if n := fast.count(); n != 4 { // written before ingest returned
 		t.Fatalf("after an inline write the subscriber has %d packets, want 4", n)
 	}
-	fast.mu.Lock()
-	got := append([]uint16(nil), fast.seqs...)
-	fast.mu.Unlock()
-	for i, seq := range got {
+	if got := ctr.inlinePackets.Load() - before; got != 1 {
+		t.Fatalf("inline packets counted %d, want 1", got)
+	}
+	for i, seq := range fast.seqs() {
 		if seq != uint16(i+1) {
-			t.Fatalf("packets arrived as %v, want 1 2 3 4", got)
+			t.Fatalf("packets arrived as %v, want 1 2 3 4", fast.seqs())
 		}
 	}
-
-	// A reader that lags the socket leaves even this group to its writer.
-	behind.Store(true)
-	var pkt rtp.Packet
-	if err := pkt.Unmarshal(vp8Packet(9, false)); err != nil {
-		t.Fatal(err)
-	}
-	if w.tryInline(9, &pkt) {
-		t.Fatal("written inline while the reader is behind")
-	}
-	behind.Store(false)
+	eventually(t, 5*time.Second, "the other writer delivers to the one that may wait", func() bool {
+		return rec.count() == 4
+	})
 
 	more := []*inlineSub{{}, {}}
 	for _, s := range more {

@@ -90,7 +90,12 @@ func (s *SFU) takeDatagram(b []byte, from netip.AddrPort, at time.Time) bool {
 	if s.batch != nil && !s.corked {
 		s.batch.Cork()
 		s.corked = true
-		s.behind.Store(s.batch.Buffered() >= readerBehind)
+		behind := s.batch.Buffered() >= readerBehind
+		s.behind.Store(behind)
+		s.ctr.readerBursts.Add(1)
+		if behind {
+			s.ctr.readerBehind.Add(1)
+		}
 	}
 	taken := s.ingress.take(b, from, at)
 	if !taken {

@@ -199,16 +199,24 @@ func (l *upLayer) subscribe(s Subscriber) {
 		l.mu.Unlock()
 		return
 	}
-	opts := l.track.opts
+	// A subscriber that may wait (the recorder) never shares a writer with
+	// browsers: it would hold them up, and keep their group from being
+	// written by the reader (fanWriter.tryInline).
+	opts, waits := l.track.opts, !writesInline(s)
 	ws := *l.writers.Load()
 	var w *fanWriter
+	kind := 0 // writers of s's kind
 	for _, c := range ws {
+		if c.waits != waits {
+			continue
+		}
+		kind++
 		if w == nil || c.count() < w.count() {
 			w = c
 		}
 	}
-	if w == nil || (w.count() >= opts.perWriter && len(ws) < opts.maxWriters) {
-		w = newFanWriter(l, opts.queueLen)
+	if w == nil || (w.count() >= opts.perWriter && kind < opts.maxWriters) {
+		w = newFanWriter(l, opts.queueLen, waits)
 		nws := append(append(make([]*fanWriter, 0, len(ws)+1), ws...), w)
 		l.writers.Store(&nws)
 		go w.run()

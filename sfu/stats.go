@@ -26,6 +26,9 @@ type counters struct {
 	rtcpMalformed       atomic.Uint64 // authentic RTCP that does not parse (dropped)
 	ingressFallbacks    atomic.Uint64 // connections or layers left to Pion's receive path
 	nacksOut            atomic.Uint64 // sequence numbers asked of publishers (inbound.go)
+	inlinePackets       atomic.Uint64 // packets the mux's reader wrote to their group itself (fanout.go)
+	readerBursts        atomic.Uint64 // bursts of datagrams the reader handled (takeDatagram)
+	readerBehind        atomic.Uint64 // of those, started with the reader behind the socket
 	moderatedDrops      atomic.Uint64 // audio of participants the supervisor muted
 	layerSwitches       atomic.Uint64 // simulcast layer changes made for subscribers
 	fwdDelay            fwdDelayHist  // arrival to the last copy handed on (fwddelay.go)
@@ -55,6 +58,9 @@ type Stats struct {
 	RTCPMalformed       uint64 `json:"rtcpMalformed"`
 	IngressFallbacks    uint64 `json:"ingressFallbacks"`
 	NACKsOut            uint64 `json:"nacksOut"`
+	InlinePackets       uint64 `json:"inlinePackets"`
+	ReaderBursts        uint64 `json:"readerBursts"`
+	ReaderBehind        uint64 `json:"readerBehind"`
 	ModeratedDrops      uint64 `json:"moderatedDrops"`
 	LayerSwitches       uint64 `json:"layerSwitches"`
 	// UDP datagrams written through the batching sender, the sendmmsg calls
@@ -117,6 +123,9 @@ func (c *counters) snapshot() Stats {
 		RTCPMalformed:          c.rtcpMalformed.Load(),
 		IngressFallbacks:       c.ingressFallbacks.Load(),
 		NACKsOut:               c.nacksOut.Load(),
+		InlinePackets:          c.inlinePackets.Load(),
+		ReaderBursts:           c.readerBursts.Load(),
+		ReaderBehind:           c.readerBehind.Load(),
 		ModeratedDrops:         c.moderatedDrops.Load(),
 		LayerSwitches:          c.layerSwitches.Load(),
 	}

@@ -26,6 +26,7 @@ func serverMetricNames() []string {
 		"ducha_sfu_queue_drops_total", "ducha_sfu_keyframe_skips_total",
 		"ducha_sfu_nacks_total", "ducha_sfu_retransmits_total", "ducha_sfu_retransmit_misses_total",
 		"ducha_sfu_keyframe_requests_total", "ducha_sfu_ingress_packets_total", "ducha_sfu_nacks_sent_total",
+		"ducha_sfu_inline_packets_total", "ducha_sfu_reader_bursts_total", "ducha_sfu_reader_bursts_behind_total",
 		"ducha_sfu_simulcast_layers", "ducha_sfu_layer_switches_total", "ducha_sfu_forward_delay_unmeasured_total",
 		"process_cpu_seconds_total", "process_resident_memory_bytes",
 	}

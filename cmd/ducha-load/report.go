@@ -110,6 +110,12 @@ type ServerResult struct {
 	// NACKsSent: sequence numbers it asked publishers to resend.
 	IngressPackets int64 `json:"ingress_packets"`
 	NACKsSent      int64 `json:"nacks_sent"`
+	// InlinePackets: packets in that the server's UDP reader wrote to their
+	// subscribers itself (small groups); ReaderBursts: the bursts of
+	// datagrams it read, ReaderBehind those it found the socket ahead of it.
+	InlinePackets int64 `json:"inline_packets"`
+	ReaderBursts  int64 `json:"reader_bursts"`
+	ReaderBehind  int64 `json:"reader_bursts_behind"`
 	// Simulcast, when the server reports it: layer streams received from
 	// publishers at the window's end, and the subscribers' layer switches.
 	SimulcastLayers  int64   `json:"simulcast_layers"`
@@ -283,6 +289,8 @@ func (r *runner) buildResult(start, end, lossEnd *snapshot, peakRSS int64, agent
 	sv.NACKs, sv.Retransmits = m("ducha_sfu_nacks_total"), m("ducha_sfu_retransmits_total")
 	sv.RetransmitMisses, sv.KeyframeRequests = m("ducha_sfu_retransmit_misses_total"), m("ducha_sfu_keyframe_requests_total")
 	sv.IngressPackets, sv.NACKsSent = m("ducha_sfu_ingress_packets_total"), m("ducha_sfu_nacks_sent_total")
+	sv.InlinePackets = m("ducha_sfu_inline_packets_total")
+	sv.ReaderBursts, sv.ReaderBehind = m("ducha_sfu_reader_bursts_total"), m("ducha_sfu_reader_bursts_behind_total")
 	sv.SimulcastLayers = int64(end.server.metrics["ducha_sfu_simulcast_layers"])
 	sv.LayerSwitches = m("ducha_sfu_layer_switches_total")
 	sv.CPUSeconds, sv.CPUSource = end.server.cpu-start.server.cpu, end.server.cpuSource

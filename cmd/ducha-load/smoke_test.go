@@ -226,6 +226,14 @@ func TestSmoke(t *testing.T) {
 		}
 		// 3 participants, each receives the other two's video and audio.
 		checkMediaFlowed(t, rep, out, 3, 3*2*2, 3*2)
+		// Every track has a group of two subscribers: the server's UDP
+		// reader writes them itself while it keeps up with the socket.
+		if in, inline := field(t, rep["result"], "server.packets_in"), field(t, rep["result"], "server.inline_packets"); inline < in/2 {
+			t.Errorf("the server's reader wrote %v of %v packets in itself, want most", inline, in)
+		}
+		if n := field(t, rep["result"], "server.reader_bursts"); n <= 0 {
+			t.Errorf("server.reader_bursts = %v, want > 0", n)
+		}
 		// The server asks every microphone for DTX (everyone speaks in s1,
 		// so nothing is skipped).
 		if n := field(t, rep["result"], "clients.audio_dtx_tracks"); n != 3 {

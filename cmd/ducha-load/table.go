@@ -52,6 +52,8 @@ func printResult(w io.Writer, r *Result) {
 	s := r.Server
 	row("packets in / out", "%d / %d", s.PacketsIn, s.PacketsOut)
 	row("packets in through the own ingress", "%d (the rest through Pion's receive chain)", s.IngressPackets)
+	row("packets in written by the reader itself", "%d (small groups); reader bursts %d, %d of them behind the socket",
+		s.InlinePackets, s.ReaderBursts, s.ReaderBehind)
 	row("bitrate in / out", "%.2f / %.2f Mbit/s", s.BitrateInMbps, s.BitrateOutMbps)
 	row("queue drops / keyframe skips", "%d / %d", s.QueueDrops, s.KeyframeSkips)
 	row("NACKs / retransmits / misses", "%d / %d / %d", s.NACKs, s.Retransmits, s.RetransmitMisses)
