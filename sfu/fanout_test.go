@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -397,5 +398,46 @@ func TestInlineFanout(t *testing.T) {
 	})
 	if ctr.queueDrops.Load() != 0 || ctr.writeErrors.Load() != 0 {
 		t.Fatalf("drops %d, write errors %d", ctr.queueDrops.Load(), ctr.writeErrors.Load())
+	}
+}
+
+// nopInline is an inliner that keeps nothing.
+type nopInline struct{ n int }
+
+func (s *nopInline) WriteRTP(*rtp.Packet) error { s.n++; return nil }
+func (*nopInline) Resync()                      {}
+func (*nopInline) writesInline() bool           { return true }
+
+// The reader's own write of a small group allocates nothing per packet,
+// as the writers' path does (BenchmarkForward).
+func TestInlineWriteAllocatesNothing(t *testing.T) {
+	var ctr counters
+	opts := fanoutOptions{queueLen: 16, perWriter: 8, maxWriters: 1, inlineMax: 4, kfMinSpacing: time.Second}
+	u := newUpTrack(TrackInfo{ID: "V", Kind: "video", MimeType: "video/VP8"}, 5, vp8Params(), 512, SystemClock{},
+		discardLogger(), &ctr, opts, func(uint32) {})
+	defer u.close()
+	subs := []*nopInline{{}, {}}
+	for _, s := range subs {
+		u.Subscribe(s)
+	}
+	pkts := make([][]byte, 64)
+	for i := range pkts {
+		pkts[i] = vp8Packet(uint16(i), i == 0)
+	}
+	seq := 0
+	next := func() {
+		p := pkts[seq%len(pkts)]
+		binary.BigEndian.PutUint16(p[2:4], uint16(seq))
+		u.ingest(p)
+		seq++
+	}
+	for range 100 {
+		next()
+	}
+	if allocs := testing.AllocsPerRun(1000, next); allocs != 0 {
+		t.Fatalf("%.2f allocations per packet written inline", allocs)
+	}
+	if got := ctr.inlinePackets.Load(); got < 1000 || subs[0].n != seq {
+		t.Fatalf("%d packets written inline, subscriber got %d of %d", got, subs[0].n, seq)
 	}
 }
