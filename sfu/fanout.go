@@ -82,13 +82,20 @@ func (w *fanWriter) enqueue(seq uint16) {
 // goroutine has nothing in hand; false: enqueue it instead. Called by the
 // layer's reader under ingestMu.
 func (w *fanWriter) tryInline(seq uint16, pkt *rtp.Packet) bool {
-	if b := w.l.track.opts.behind; !w.inline.Load() || (b != nil && b.Load()) || !w.pending.CompareAndSwap(0, 1) {
+	if !w.mayInline() || !w.pending.CompareAndSwap(0, 1) {
 		return false
 	}
 	w.deliver(seq, pkt)
 	w.pending.Add(-1)
 	w.l.track.ctr.inlinePackets.Add(1)
 	return true
+}
+
+// mayInline: the reader may write this group now (tryInline), as far as
+// can be told before it parses the packet for it.
+func (w *fanWriter) mayInline() bool {
+	b := w.l.track.opts.behind
+	return w.inline.Load() && (b == nil || !b.Load()) && w.pending.Load() == 0
 }
 
 func (w *fanWriter) count() int { return len(*w.subs.Load()) }

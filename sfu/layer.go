@@ -178,7 +178,9 @@ func (l *upLayer) ingestAt(pkt []byte, at time.Time) {
 	l.arrived.Put(seq, atNs)
 	parsed := false
 	for _, w := range *l.writers.Load() {
-		if w.inline.Load() && !parsed {
+		// Parsed once, and only for a group the reader may write: not while
+		// it is behind the socket or the writer has packets in hand.
+		if !parsed && w.mayInline() {
 			parsed = l.inlinePkt.Unmarshal(pkt) == nil
 		}
 		if !parsed || !w.tryInline(seq, &l.inlinePkt) {
